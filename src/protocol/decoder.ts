@@ -1,0 +1,248 @@
+/**
+ * The incremental frame decoder: bytes in, in chunks of any size; whole,
+ * validated frames out.
+ *
+ * It knows nothing about IO. Every length and count is checked against the
+ * protocol maximum before a byte is buffered for it, so a hostile header can
+ * never make it allocate more than one maximum-size frame. Malformed input
+ * yields a {@link ProtocolError} naming the field and value; after an error
+ * the decoder answers that same error for ever (the stream is out of step).
+ *
+ * @module
+ */
+import {
+  HEADER_SIZE,
+  MAX_GROUP_NAME,
+  MAX_GROUPS_PER_MESSAGE,
+  MAX_MESSAGE_BODY_LEN,
+  MAX_MESSAGE_PAYLOAD,
+} from "./constants.ts"
+import { type ProtocolError, protocolError } from "./errors.ts"
+import { type Direction, fixedSize, Frame, peekHeader } from "./frame.ts"
+import { readU32 } from "./bytes.ts"
+
+/**
+ * Limits a decoder enforces.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DecoderLimits {
+  /** Most group entries in one frame. */
+  readonly maxGroups: number
+  /** Most `data_len`. */
+  readonly maxDataLen: number
+  /** Most `data_len + 32 * num_groups`. */
+  readonly maxPayload: number
+}
+
+/**
+ * Default limits for frames a daemon reads from clients: at most 100 groups
+ * and `data_len + 32 * groups` at most 143152, the size a real daemon
+ * survives (protocol reference 4.4).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const toDaemonLimits: DecoderLimits = {
+  maxGroups: MAX_GROUPS_PER_MESSAGE,
+  maxDataLen: MAX_MESSAGE_BODY_LEN,
+  maxPayload: MAX_MESSAGE_PAYLOAD,
+}
+
+/**
+ * Default limits for frames a client reads from a daemon. Membership
+ * messages list every member (up to 10,000 here) in the groups array and
+ * again in the vs sets of their body, so the payload bound is the regular
+ * maximum plus 72 bytes per possible member (about 864 KB).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const toClientLimits: DecoderLimits = {
+  maxGroups: 10000,
+  maxDataLen: MAX_MESSAGE_BODY_LEN + 40 * 10000,
+  maxPayload: MAX_MESSAGE_BODY_LEN + 72 * 10000,
+}
+
+/**
+ * Incremental decoder for one direction of one stream.
+ *
+ * @example
+ * ```ts
+ * import { FrameDecoder } from "./decoder.ts"
+ * const decoder = new FrameDecoder("toClient")
+ * decoder.push(new Uint8Array(10)) // any chunking
+ * const frame = decoder.next() // Frame | ProtocolError | undefined (need more)
+ * ```
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export class FrameDecoder {
+  readonly #direction: Direction
+  readonly #limits: DecoderLimits
+  #chunks: Array<Uint8Array> = []
+  #head = 0 // offset into #chunks[0]
+  #buffered = 0
+  #pendingSize = -1 // size of the frame at the front, once its header was checked
+  #failed: ProtocolError | undefined
+  readonly #scratch = new Uint8Array(HEADER_SIZE + 4)
+
+  constructor(direction: Direction, limits?: DecoderLimits) {
+    this.#direction = direction
+    this.#limits = limits ?? (direction === "toDaemon" ? toDaemonLimits : toClientLimits)
+  }
+
+  /** Bytes received and not yet returned as frames. */
+  get buffered(): number {
+    return this.#buffered
+  }
+
+  /** Adds bytes. The decoder keeps a view of `chunk`: do not reuse it. */
+  push(chunk: Uint8Array): void {
+    if (chunk.length === 0) return
+    this.#chunks.push(chunk)
+    this.#buffered += chunk.length
+  }
+
+  /**
+   * The next whole frame, `undefined` when more bytes are needed, or the
+   * error that put the stream out of step.
+   */
+  next(): Frame | ProtocolError | undefined {
+    if (this.#failed !== undefined) return this.#failed
+    if (this.#pendingSize < 0) {
+      if (this.#buffered < HEADER_SIZE) return undefined
+      const size = this.#checkHeader()
+      if (typeof size !== "number") {
+        this.#failed = size
+        return size
+      }
+      this.#pendingSize = size
+    }
+    const size = this.#pendingSize
+    if (this.#buffered < size) return undefined
+    const bytes = this.#take(size)
+    this.#pendingSize = -1
+    const h = peekHeader(bytes, 0)
+    const fixed = fixedSize(h.type, this.#direction)
+    const oldType = fixed > HEADER_SIZE ? (readU32(bytes, HEADER_SIZE, h.order === "le") & 0x7fffff7f) >>> 0 : 0
+    return new Frame(
+      bytes,
+      h.type,
+      h.order === "le",
+      h.numGroups,
+      h.hint,
+      h.hintLittleEndian,
+      h.dataLen,
+      oldType,
+      fixed,
+    )
+  }
+
+  /**
+   * Call at end of stream: an error when a frame was cut off, else
+   * `undefined`.
+   */
+  end(): ProtocolError | undefined {
+    if (this.#failed !== undefined) return this.#failed
+    if (this.#buffered === 0) return undefined
+    this.#failed = protocolError(
+      "Truncated",
+      "frame",
+      this.#buffered,
+      `The stream ended ${this.#buffered} bytes into a frame`,
+    )
+    return this.#failed
+  }
+
+  #checkHeader(): number | ProtocolError {
+    const first = this.#chunks[0]
+    let b: Uint8Array
+    let o: number
+    if (first.length - this.#head >= HEADER_SIZE) {
+      b = first
+      o = this.#head
+    } else {
+      this.#copyOut(this.#scratch, HEADER_SIZE)
+      b = this.#scratch
+      o = 0
+    }
+    const h = peekHeader(b, o)
+    if (h.order === undefined) {
+      return protocolError(
+        "Endian",
+        "type",
+        `0x${readU32(b, o, true).toString(16)}`,
+        "The two endian marker bits of type disagree",
+      )
+    }
+    const lim = this.#limits
+    if (h.numGroups < 0) {
+      return protocolError("Negative", "num_groups", h.numGroups, "num_groups is negative")
+    }
+    if (h.numGroups > lim.maxGroups) {
+      return protocolError("Oversize", "num_groups", h.numGroups, `num_groups exceeds ${lim.maxGroups}`)
+    }
+    if (h.dataLen < 0) {
+      return protocolError("Negative", "data_len", h.dataLen, "data_len is negative")
+    }
+    if (h.dataLen > lim.maxDataLen) {
+      return protocolError("Oversize", "data_len", h.dataLen, `data_len exceeds ${lim.maxDataLen}`)
+    }
+    const payload = h.dataLen + MAX_GROUP_NAME * h.numGroups
+    if (payload > lim.maxPayload) {
+      return protocolError(
+        "Oversize",
+        "data_len + 32 * num_groups",
+        payload,
+        `A message body exceeds ${lim.maxPayload} bytes`,
+      )
+    }
+    return fixedSize(h.type, this.#direction) + payload
+  }
+
+  // Copies the first `n` buffered bytes into `dst` without consuming them.
+  #copyOut(dst: Uint8Array, n: number): void {
+    let got = 0
+    let off = this.#head
+    for (let i = 0; got < n; i++) {
+      const c = this.#chunks[i]
+      const k = Math.min(c.length - off, n - got)
+      dst.set(c.subarray(off, off + k), got)
+      got += k
+      off = 0
+    }
+  }
+
+  // Consumes `n` buffered bytes: a view when they sit in one chunk, else a copy.
+  #take(n: number): Uint8Array {
+    this.#buffered -= n
+    const first = this.#chunks[0]
+    const avail = first.length - this.#head
+    if (avail >= n) {
+      const out = first.subarray(this.#head, this.#head + n)
+      this.#head += n
+      if (this.#head === first.length) {
+        this.#chunks.shift()
+        this.#head = 0
+      }
+      return out
+    }
+    const out = new Uint8Array(n)
+    let got = 0
+    while (got < n) {
+      const c = this.#chunks[0]
+      const k = Math.min(c.length - this.#head, n - got)
+      out.set(c.subarray(this.#head, this.#head + k), got)
+      got += k
+      this.#head += k
+      if (this.#head === c.length) {
+        this.#chunks.shift()
+        this.#head = 0
+      }
+    }
+    return out
+  }
+}
