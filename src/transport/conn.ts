@@ -1,0 +1,208 @@
+/**
+ * Byte streams over Deno's sockets, as scoped resources.
+ *
+ * Why not `@effect/platform`'s `Socket`: its `run` pushes every chunk to a
+ * handler as the runtime reads it, with no way to stop reading while the
+ * consumer is behind. Spread needs that backpressure (a client stops reading
+ * when its consumer is slow; a daemon must never buffer without bound), and a
+ * coalescing writer that owns the write side. So this is the smallest thing
+ * that fits: a pull-based `read`, a `writeAll`, and an idempotent `close`,
+ * over `Deno.Conn` (TCP, Unix, and later TLS, which is a `Deno.Conn` too).
+ *
+ * @module
+ */
+import { Effect, type Scope } from "effect"
+import { type Address, formatAddress } from "./address.ts"
+import { TransportError } from "./errors.ts"
+
+/**
+ * One open byte stream.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ByteStream {
+  /** Where the stream goes (for messages and logs). */
+  readonly address: string
+  /**
+   * The next chunk (a fresh copy the caller may keep), or `undefined` at EOF.
+   * Fails with `ReadFailed`, or `Closed` once closed locally.
+   */
+  readonly read: Effect.Effect<Uint8Array | undefined, TransportError>
+  /** Writes all of `bytes`; fails with `WriteFailed` or `Closed`. */
+  readonly write: (bytes: Uint8Array) => Effect.Effect<void, TransportError>
+  /** Closes the socket; safe to call any number of times from anywhere. */
+  readonly close: Effect.Effect<void>
+  /** Whether `close` has run. */
+  readonly isClosed: () => boolean
+}
+
+const READ_BUFFER = 64 * 1024
+
+/**
+ * Wraps an open `Deno.Conn` as a {@link ByteStream}.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromConn = (conn: Deno.Conn, address: string): ByteStream => {
+  let closed = false
+  // One read buffer per stream; each chunk is copied out (`slice`) so frames
+  // that outlive the read never pin a 64 KiB buffer.
+  const buf = new Uint8Array(READ_BUFFER)
+  const close = Effect.sync(() => {
+    if (closed) return
+    closed = true
+    try {
+      conn.close()
+    } catch {
+      // already closed by the runtime
+    }
+  })
+  const read: Effect.Effect<Uint8Array | undefined, TransportError> = Effect.suspend(() =>
+    closed ? Effect.fail(new TransportError({ reason: "Closed", address })) : Effect.tryPromise({
+      try: () => conn.read(buf),
+      catch: (cause) => new TransportError({ reason: closed ? "Closed" : "ReadFailed", address, cause }),
+    }).pipe(Effect.map((n) => (n === null ? undefined : buf.slice(0, n))))
+  )
+  const write = (bytes: Uint8Array): Effect.Effect<void, TransportError> =>
+    Effect.suspend(() =>
+      closed ? Effect.fail(new TransportError({ reason: "Closed", address })) : Effect.tryPromise({
+        try: async () => {
+          let off = 0
+          while (off < bytes.length) off += await conn.write(off === 0 ? bytes : bytes.subarray(off))
+        },
+        catch: (cause) => new TransportError({ reason: closed ? "Closed" : "WriteFailed", address, cause }),
+      })
+    )
+  return { address, read, write, close, isClosed: () => closed }
+}
+
+/**
+ * Opens a stream to `address` within `timeoutMs`; the scope closes it.
+ * Interrupting the connect never leaks a socket.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const dial = (
+  address: Address,
+  timeoutMs = 5000,
+): Effect.Effect<ByteStream, TransportError, Scope.Scope> => {
+  const label = formatAddress(address)
+  const open = Effect.tryPromise({
+    try: (signal) =>
+      address._tag === "Tcp"
+        ? Deno.connect({ hostname: address.hostname, port: address.port, signal }).then((c) => {
+          c.setNoDelay(true)
+          c.setKeepAlive(true)
+          return c as Deno.Conn
+        })
+        : Deno.connect({ transport: "unix", path: address.path }) as Promise<Deno.Conn>,
+    catch: (cause) => new TransportError({ reason: "ConnectFailed", address: label, cause }),
+  }).pipe(
+    Effect.timeoutFail({
+      duration: timeoutMs,
+      onTimeout: () =>
+        new TransportError({
+          reason: "ConnectFailed",
+          address: label,
+          cause: new Error(`timed out after ${timeoutMs} ms`),
+        }),
+    }),
+  )
+  return Effect.acquireRelease(
+    Effect.map(open, (c) => fromConn(c, label)),
+    (s) => s.close,
+  )
+}
+
+/**
+ * A listening socket: accept connections until its scope closes.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Listener {
+  readonly address: Address
+  /** The next connection; fails with `Closed` once the listener is closed. */
+  readonly accept: Effect.Effect<ByteStream, TransportError>
+  readonly close: Effect.Effect<void>
+}
+
+/**
+ * Listens on TCP or on a Unix socket path. A stale socket file at the path
+ * is removed first (as Spread does), and the file is removed again when the
+ * scope closes. Port 0 picks a free port; `address` reports the real one.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const listen = (address: Address): Effect.Effect<Listener, TransportError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.try({
+      try: () => {
+        if (address._tag === "Unix") {
+          try {
+            const st = Deno.lstatSync(address.path)
+            if (st.isSocket) Deno.removeSync(address.path)
+          } catch {
+            // nothing there
+          }
+          const l = Deno.listen({ transport: "unix", path: address.path })
+          try {
+            Deno.chmodSync(address.path, 0o666)
+          } catch {
+            // best effort, as Spread's mode 0666
+          }
+          return { l: l as Deno.Listener, bound: address }
+        }
+        const l = Deno.listen({ hostname: address.hostname, port: address.port })
+        return { l: l as Deno.Listener, bound: { ...address, port: l.addr.port } as Address }
+      },
+      catch: (cause) => new TransportError({ reason: "ListenFailed", address: formatAddress(address), cause }),
+    }).pipe(Effect.map(({ bound, l }) => makeListener(l, bound))),
+    (listener) => listener.close,
+  )
+
+const makeListener = (l: Deno.Listener, address: Address): Listener => {
+  let closed = false
+  const label = formatAddress(address)
+  return {
+    address,
+    accept: Effect.suspend(() =>
+      closed ? Effect.fail(new TransportError({ reason: "Closed", address: label })) : Effect.tryPromise({
+        try: () => l.accept(),
+        catch: (cause) => new TransportError({ reason: closed ? "Closed" : "ReadFailed", address: label, cause }),
+      }).pipe(Effect.map((c) => {
+        if (address._tag === "Tcp") {
+          try {
+            ;(c as Deno.TcpConn).setNoDelay(true)
+            ;(c as Deno.TcpConn).setKeepAlive(true)
+          } catch {
+            // the peer may already be gone
+          }
+        }
+        const remote = c.remoteAddr
+        const who = remote.transport === "tcp" ? `${remote.hostname}:${remote.port}` : `${label}`
+        return fromConn(c, who)
+      }))
+    ),
+    close: Effect.sync(() => {
+      if (closed) return
+      closed = true
+      try {
+        l.close()
+      } catch {
+        // already closed
+      }
+      if (address._tag === "Unix") {
+        try {
+          Deno.removeSync(address.path)
+        } catch {
+          // already gone
+        }
+      }
+    }),
+  }
+}

@@ -1,0 +1,10 @@
+/**
+ * Byte streams over Deno sockets: dial, listen, a pull-based reader and a
+ * bounded coalescing outbox. Shared by the client and the daemon.
+ *
+ * @module
+ */
+export * from "./address.ts"
+export * from "./conn.ts"
+export * from "./errors.ts"
+export * from "./outbox.ts"

@@ -1,0 +1,167 @@
+/**
+ * A bounded outbox with a coalescing writer: producers enqueue frames
+ * synchronously (no Effect per frame, never waiting); one writer fiber takes
+ * everything queued as one buffer and writes it with one syscall.
+ *
+ * @module
+ */
+import { Effect } from "effect"
+import type { ByteStream } from "./conn.ts"
+import type { TransportError } from "./errors.ts"
+
+/**
+ * Limits of an {@link Outbox}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface OutboxLimits {
+  /** Most frames waiting (not yet handed to the socket). */
+  readonly maxMessages: number
+  /** Most bytes waiting. */
+  readonly maxBytes: number
+  /** Largest coalesced write, in bytes (a single larger frame is written alone). */
+  readonly batchBytes?: number
+}
+
+/**
+ * What {@link Outbox.offer} answers: queued, over a limit (nothing was
+ * queued), or closed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type OfferResult = "Queued" | "Overflow" | "Closed"
+
+const DEFAULT_BATCH = 64 * 1024
+
+/**
+ * The bounded queue between producers and one writer fiber.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class Outbox {
+  #frames: Array<Uint8Array> = []
+  #head = 0
+  #bytes = 0
+  #closed = false
+  #wake: (() => void) | undefined
+  readonly #limits: OutboxLimits
+  readonly #batch: number
+
+  constructor(limits: OutboxLimits) {
+    this.#limits = limits
+    this.#batch = limits.batchBytes ?? DEFAULT_BATCH
+  }
+
+  /** Frames waiting. */
+  get messages(): number {
+    return this.#frames.length - this.#head
+  }
+
+  /** Bytes waiting. */
+  get bytes(): number {
+    return this.#bytes
+  }
+
+  /** Whether {@link close} has run. */
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  /** Queues a frame without waiting. On `Overflow` nothing was queued. */
+  offer(frame: Uint8Array): OfferResult {
+    if (this.#closed) return "Closed"
+    if (this.messages >= this.#limits.maxMessages || this.#bytes + frame.length > this.#limits.maxBytes) {
+      return "Overflow"
+    }
+    this.#frames.push(frame)
+    this.#bytes += frame.length
+    const w = this.#wake
+    if (w !== undefined) {
+      this.#wake = undefined
+      w()
+    }
+    return "Queued"
+  }
+
+  /** Stops accepting frames; the writer drains what is queued, then ends. */
+  close(): void {
+    this.#closed = true
+    const w = this.#wake
+    if (w !== undefined) {
+      this.#wake = undefined
+      w()
+    }
+  }
+
+  /** Drops everything queued (after a cut-off). */
+  clear(): void {
+    this.#frames = []
+    this.#head = 0
+    this.#bytes = 0
+  }
+
+  /**
+   * Waits until frames are queued and takes them as one buffer (up to the
+   * batch size); `undefined` once closed and drained.
+   */
+  readonly take: Effect.Effect<Uint8Array | undefined> = Effect.suspend(() => {
+    if (this.messages > 0) return Effect.succeed(this.#drain())
+    if (this.#closed) return Effect.succeed(undefined)
+    return Effect.async<void>((resume) => {
+      this.#wake = () => resume(Effect.void)
+      return Effect.sync(() => {
+        this.#wake = undefined
+      })
+    }).pipe(Effect.zipRight(this.take))
+  })
+
+  #drain(): Uint8Array {
+    const frames = this.#frames
+    const first = frames[this.#head]
+    let end = this.#head + 1
+    let size = first.length
+    while (end < frames.length && size + frames[end].length <= this.#batch) size += frames[end++].length
+    let out: Uint8Array
+    if (end === this.#head + 1) {
+      out = first
+    } else {
+      out = new Uint8Array(size)
+      let o = 0
+      for (let i = this.#head; i < end; i++) {
+        out.set(frames[i], o)
+        o += frames[i].length
+      }
+    }
+    this.#bytes -= size
+    if (end === frames.length) {
+      this.#frames = []
+      this.#head = 0
+    } else {
+      this.#head = end
+      if (this.#head > 1024 && this.#head * 2 > frames.length) {
+        this.#frames = frames.slice(this.#head)
+        this.#head = 0
+      }
+    }
+    return out
+  }
+}
+
+/**
+ * The writer loop: takes coalesced batches from `outbox` and writes them to
+ * `stream` until the outbox is closed and drained or a write fails.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const runWriter = (outbox: Outbox, stream: ByteStream): Effect.Effect<void, TransportError> =>
+  Effect.gen(function* () {
+    while (true) {
+      const batch = yield* outbox.take
+      if (batch === undefined) return
+      yield* stream.write(batch)
+    }
+  })
