@@ -1,0 +1,139 @@
+/**
+ * Daemon configuration and its defaults.
+ *
+ * @module
+ */
+import { Effect } from "effect"
+import { DEFAULT_MAX_SESSION_MESSAGES, DEFAULT_SPREAD_PORT } from "../protocol/constants.ts"
+
+/**
+ * An authentication method a daemon offers (Spread's `NULL`, `IP`, ...).
+ * No bytes are exchanged beyond the method's name; `authenticate` decides.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AuthMethod {
+  /** The name sent in the auth list, 1 to 29 bytes. */
+  readonly name: string
+  /** Whether a client that asked for this method is let in. */
+  readonly authenticate: (client: AuthContext) => Effect.Effect<boolean>
+}
+
+/**
+ * What an {@link AuthMethod} learns about the client.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AuthContext {
+  /** The client's private name. */
+  readonly privateName: string
+  /** The remote address (`host:port`, or the socket path for Unix clients). */
+  readonly remote: string
+  /** The transport the client came in on. */
+  readonly transport: "tcp" | "unix"
+}
+
+/**
+ * Spread's `NULL` method: always accepts.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const NullAuth: AuthMethod = { name: "NULL", authenticate: () => Effect.succeed(true) }
+
+/**
+ * Everything a daemon can be told. Every field is optional.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DaemonConfig {
+  /** TCP interface to listen on. Default `127.0.0.1`. */
+  readonly host?: string
+  /** TCP port; 0 picks a free one. Default 4803. */
+  readonly port?: number
+  /**
+   * Unix socket: `true` for Spread's `/tmp/<port>`, a path, or `false` for
+   * none. Default `false`.
+   */
+  readonly unixSocket?: boolean | string
+  /** Daemon name, in every private group `#name#<daemon>`. Default `localhost`. */
+  readonly name?: string
+  /** Most sessions; past it a client gets REJECT_QUOTA. Default 997, as Spread. */
+  readonly maxSessions?: number
+  /**
+   * Most messages queued for one session before it is cut off (Spread's
+   * MaxSessionMessages). Default 1000.
+   */
+  readonly maxSessionMessages?: number
+  /** Most bytes queued for one session before it is cut off. Default 64 MiB. */
+  readonly maxSessionBytes?: number
+  /** Time a client has to finish the handshake, in ms. Default 2000. */
+  readonly handshakeTimeoutMs?: number
+  /** Offered auth methods, in order. Default `[NullAuth]`. */
+  readonly authMethods?: ReadonlyArray<AuthMethod>
+  /** Names of methods every client must pass, asked for or not. Default none. */
+  readonly requiredAuthMethods?: ReadonlyArray<string>
+  /** The daemon membership id in group ids. Default: a hash of the name. */
+  readonly procId?: number
+}
+
+/**
+ * A configuration with every default filled in.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ResolvedConfig {
+  readonly host: string
+  readonly port: number
+  readonly unixSocket: boolean | string
+  readonly name: string
+  readonly maxSessions: number
+  readonly maxSessionMessages: number
+  readonly maxSessionBytes: number
+  readonly handshakeTimeoutMs: number
+  readonly authMethods: ReadonlyArray<AuthMethod>
+  readonly requiredAuthMethods: ReadonlyArray<string>
+  readonly procId: number
+}
+
+/**
+ * A 32-bit FNV-1a hash of the daemon name, used as its membership id.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const hashName = (name: string): number => {
+  let h = 0x811c9dc5
+  for (let i = 0; i < name.length; i++) {
+    h ^= name.charCodeAt(i) & 0xff
+    h = Math.imul(h, 0x01000193)
+  }
+  return h | 0
+}
+
+/**
+ * Fills in the defaults.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const resolveConfig = (c: DaemonConfig = {}): ResolvedConfig => {
+  const name = c.name ?? "localhost"
+  return {
+    host: c.host ?? "127.0.0.1",
+    port: c.port ?? DEFAULT_SPREAD_PORT,
+    unixSocket: c.unixSocket ?? false,
+    name,
+    maxSessions: c.maxSessions ?? 997,
+    maxSessionMessages: c.maxSessionMessages ?? DEFAULT_MAX_SESSION_MESSAGES,
+    maxSessionBytes: c.maxSessionBytes ?? 64 * 1024 * 1024,
+    handshakeTimeoutMs: c.handshakeTimeoutMs ?? 2000,
+    authMethods: c.authMethods ?? [NullAuth],
+    requiredAuthMethods: c.requiredAuthMethods ?? [],
+    procId: c.procId ?? hashName(name),
+  }
+}

@@ -1,0 +1,203 @@
+/**
+ * The embedded daemon as a scoped resource.
+ *
+ * @module
+ */
+import { Context, Effect, FiberSet, Layer, type Scope } from "effect"
+import { validateDaemonName } from "../protocol/names.ts"
+import { type Address, formatAddress } from "../transport/address.ts"
+import { listen, type Listener } from "../transport/conn.ts"
+import { type DaemonConfig, resolveConfig, type ResolvedConfig } from "./config.ts"
+import { Engine, type EngineStats } from "./engine.ts"
+import { DaemonError } from "./errors.ts"
+import { publish } from "./metrics.ts"
+import { type DaemonContext, serveConnection } from "./session.ts"
+
+/**
+ * A running daemon.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Daemon {
+  /** The daemon name (in every private group `#name#<daemon>`). */
+  readonly name: string
+  /** The bound TCP port (the real one when configured as 0). */
+  readonly port: number
+  /** The TCP host. */
+  readonly host: string
+  /** The address in Spread's form, `port@host`, for clients. */
+  readonly spreadName: string
+  /** The Unix socket path, when one was asked for. */
+  readonly unixPath: string | undefined
+  /** The configuration in force. */
+  readonly config: ResolvedConfig
+  /** A snapshot of the running totals. */
+  readonly stats: () => DaemonStats
+  /** Current members of a group, in the order membership messages list them. */
+  readonly members: (group: string) => ReadonlyArray<string>
+}
+
+/**
+ * Running totals of a daemon.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DaemonStats extends Readonly<EngineStats> {
+  /** Connections accepted and not yet closed, handshaking included. */
+  readonly connections: number
+}
+
+/**
+ * The daemon service tag, for `Daemon.layer`.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class SpreadDaemon extends Context.Tag("spreadfx/SpreadDaemon")<SpreadDaemon, Daemon>() {}
+
+/**
+ * Starts a daemon: listens on TCP (and on a Unix socket when configured),
+ * serves every connection on its own fibers, and stops when the scope
+ * closes — no longer accepting, closing every session, releasing every
+ * socket and removing the Unix socket file.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Daemon from "@spreadfx/spreadfx/daemon"
+ *
+ * const program = Effect.scoped(Effect.gen(function* () {
+ *   const daemon = yield* Daemon.make({ port: 0 })
+ *   yield* Effect.log(`listening on ${daemon.spreadName}`)
+ * }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const c = resolveConfig(config)
+    const bad = validateDaemonName(c.name)
+    if (bad !== undefined) {
+      return yield* new DaemonError({ reason: "InvalidConfig", detail: `name "${c.name}": ${bad.detail}` })
+    }
+    if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535) {
+      return yield* new DaemonError({ reason: "InvalidConfig", detail: `port ${c.port} is outside 0..65535` })
+    }
+    for (
+      const [k, v] of [["maxSessions", c.maxSessions], ["maxSessionMessages", c.maxSessionMessages], [
+        "maxSessionBytes",
+        c.maxSessionBytes,
+      ], ["handshakeTimeoutMs", c.handshakeTimeoutMs]] as const
+    ) {
+      if (!Number.isFinite(v) || v < 1) {
+        return yield* new DaemonError({ reason: "InvalidConfig", detail: `${k} ${v} must be at least 1` })
+      }
+    }
+    for (const m of c.authMethods) {
+      if (m.name.length === 0 || m.name.length > 29 || /[\s\0]/.test(m.name)) {
+        return yield* new DaemonError({
+          reason: "InvalidConfig",
+          detail: `auth method name "${m.name}" is not 1..29 bytes without spaces`,
+        })
+      }
+    }
+    const engine = new Engine(c.name, c.procId, Math.floor(Date.now() / 1000))
+    engine.onCutOff = (who, reason) =>
+      Effect.runFork(
+        Effect.logWarning(
+          `Session ${who} cut off: ${reason} (limit ${c.maxSessionMessages} messages / ${c.maxSessionBytes} bytes)`,
+        ),
+      )
+    const reserved = new Set<string>()
+    const shared = { open: 0 }
+    const listenOn = (address: Address) =>
+      listen(address).pipe(
+        Effect.mapError((e) =>
+          new DaemonError({
+            reason: "ListenFailed",
+            detail: `cannot listen on ${formatAddress(address)}`,
+            cause: e.cause,
+          })
+        ),
+      )
+    const tcp = yield* listenOn({ _tag: "Tcp", hostname: c.host, port: c.port })
+    const port = tcp.address._tag === "Tcp" ? tcp.address.port : c.port
+    const unixPath = c.unixSocket === false ? undefined : c.unixSocket === true ? `/tmp/${port}` : c.unixSocket
+    const unix = unixPath === undefined ? undefined : yield* listenOn({ _tag: "Unix", path: unixPath })
+
+    const sessions = yield* FiberSet.make<void, never>()
+    const acceptLoop = (l: Listener, transport: "tcp" | "unix") => {
+      const ctx: DaemonContext = {
+        config: c,
+        engine,
+        reserved,
+        transport,
+        get open() {
+          return shared.open
+        },
+        set open(v: number) {
+          shared.open = v
+        },
+      }
+      return Effect.gen(function* () {
+        while (true) {
+          const stream = yield* l.accept
+          shared.open++
+          yield* FiberSet.run(sessions, serveConnection(ctx, stream))
+        }
+      }).pipe(
+        Effect.catchAll((e) =>
+          e.reason === "Closed"
+            ? Effect.void
+            : Effect.logError(`Accept on ${formatAddress(l.address)} failed: ${e.message}`)
+        ),
+      )
+    }
+    yield* Effect.forkScoped(acceptLoop(tcp, "tcp"))
+    if (unix !== undefined) yield* Effect.forkScoped(acceptLoop(unix, "unix"))
+
+    let last: EngineStats = { ...engine.stats }
+    const publishNow = Effect.suspend(() => {
+      const now = { ...engine.stats }
+      const p = publish(now, last, 0)
+      last = now
+      return p
+    })
+    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(1000), publishNow)))
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function* () {
+        // Stop accepting first, then end every session.
+        yield* tcp.close
+        if (unix !== undefined) yield* unix.close
+        yield* FiberSet.clear(sessions)
+        yield* publishNow
+        yield* Effect.logInfo(`Daemon ${c.name} stopped`)
+      })
+    )
+    yield* Effect.logInfo(
+      `Daemon ${c.name} listening on ${port}@${c.host}${unixPath === undefined ? "" : ` and ${unixPath}`}`,
+    )
+    return {
+      name: c.name,
+      port,
+      host: c.host,
+      spreadName: `${port}@${c.host}`,
+      unixPath,
+      config: c,
+      stats: () => ({ ...engine.stats, connections: shared.open }),
+      members: (group: string) => engine.members(group),
+    }
+  })
+
+/**
+ * A layer providing a running {@link SpreadDaemon} for the layer's lifetime.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (config: DaemonConfig = {}): Layer.Layer<SpreadDaemon, DaemonError> =>
+  Layer.scoped(SpreadDaemon, make(config))

@@ -1,0 +1,23 @@
+/**
+ * The embedded Spread daemon: a single-node, Spread-compatible daemon in
+ * Deno, as a scoped Effect resource. Unchanged Spread clients (the C
+ * library's spuser and spflooder, the Java and Python bindings) and this
+ * library's own client connect to it.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Daemon from "@spreadfx/spreadfx/daemon"
+ *
+ * Effect.runPromise(Effect.scoped(Effect.gen(function* () {
+ *   const daemon = yield* Daemon.make({ port: 0, name: "localhost" })
+ *   console.log(daemon.spreadName) // e.g. "40123@127.0.0.1"
+ * })))
+ * ```
+ *
+ * @module
+ */
+export { type AuthContext, type AuthMethod, type DaemonConfig, NullAuth, type ResolvedConfig } from "./config.ts"
+export { type Daemon, type DaemonStats, layer, make, SpreadDaemon } from "./daemon.ts"
+export { DaemonError } from "./errors.ts"
+export { DaemonMetrics } from "./metrics.ts"
