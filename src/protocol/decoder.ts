@@ -99,9 +99,12 @@ export class FrameDecoder {
     return this.#buffered
   }
 
-  /** Adds bytes. The decoder keeps a view of `chunk`: do not reuse it. */
+  /**
+   * Adds bytes. The decoder keeps a view of `chunk`: do not reuse it. Once
+   * the decoder has failed, bytes are dropped (the stream is out of step).
+   */
   push(chunk: Uint8Array): void {
-    if (chunk.length === 0) return
+    if (chunk.length === 0 || this.#failed !== undefined) return
     this.#chunks.push(chunk)
     this.#buffered += chunk.length
   }

@@ -337,7 +337,10 @@ export const parseAccept = (
   if (major < 0 || minor < 0 || p < 0) {
     return protocolError("Malformed", "acceptVersion", `${major}.${minor}.${p}`, "Negative version byte")
   }
-  if (len < 0 || len >= MAX_GROUP_NAME) {
+  if (len < 0) {
+    return protocolError("Negative", "privateGroupLength", len, "The private group name length is negative")
+  }
+  if (len >= MAX_GROUP_NAME) {
     return protocolError(
       "Oversize",
       "privateGroupLength",

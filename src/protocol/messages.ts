@@ -140,12 +140,18 @@ export type ClientRequest =
   | { readonly _tag: "Kill" }
 
 const CMD_MASK = ServiceBits.JOIN_MESS | ServiceBits.LEAVE_MESS | ServiceBits.KILL_MESS
-const ALLOWED = 0x0000007f | CMD_MASK
+// Bits a real daemon mishandles when a client sets them (section 6.6): a
+// GROUPS_MESS goes to its internal group-state handler, a REJECT_MESS
+// reaches receivers without its old_type field. Other odd bits (DROP_RECV,
+// CAUSED_BY_*, REG_MEMB_MESS on data) are forwarded untouched, as the real
+// daemon forwards them [T28].
+const REFUSED = ServiceBits.GROUPS_MESS | ServiceBits.REJECT_MESS
 
 /**
  * The checks a daemon applies to every client header (section 6.5), plus
- * the stricter type-bit mask of 6.6: a legal frame yields what it asks for;
- * any failure yields an error, and the daemon kills the session.
+ * one of 6.6: GROUPS_MESS and REJECT_MESS, which a real daemon mishandles,
+ * are refused. A legal frame yields what it asks for; any failure yields an
+ * error, and the daemon kills the session.
  *
  * @since 0.1.0
  * @category validation
@@ -168,12 +174,12 @@ export const validateClientFrame = (
       "A message carries exactly one service or command bit",
     )
   }
-  if ((t & ~ALLOWED) !== 0) {
+  if ((t & REFUSED) !== 0) {
     return protocolError(
       "IllegalService",
       "type",
       `0x${t.toString(16)}`,
-      "A client message carries only service, SELF_DISCARD and command bits",
+      "A client message never carries GROUPS_MESS or REJECT_MESS",
     )
   }
   const name = readCString(frame.bytes.subarray(0, 35), 4, 31)
