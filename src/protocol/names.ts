@@ -17,8 +17,10 @@ import { type ProtocolError, protocolError } from "./errors.ts"
  * @category decoding
  */
 export const readCString = (buf: Uint8Array, offset: number, size: number): string => {
+  // A per-byte loop measured faster than String.fromCharCode.apply or a
+  // TextDecoder for names of up to 32 bytes.
   let s = ""
-  const end = offset + size
+  const end = Math.min(offset + size, buf.length)
   for (let i = offset; i < end; i++) {
     const b = buf[i]
     if (b === 0) break
@@ -60,7 +62,9 @@ export const latin1Bytes = (s: string): Uint8Array => {
  */
 export const latin1String = (bytes: Uint8Array): string => {
   let s = ""
-  for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i])
+  for (let i = 0; i < bytes.length; i += 4096) {
+    s += String.fromCharCode.apply(null, bytes.subarray(i, i + 4096) as unknown as Array<number>)
+  }
   return s
 }
 
