@@ -1,0 +1,125 @@
+/**
+ * `ping`: round-trip latency through a daemon. Sends one message, waits for
+ * it to come back, and repeats; prints min, p50, p99 and max. By default the
+ * message is self-delivered (the sender is a member of the group); with
+ * `--peer` a second connection echoes it back.
+ *
+ * Exit codes: 0 done, 1 connection lost, 2 usage error, 3 cannot connect,
+ * 130/143 SIGINT/SIGTERM.
+ *
+ * @module
+ */
+import { Console, Effect, Option, Stream } from "effect"
+import { connect, type Connection } from "../client/mod.ts"
+import { MAX_MESSAGE_PAYLOAD } from "../protocol/constants.ts"
+import { bool, type FlagSpec, int, parseFlags, str, usage, UsageError } from "./args.ts"
+import { runTool } from "./run.ts"
+
+const FLAGS: ReadonlyArray<FlagSpec> = [
+  {
+    names: ["-s", "--spread"],
+    kind: "string",
+    key: "spread",
+    help: "daemon: port, port@host or a socket path (default 4803@127.0.0.1)",
+    value: "address",
+  },
+  { names: ["-c", "--count"], kind: "int", key: "count", help: "round trips to time (default 1000)", value: "n" },
+  { names: ["-b", "--bytes"], kind: "int", key: "bytes", help: "bytes per message (default 64)", value: "n" },
+  {
+    names: ["-w", "--warmup"],
+    kind: "int",
+    key: "warmup",
+    help: "untimed round trips first (default 100)",
+    value: "n",
+  },
+  {
+    names: ["--peer"],
+    kind: "bool",
+    key: "peer",
+    help: "a second connection echoes each message (default: self-delivery)",
+  },
+]
+
+const ABOUT = "Round-trip latency of a message through a Spread daemon: min, p50, p99 and max.\n" +
+  "Exit codes: 0 done, 1 connection lost, 2 usage error, 3 cannot connect, 130/143 SIGINT/SIGTERM."
+
+/**
+ * The value at quantile `q` (0..1) of sorted `xs`, nearest-rank.
+ *
+ * @since 0.1.0
+ * @category statistics
+ */
+export const quantile = (xs: ReadonlyArray<number>, q: number): number =>
+  xs.length === 0 ? NaN : xs[Math.min(xs.length - 1, Math.max(0, Math.ceil(q * xs.length) - 1))]
+
+const waitMembers = (conn: Connection, group: string, n: number) =>
+  conn.watch(group).pipe(
+    Stream.filter((v) => Option.isSome(v) && v.value.members.length >= n),
+    Stream.take(1),
+    Stream.runDrain,
+  )
+
+// The next data message of `group` (membership messages are skipped).
+const nextData = (conn: Connection, group: string) =>
+  Effect.repeat(conn.receive, { until: (m) => m._tag === "Regular" && m.groups[0] === group })
+
+const main = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
+  Effect.gen(function* () {
+    const parsed = parseFlags(argv, FLAGS)
+    const fail = (detail: string) => Effect.as(Console.error(`ping: ${detail}\n\n${usage("ping", ABOUT, FLAGS)}`), 2)
+    if (parsed instanceof UsageError) return yield* fail(parsed.message)
+    if (parsed.help) return yield* Effect.as(Console.log(usage("ping", ABOUT, FLAGS)), 0)
+    const count = int(parsed, "count", 1000)
+    const size = int(parsed, "bytes", 64)
+    const warmup = int(parsed, "warmup", 100)
+    const peer = bool(parsed, "peer")
+    const address = str(parsed, "spread", "4803@127.0.0.1")
+    if (count < 1) return yield* fail("-c is at least 1")
+    if (size + 32 > MAX_MESSAGE_PAYLOAD) return yield* fail(`-b ${size} exceeds ${MAX_MESSAGE_PAYLOAD - 32} bytes`)
+
+    return yield* Effect.scoped(Effect.gen(function* () {
+      const conn = yield* connect({ daemon: address })
+      const group = `ping-${conn.privateName}`
+      const reply = `pong-${conn.privateName}`
+      yield* conn.join(peer ? reply : group)
+      if (peer) {
+        const echo = yield* connect({ daemon: address })
+        yield* echo.join(group)
+        yield* waitMembers(echo, group, 1)
+        yield* Effect.forkScoped(Effect.forever(
+          Effect.flatMap(nextData(echo, group), (m) =>
+            m._tag === "Regular" ? echo.multicast({ groups: reply, data: m.data, service: "Agreed" }) : Effect.void),
+        ))
+      }
+      yield* waitMembers(conn, peer ? reply : group, 1)
+      const data = new Uint8Array(size)
+      const inbox = peer ? reply : group
+      const once = Effect.zipRight(conn.multicast({ groups: group, data, service: "Agreed" }), nextData(conn, inbox))
+      for (let i = 0; i < warmup; i++) {
+        yield* once
+      }
+      const rtts = new Array<number>(count)
+      for (let i = 0; i < count; i++) {
+        const t0 = performance.now()
+        yield* once
+        rtts[i] = (performance.now() - t0) * 1000
+      }
+      rtts.sort((a, b) =>
+        a - b
+      )
+      const f = (us: number) => `${us.toFixed(0)} µs`
+      yield* Console.log(
+        `ping: ${count} round trips of ${size} bytes via ${address} (${
+          peer ? "echoed by a peer" : "self-delivered"
+        }): ` +
+          `min ${f(rtts[0])}, p50 ${f(quantile(rtts, 0.5))}, p99 ${f(quantile(rtts, 0.99))}, max ${f(rtts[count - 1])}`,
+      )
+      return 0
+    })).pipe(
+      Effect.catchTag("ConnectError", (e) => Effect.as(Console.error(`ping: ${e.message}`), 3)),
+      Effect.catchTag("ConnectionError", (e) => Effect.as(Console.error(`ping: connection lost: ${e.message}`), 1)),
+      Effect.catchTag("RequestError", (e) => Effect.as(Console.error(`ping: ${e.message}`), 2)),
+    )
+  })
+
+if (import.meta.main) runTool(main(Deno.args), { sigint: 130, sigterm: 143 })

@@ -1,0 +1,83 @@
+/**
+ * Runs a tool's main effect: SIGINT and SIGTERM interrupt it (so every
+ * finalizer runs), then the process exits with the tool's code.
+ *
+ * @module
+ */
+import { Cause, Effect, Exit, Fiber, Logger, LogLevel } from "effect"
+
+/**
+ * How a tool ended, as a process exit code.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ExitCodes {
+  /** Code when SIGINT ended the tool. */
+  readonly sigint: number
+  /** Code when SIGTERM ended the tool. */
+  readonly sigterm: number
+}
+
+/**
+ * Runs `main` to completion and exits the process with its code. A signal
+ * interrupts `main` (finalizers run: sockets close, the daemon stops) and
+ * the process exits with the signal's code. A defect prints and exits 70.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const runTool = (
+  main: Effect.Effect<number>,
+  codes: ExitCodes,
+  logLevel: LogLevel.LogLevel = LogLevel.Warning,
+): void => {
+  const fiber = Effect.runFork(main.pipe(Logger.withMinimumLogLevel(logLevel)))
+  let signalled: number | undefined
+  const onSignal = (code: number) => () => {
+    if (signalled !== undefined) return
+    signalled = code
+    Effect.runFork(Fiber.interrupt(fiber))
+  }
+  const onInt = onSignal(codes.sigint)
+  const onTerm = onSignal(codes.sigterm)
+  Deno.addSignalListener("SIGINT", onInt)
+  Deno.addSignalListener("SIGTERM", onTerm)
+  fiber.addObserver((exit) => {
+    Deno.removeSignalListener("SIGINT", onInt)
+    Deno.removeSignalListener("SIGTERM", onTerm)
+    let code: number
+    if (Exit.isSuccess(exit)) code = exit.value
+    else if (Cause.isInterruptedOnly(exit.cause)) code = signalled ?? 130
+    else {
+      console.error(Cause.pretty(exit.cause))
+      code = 70
+    }
+    // A terminal read may still be pending; exit rather than wait for it.
+    Deno.exit(code)
+  })
+}
+
+/**
+ * Parses a `--log-level` value.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const logLevelOf = (name: string): LogLevel.LogLevel | undefined => {
+  switch (name.toLowerCase()) {
+    case "debug":
+      return LogLevel.Debug
+    case "info":
+      return LogLevel.Info
+    case "warning":
+    case "warn":
+      return LogLevel.Warning
+    case "error":
+      return LogLevel.Error
+    case "none":
+      return LogLevel.None
+    default:
+      return undefined
+  }
+}
