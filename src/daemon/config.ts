@@ -64,13 +64,19 @@ export interface DaemonConfig {
   /** Most sessions; past it a client gets REJECT_QUOTA. Default 997, as Spread. */
   readonly maxSessions?: number
   /**
-   * Most messages queued for one session before it is cut off (Spread's
-   * MaxSessionMessages). Default 1000.
+   * Most messages queued for one session whose socket is full before it is
+   * cut off as a slow reader (Spread's MaxSessionMessages). As in Spread,
+   * the limit applies once the socket stops taking data (here: nothing
+   * written for 100 ms); a reader that keeps up is never cut off because a
+   * burst queued many frames at once. Default 1000.
    */
   readonly maxSessionMessages?: number
-  /** Most bytes queued for one session before it is cut off. Default 64 MiB. */
+  /** Most bytes queued for one session before it is cut off, stalled or not. Default 64 MiB. */
   readonly maxSessionBytes?: number
-  /** Time a client has to finish the handshake, in ms. Default 2000. */
+  /**
+   * Time a client has to finish the handshake, in ms. Default 1000, the time
+   * a real daemon waits for the connect message [T22 conn9].
+   */
   readonly handshakeTimeoutMs?: number
   /** Offered auth methods, in order. Default `[NullAuth]`. */
   readonly authMethods?: ReadonlyArray<AuthMethod>
@@ -87,16 +93,27 @@ export interface DaemonConfig {
  * @category models
  */
 export interface ResolvedConfig {
+  /** TCP interface. */
   readonly host: string
+  /** TCP port as configured (0: the bound port is in `Daemon.port`). */
   readonly port: number
+  /** Unix socket: `true` for `/tmp/<port>`, a path, or `false`. */
   readonly unixSocket: boolean | string
+  /** Daemon name. */
   readonly name: string
+  /** Most sessions before REJECT_QUOTA. */
   readonly maxSessions: number
+  /** Frames queued for a stalled session before it is cut off. */
   readonly maxSessionMessages: number
+  /** Bytes queued for a session before it is cut off. */
   readonly maxSessionBytes: number
+  /** Time allowed for the handshake, in ms. */
   readonly handshakeTimeoutMs: number
+  /** Offered auth methods, in order. */
   readonly authMethods: ReadonlyArray<AuthMethod>
+  /** Methods every client must pass. */
   readonly requiredAuthMethods: ReadonlyArray<string>
+  /** The daemon membership id in group ids. */
   readonly procId: number
 }
 
@@ -131,7 +148,7 @@ export const resolveConfig = (c: DaemonConfig = {}): ResolvedConfig => {
     maxSessions: c.maxSessions ?? 997,
     maxSessionMessages: c.maxSessionMessages ?? DEFAULT_MAX_SESSION_MESSAGES,
     maxSessionBytes: c.maxSessionBytes ?? 64 * 1024 * 1024,
-    handshakeTimeoutMs: c.handshakeTimeoutMs ?? 2000,
+    handshakeTimeoutMs: c.handshakeTimeoutMs ?? 1000,
     authMethods: c.authMethods ?? [NullAuth],
     requiredAuthMethods: c.requiredAuthMethods ?? [],
     procId: c.procId ?? hashName(name),

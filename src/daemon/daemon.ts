@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { Context, Effect, FiberSet, Layer, type Scope } from "effect"
+import { Context, Effect, Fiber, FiberSet, Layer, type Scope } from "effect"
 import { validateDaemonName } from "../protocol/names.ts"
 import { type Address, formatAddress } from "../transport/address.ts"
 import { listen, type Listener } from "../transport/conn.ts"
@@ -11,7 +11,7 @@ import { type DaemonConfig, resolveConfig, type ResolvedConfig } from "./config.
 import { Engine, type EngineStats } from "./engine.ts"
 import { DaemonError } from "./errors.ts"
 import { publish } from "./metrics.ts"
-import { type DaemonContext, serveConnection } from "./session.ts"
+import { type DaemonContext, type OutboxDepth, serveConnection } from "./session.ts"
 
 /**
  * A running daemon.
@@ -44,10 +44,39 @@ export interface Daemon {
  * @since 0.1.0
  * @category models
  */
-export interface DaemonStats extends Readonly<EngineStats> {
+export interface DaemonStats {
+  /** Operational sessions. */
+  readonly sessions: number
+  /** Non-empty groups. */
+  readonly groups: number
+  /** Multicasts received. */
+  readonly messagesIn: number
+  /** Bytes of the multicasts received. */
+  readonly bytesIn: number
+  /** Frames queued to sessions (data and membership). */
+  readonly messagesOut: number
+  /** Bytes of the frames queued to sessions. */
+  readonly bytesOut: number
+  /** Sessions cut off as slow readers. */
+  readonly cutOff: number
   /** Connections accepted and not yet closed, handshaking included. */
   readonly connections: number
+  /** Frames waiting in the deepest session outbox now. */
+  readonly outboxDepth: number
+  /** The deepest any session outbox has been since the daemon started (frames). */
+  readonly outboxPeak: number
 }
+
+/**
+ * The tag base of {@link SpreadDaemon}, typed explicitly so the public API
+ * has no inferred ("slow") types.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export const SpreadDaemonBase: Context.TagClass<SpreadDaemon, "spreadfx/SpreadDaemon", Daemon> = Context.Tag(
+  "spreadfx/SpreadDaemon",
+)<SpreadDaemon, Daemon>()
 
 /**
  * The daemon service tag, for `Daemon.layer`.
@@ -55,7 +84,7 @@ export interface DaemonStats extends Readonly<EngineStats> {
  * @since 0.1.0
  * @category tags
  */
-export class SpreadDaemon extends Context.Tag("spreadfx/SpreadDaemon")<SpreadDaemon, Daemon>() {}
+export class SpreadDaemon extends SpreadDaemonBase {}
 
 /**
  * Starts a daemon: listens on TCP (and on a Unix socket when configured),
@@ -106,12 +135,12 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
       }
     }
     const engine = new Engine(c.name, c.procId, Math.floor(Date.now() / 1000))
-    engine.onCutOff = (who, reason) =>
-      Effect.runFork(
-        Effect.logWarning(
-          `Session ${who} cut off: ${reason} (limit ${c.maxSessionMessages} messages / ${c.maxSessionBytes} bytes)`,
-        ),
-      )
+    const depth: OutboxDepth = { outboxes: new Set(), peak: 0, recentPeak: 0 }
+    const deepest = (): number => {
+      let n = 0
+      for (const o of depth.outboxes) if (o.messages > n) n = o.messages
+      return n
+    }
     const reserved = new Set<string>()
     const shared = { open: 0 }
     const listenOn = (address: Address) =>
@@ -119,7 +148,9 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
         Effect.mapError((e) =>
           new DaemonError({
             reason: "ListenFailed",
-            detail: `cannot listen on ${formatAddress(address)}`,
+            detail: `cannot listen on ${formatAddress(address)}${
+              e.cause instanceof Error ? `: ${e.cause.message}` : ""
+            }`,
             cause: e.cause,
           })
         ),
@@ -136,6 +167,7 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
         engine,
         reserved,
         transport,
+        depth,
         get open() {
           return shared.open
         },
@@ -157,28 +189,35 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
         ),
       )
     }
-    yield* Effect.forkScoped(acceptLoop(tcp, "tcp"))
-    if (unix !== undefined) yield* Effect.forkScoped(acceptLoop(unix, "unix"))
+    const accepting = [yield* Effect.forkScoped(acceptLoop(tcp, "tcp"))]
+    if (unix !== undefined) accepting.push(yield* Effect.forkScoped(acceptLoop(unix, "unix")))
 
     let last: EngineStats = { ...engine.stats }
     const publishNow = Effect.suspend(() => {
       const now = { ...engine.stats }
-      const p = publish(now, last, 0)
+      // The deepest outbox since the last publish (the high-water mark kept
+      // by every offer), not just at this instant.
+      const p = publish(now, last, Math.max(depth.recentPeak, deepest()))
+      depth.recentPeak = deepest()
       last = now
       return p
     })
     yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(1000), publishNow)))
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
-        // Stop accepting first, then end every session.
+        // Stop accepting first, then end every session. The accept loops end
+        // once their pending accept has failed, which is when the runtime
+        // has really let go of the listening socket: the port can be bound
+        // again as soon as this scope is closed.
         yield* tcp.close
         if (unix !== undefined) yield* unix.close
+        yield* Fiber.awaitAll(accepting).pipe(Effect.timeout(1000), Effect.ignore)
         yield* FiberSet.clear(sessions)
         yield* publishNow
-        yield* Effect.logInfo(`Daemon ${c.name} stopped`)
+        yield* Effect.logDebug(`Daemon ${c.name} stopped`)
       })
     )
-    yield* Effect.logInfo(
+    yield* Effect.logDebug(
       `Daemon ${c.name} listening on ${port}@${c.host}${unixPath === undefined ? "" : ` and ${unixPath}`}`,
     )
     return {
@@ -188,7 +227,7 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
       spreadName: `${port}@${c.host}`,
       unixPath,
       config: c,
-      stats: () => ({ ...engine.stats, connections: shared.open }),
+      stats: () => ({ ...engine.stats, connections: shared.open, outboxDepth: deepest(), outboxPeak: depth.peak }),
       members: (group: string) => engine.members(group),
     }
   })

@@ -84,6 +84,7 @@ export class Engine {
   readonly #procId: number
   readonly #time: number
   #stamp = 0
+  #lastDestination = ""
   /** Running totals. */
   readonly stats: EngineStats = {
     sessions: 0,
@@ -94,9 +95,6 @@ export class Engine {
     bytesOut: 0,
     cutOff: 0,
   }
-  /** Called once per session cut off, with the reason (for logging). */
-  onCutOff: (privateGroup: string, reason: string) => void = () => {}
-
   constructor(daemonName: string, procId: number, timeSeconds: number) {
     this.#daemonName = daemonName
     this.#procId = procId
@@ -131,7 +129,11 @@ export class Engine {
 
   /** Delivers a multicast frame from `session`. */
   multicast(session: EngineSession, frame: Frame, selfDiscard: boolean): void {
-    this.#run(session, (s) => this.#multicast(s, frame, selfDiscard))
+    // The hot path: no closure, no try (nothing here throws but a bug).
+    const s = this.#sessions.get(session.privateName)
+    if (s === undefined || s.session !== session || !s.live) return
+    this.#multicast(s, frame, selfDiscard)
+    if (this.#pending.length > 0) this.#run(undefined, () => {})
   }
 
   /**
@@ -179,9 +181,7 @@ export class Engine {
     this.#pending.push(to)
     if (r === "Overflow") {
       this.stats.cutOff++
-      const reason = "outbox over its limit (slow reader)"
-      this.onCutOff(to.session.privateGroup, reason)
-      to.session.cutOff(reason)
+      to.session.cutOff("outbox over its limit (slow reader)")
     }
   }
 
@@ -239,6 +239,15 @@ export class Engine {
     for (const g of [...s.groups]) this.#drop(s, g, "Disconnect")
   }
 
+  // A destination name as a string. Floods name the same group again and
+  // again, so the last one is kept and compared byte-wise instead of
+  // building the string anew.
+  #destination(b: Uint8Array, o: number): string {
+    const last = this.#lastDestination
+    if (sameName(b, o, last)) return last
+    return this.#lastDestination = readCString(b, o, MAX_GROUP_NAME - 1)
+  }
+
   #multicast(s: SessionState, frame: Frame, selfDiscard: boolean): void {
     this.stats.messagesIn++
     this.stats.bytesIn += frame.bytes.length
@@ -248,7 +257,7 @@ export class Engine {
     const n = frame.numGroups
     const b = frame.bytes
     for (let i = 0, o = frame.groupsOffset; i < n; i++, o += MAX_GROUP_NAME) {
-      const dest = readCString(b, o, MAX_GROUP_NAME)
+      const dest = this.#destination(b, o)
       if (dest.charCodeAt(0) === 0x23) {
         const p = parsePrivateGroup(dest)
         if (p === undefined || p.daemonName !== this.#daemonName) continue
@@ -269,6 +278,13 @@ export class Engine {
       }
     }
   }
+}
+
+/** Whether the C string at `b[o..o+31)` is `name` (Latin-1). */
+const sameName = (b: Uint8Array, o: number, name: string): boolean => {
+  const n = name.length
+  for (let i = 0; i < n; i++) if (b[o + i] !== name.charCodeAt(i)) return false
+  return n === MAX_GROUP_NAME - 1 || b[o + n] === 0
 }
 
 const insertSorted = (members: Array<SessionState>, s: SessionState): void => {

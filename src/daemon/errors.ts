@@ -3,7 +3,35 @@
  *
  * @module
  */
-import { Data } from "effect"
+import { type Cause, Data } from "effect"
+
+/**
+ * The fields of a {@link DaemonError}.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export interface DaemonErrorFields {
+  /** What failed. */
+  readonly reason: "InvalidConfig" | "ListenFailed"
+  /** Which value or address, and why. */
+  readonly detail: string
+  /** The underlying error, if any. */
+  readonly cause?: unknown
+}
+
+/**
+ * The tagged-error base of {@link DaemonError}, typed explicitly so the
+ * public API has no inferred ("slow") types.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const DaemonErrorBase: new (
+  args: DaemonErrorFields,
+) => Cause.YieldableError & { readonly _tag: "DaemonError" } & Readonly<DaemonErrorFields> = Data.TaggedError(
+  "DaemonError",
+)
 
 /**
  * Why a daemon could not start.
@@ -14,11 +42,7 @@ import { Data } from "effect"
  * @since 0.1.0
  * @category errors
  */
-export class DaemonError extends Data.TaggedError("DaemonError")<{
-  readonly reason: "InvalidConfig" | "ListenFailed"
-  readonly detail: string
-  readonly cause?: unknown
-}> {
+export class DaemonError extends DaemonErrorBase {
   /**
    * A one-line description.
    *

@@ -18,6 +18,6 @@
  * @module
  */
 export { type AuthContext, type AuthMethod, type DaemonConfig, NullAuth, type ResolvedConfig } from "./config.ts"
-export { type Daemon, type DaemonStats, layer, make, SpreadDaemon } from "./daemon.ts"
-export { DaemonError } from "./errors.ts"
-export { DaemonMetrics } from "./metrics.ts"
+export { type Daemon, type DaemonStats, layer, make, SpreadDaemon, SpreadDaemonBase } from "./daemon.ts"
+export { DaemonError, DaemonErrorBase, type DaemonErrorFields } from "./errors.ts"
+export { DaemonMetrics, type DaemonMetricSet } from "./metrics.ts"

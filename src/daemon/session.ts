@@ -8,23 +8,38 @@
 import { Effect, Fiber } from "effect"
 import { SPREAD_VERSION } from "../protocol/constants.ts"
 import { FrameDecoder } from "../protocol/decoder.ts"
-import type { ProtocolError } from "../protocol/errors.ts"
 import {
   encodeAccept,
   encodeAuthList,
   encodeReject,
+  hasPatchByte,
   isProtocolError,
   parseAuthChoice,
   parseConnect,
   type ParseResult,
   usesAuthExchange,
 } from "../protocol/handshake.ts"
-import { validateClientFrame } from "../protocol/messages.ts"
-import { privateGroupName, readCString, validatePrivateName } from "../protocol/names.ts"
+import { privateGroupName, validatePrivateName } from "../protocol/names.ts"
 import type { ByteStream } from "../transport/conn.ts"
-import { Outbox, runWriter } from "../transport/outbox.ts"
+import { Outbox } from "../transport/outbox.ts"
+import { clientFrameChecker, commandGroup } from "./checks.ts"
 import type { ResolvedConfig } from "./config.ts"
 import type { Engine, EngineSession } from "./engine.ts"
+
+/**
+ * How deep the session outboxes are: the deepest now, and high-water marks.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface OutboxDepth {
+  /** Every live session's outbox. */
+  readonly outboxes: Set<Outbox>
+  /** The deepest any outbox has been since the daemon started (messages). */
+  peak: number
+  /** The deepest any outbox has been since the metrics were last published. */
+  recentPeak: number
+}
 
 /**
  * What the daemon shares with each session.
@@ -40,6 +55,7 @@ export interface DaemonContext {
   /** Sessions accepted and not yet closed (handshaking included). */
   open: number
   readonly transport: "tcp" | "unix"
+  readonly depth: OutboxDepth
 }
 
 const REJECT_QUOTA = -3
@@ -48,36 +64,62 @@ const REJECT_NOT_UNIQUE = -6
 const REJECT_VERSION = -7
 const REJECT_AUTH = -9
 
+/**
+ * Once the first byte of a handshake part (the connect message, the auth
+ * choice) is in, the rest must follow within this time. A real daemon reads
+ * each part with one non-blocking recv and refuses a part split across
+ * writes [T22 conn5, conn8]; this keeps its answers (REJECT_ILLEGAL_NAME,
+ * REJECT_AUTH) while tolerating a part that TCP delivers in two segments.
+ */
+const HANDSHAKE_PART_MS = 100
+
 type HandshakeEnd =
   | { readonly _tag: "Rejected"; readonly code: number; readonly why: string }
   | { readonly _tag: "Gone"; readonly why: string }
 
-/** Accumulates handshake bytes and parses as they arrive. */
+const gone = (why: string): HandshakeEnd => ({ _tag: "Gone", why })
+const rejected = (code: number, why: string): HandshakeEnd => ({ _tag: "Rejected", code, why })
+
+/** Accumulates handshake bytes and parses them as they arrive. */
 class HandshakeReader {
   #buf = new Uint8Array(0)
   constructor(readonly stream: ByteStream) {}
+
+  /** Bytes received past the last part parsed. */
   get rest(): Uint8Array {
     return this.#buf
   }
+
+  /**
+   * Reads until `parse` succeeds. Once the part has begun, the rest must
+   * come within {@link HANDSHAKE_PART_MS}; `short` says how to end if not.
+   */
   need<A>(
     parse: (b: Uint8Array) => ParseResult<A>,
+    short: (b: Uint8Array) => HandshakeEnd,
   ): Effect.Effect<A, HandshakeEnd> {
+    let deadline = -1
+    const read = this.stream.read.pipe(Effect.mapError((e) => gone(e.message)))
     const loop: Effect.Effect<A, HandshakeEnd> = Effect.suspend(() => {
       const r = parse(this.#buf)
       if (r === undefined) {
-        return this.stream.read.pipe(
-          Effect.mapError((e): HandshakeEnd => ({ _tag: "Gone", why: e.message })),
-          Effect.flatMap((chunk) => {
-            if (chunk === undefined) return Effect.fail<HandshakeEnd>({ _tag: "Gone", why: "EOF during handshake" })
-            const next = new Uint8Array(this.#buf.length + chunk.length)
-            next.set(this.#buf)
-            next.set(chunk, this.#buf.length)
-            this.#buf = next
-            return loop
+        if (this.#buf.length > 0 && deadline < 0) deadline = Date.now() + HANDSHAKE_PART_MS
+        const next = deadline < 0 ? read : read.pipe(
+          Effect.timeoutFail({
+            duration: Math.max(0, deadline - Date.now()),
+            onTimeout: () => short(this.#buf),
           }),
         )
+        return Effect.flatMap(next, (chunk) => {
+          if (chunk === undefined) return Effect.fail(gone("EOF during handshake"))
+          const joined = new Uint8Array(this.#buf.length + chunk.length)
+          joined.set(this.#buf)
+          joined.set(chunk, this.#buf.length)
+          this.#buf = joined
+          return loop
+        })
       }
-      if (isProtocolError(r)) return Effect.fail<HandshakeEnd>({ _tag: "Gone", why: r.message })
+      if (isProtocolError(r)) return Effect.fail(gone(r.message))
       this.#buf = this.#buf.subarray(r.consumed)
       return Effect.succeed(r.value)
     })
@@ -85,12 +127,36 @@ class HandshakeReader {
   }
 }
 
+// A connect message cut short: a reject once the name length is in (the
+// name itself came short), else a silent close, as the real daemon does.
+const shortConnect = (b: Uint8Array): HandshakeEnd => {
+  const head = b.length >= 2 && hasPatchByte({ major: b[0], minor: b[1] }) ? 5 : 4
+  return b.length >= head
+    ? rejected(REJECT_ILLEGAL_NAME, `the private name came in pieces (${b.length - head} of ${b[head - 1]} bytes)`)
+    : gone(`the connect message came in pieces (${b.length} bytes)`)
+}
+
+/**
+ * A session is cut off as a slow reader only when its socket has taken
+ * nothing for this long. A real daemon writes each frame to the socket at
+ * once and queues (and counts against MaxSessionMessages) only what the
+ * full socket buffer refuses; here frames always pass through the outbox,
+ * so a burst read in one turn can queue many frames for a reader that is
+ * keeping up. Counting them only while the socket is stalled keeps
+ * Spread's meaning: the limit applies once the socket buffer is full.
+ */
+const STALL_MS = 100
+
+const shortAuthChoice = (b: Uint8Array): HandshakeEnd =>
+  rejected(REJECT_AUTH, `the auth choice came in pieces (${b.length} of 90 bytes)`)
+
 let generated = 0
 
+// `r<random 0..9998>-<counter>`, at most 9 characters, unique on this daemon.
 const generateName = (ctx: DaemonContext): string => {
   for (;;) {
-    generated = (generated + 1) % 100000
-    const name = `r${Math.floor(Math.random() * 9999)}-${generated}`.slice(0, 9)
+    generated = (generated + 1) % 1000
+    const name = `r${Math.floor(Math.random() * 9999)}-${generated}`
     if (!ctx.reserved.has(name)) return name
   }
 }
@@ -108,21 +174,15 @@ const handshake = (
 ): Effect.Effect<Accepted, HandshakeEnd> =>
   Effect.gen(function* () {
     const reader = new HandshakeReader(stream)
-    const c = yield* reader.need(parseConnect)
+    const c = yield* reader.need(parseConnect, shortConnect)
     if (c._tag === "TooOld") {
       const v = c.version
-      return yield* Effect.fail<HandshakeEnd>({
-        _tag: "Rejected",
-        code: REJECT_VERSION,
-        why: `client version ${v.major}.${v.minor}.${v.patch} is below 3.1.0`,
-      })
+      return yield* Effect.fail(
+        rejected(REJECT_VERSION, `client version ${v.major}.${v.minor}.${v.patch} is below 3.1.0`),
+      )
     }
     if (c._tag === "IllegalNameLength") {
-      return yield* Effect.fail<HandshakeEnd>({
-        _tag: "Rejected",
-        code: REJECT_ILLEGAL_NAME,
-        why: `private name length ${c.length} is outside 0..10`,
-      })
+      return yield* Effect.fail(rejected(REJECT_ILLEGAL_NAME, `private name length ${c.length} is outside 0..10`))
     }
     const msg = c.message
     let name = msg.name
@@ -130,15 +190,9 @@ const handshake = (
       name = generateName(ctx)
     } else {
       const bad = validatePrivateName(name)
-      if (bad !== undefined) {
-        return yield* Effect.fail<HandshakeEnd>({ _tag: "Rejected", code: REJECT_ILLEGAL_NAME, why: bad.detail })
-      }
+      if (bad !== undefined) return yield* Effect.fail(rejected(REJECT_ILLEGAL_NAME, bad.detail))
       if (ctx.reserved.has(name)) {
-        return yield* Effect.fail<HandshakeEnd>({
-          _tag: "Rejected",
-          code: REJECT_NOT_UNIQUE,
-          why: `private name "${name}" is in use`,
-        })
+        return yield* Effect.fail(rejected(REJECT_NOT_UNIQUE, `private name "${name}" is in use`))
       }
     }
     ctx.reserved.add(name)
@@ -146,26 +200,22 @@ const handshake = (
     if (usesAuthExchange(msg.version)) {
       const offered = ctx.config.authMethods
       yield* send(stream, encodeAuthList(offered.map((m) => m.name)))
-      const asked = yield* reader.need(parseAuthChoice)
-      const denied = (why: string): HandshakeEnd => ({ _tag: "Rejected", code: REJECT_AUTH, why })
-      if (asked.length === 0) return yield* Effect.fail(denied("the auth choice names no method"))
+      const asked = yield* reader.need(parseAuthChoice, shortAuthChoice)
+      if (asked.length === 0) return yield* Effect.fail(rejected(REJECT_AUTH, "the auth choice names no method"))
       const run = new Set<string>([...asked, ...ctx.config.requiredAuthMethods])
       for (const m of run) {
         const method = offered.find((o) => o.name === m)
-        if (method === undefined) return yield* Effect.fail(denied(`auth method "${m}" is not enabled`))
+        if (method === undefined) return yield* Effect.fail(rejected(REJECT_AUTH, `auth method "${m}" is not enabled`))
         const ok = yield* method.authenticate({ privateName: name, remote: stream.address, transport: ctx.transport })
-        if (!ok) return yield* Effect.fail(denied(`auth method "${m}" refused the client`))
+        if (!ok) return yield* Effect.fail(rejected(REJECT_AUTH, `auth method "${m}" refused the client`))
       }
     }
-    yield* send(
-      stream,
-      encodeAccept(SPREAD_VERSION, privateGroupName(name, ctx.config.name), msg.version),
-    )
+    yield* send(stream, encodeAccept(SPREAD_VERSION, privateGroupName(name, ctx.config.name), msg.version))
     return { name, membership: msg.membership, rest: reader.rest }
   })
 
 const send = (stream: ByteStream, bytes: Uint8Array): Effect.Effect<void, HandshakeEnd> =>
-  stream.write(bytes).pipe(Effect.mapError((e): HandshakeEnd => ({ _tag: "Gone", why: e.message })))
+  stream.write(bytes).pipe(Effect.mapError((e) => gone(e.message)))
 
 /**
  * Serves one accepted connection until it ends. Never fails: every ending
@@ -185,10 +235,7 @@ export const serveConnection = (ctx: DaemonContext, stream: ByteStream): Effect.
     const hs = yield* handshake(ctx, stream, held).pipe(
       Effect.timeoutFail({
         duration: ctx.config.handshakeTimeoutMs,
-        onTimeout: (): HandshakeEnd => ({
-          _tag: "Gone",
-          why: `no handshake within ${ctx.config.handshakeTimeoutMs} ms`,
-        }),
+        onTimeout: () => gone(`no handshake within ${ctx.config.handshakeTimeoutMs} ms`),
       }),
       Effect.either,
     )
@@ -213,94 +260,141 @@ export const serveConnection = (ctx: DaemonContext, stream: ByteStream): Effect.
   )
 }
 
+/** How a session ended; `warn` endings are logged at Warning, once. */
+type Ending = { readonly why: string; readonly warn: boolean }
+
 const runSession = (ctx: DaemonContext, stream: ByteStream, hs: Accepted): Effect.Effect<void> => {
   let current: EngineSession | undefined
+  let outbox: Outbox | undefined
   return Effect.gen(function* () {
     const config = ctx.config
+    const depth = ctx.depth
     const privateGroup = privateGroupName(hs.name, config.name)
-    const outbox = new Outbox({ maxMessages: config.maxSessionMessages, maxBytes: config.maxSessionBytes })
-    let ended: string | undefined
+    // The outbox bounds bytes; the message limit is applied by `offer`.
+    const box = new Outbox({ maxMessages: Number.MAX_SAFE_INTEGER, maxBytes: config.maxSessionBytes })
+    const maxMessages = config.maxSessionMessages
+    // When the write in flight started, or -1 while the writer waits for frames.
+    let writingSince = -1
+    outbox = box
+    depth.outboxes.add(box)
+    let ended: Ending | undefined
+    const end = (why: string, warn: boolean): void => {
+      ended ??= { why, warn }
+    }
     const session: EngineSession = {
       privateName: hs.name,
       privateGroup,
       membership: hs.membership,
-      offer: (bytes) => outbox.offer(bytes),
+      offer: (bytes) => {
+        if (box.messages >= maxMessages && writingSince >= 0 && Date.now() - writingSince >= STALL_MS) {
+          return "Overflow"
+        }
+        const r = box.offer(bytes)
+        const n = box.messages
+        if (n > depth.recentPeak) {
+          depth.recentPeak = n
+          if (n > depth.peak) depth.peak = n
+        }
+        return r
+      },
       cutOff: (reason) => {
-        ended ??= reason
-        outbox.clear()
-        outbox.close()
+        end(
+          `cut off: ${reason} (${box.messages} frames, ${box.bytes} bytes queued; limits ${maxMessages} frames ` +
+            `with the socket stalled ${STALL_MS} ms, ${config.maxSessionBytes} bytes)`,
+          true,
+        )
+        box.clear()
+        box.close()
         Effect.runSync(stream.close)
       },
     }
     ctx.engine.add(session)
     current = session
     yield* Effect.logDebug(`Session ${privateGroup} open from ${stream.address}`)
+    const writeAll = Effect.gen(function* () {
+      while (true) {
+        const batch = yield* box.take
+        if (batch === undefined) return
+        writingSince = Date.now()
+        yield* stream.write(batch)
+        writingSince = -1
+      }
+    })
     const writer = yield* Effect.fork(
-      runWriter(outbox, stream).pipe(
+      writeAll.pipe(
         Effect.catchAll((e) =>
           Effect.sync(() => {
-            ended ??= `write failed: ${e.message}`
+            end(`write failed: ${e.message}`, false)
+            // Nothing more can be written: later deliveries find it closed.
+            box.clear()
+            box.close()
             Effect.runSync(stream.close)
           })
         ),
       ),
     )
     const decoder = new FrameDecoder("toDaemon")
-    const kill = (why: string, err?: ProtocolError): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        ended ??= why
-        return err === undefined ? Effect.void : Effect.logWarning(`Session ${privateGroup} killed: ${err.message}`)
-      })
+    const checkFrame = clientFrameChecker(hs.name, config.name)
     // Handles every whole frame buffered; answers false once the session ends.
-    const drain = (): Effect.Effect<boolean> => {
+    const drain = (): boolean => {
       for (;;) {
         const f = decoder.next()
-        if (f === undefined) return Effect.succeed(true)
-        if (isProtocolError(f)) return Effect.as(kill("protocol error", f), false)
-        const req = validateClientFrame(f, hs.name, config.name)
-        if (isProtocolError(req)) return Effect.as(kill("protocol error", req), false)
+        if (f === undefined) return true
+        if (isProtocolError(f)) {
+          end(`killed: ${f.message}`, true)
+          return false
+        }
+        const req = checkFrame(f)
+        if (isProtocolError(req)) {
+          end(`killed: ${req.message}`, true)
+          return false
+        }
         switch (req._tag) {
           case "Multicast":
             ctx.engine.multicast(session, f, req.selfDiscard)
             break
           case "Join":
-            ctx.engine.join(session, readCString(f.bytes, f.groupsOffset, 32))
+            ctx.engine.join(session, commandGroup(f))
             break
           case "Leave":
-            ctx.engine.leave(session, readCString(f.bytes, f.groupsOffset, 32))
+            ctx.engine.leave(session, commandGroup(f))
             break
           case "Kill":
-            return Effect.as(kill("disconnect (KILL)"), false)
+            end("disconnected (KILL)", false)
+            return false
         }
       }
     }
     if (hs.rest.length > 0) decoder.push(hs.rest)
-    let go = yield* drain()
+    let go = drain()
     while (go && ended === undefined) {
       const chunk = yield* Effect.either(stream.read)
       if (chunk._tag === "Left") {
-        ended ??= chunk.left.reason === "Closed" ? "closed" : `read failed: ${chunk.left.message}`
+        end(chunk.left.reason === "Closed" ? "closed" : `read failed: ${chunk.left.message}`, false)
         break
       }
       if (chunk.right === undefined) {
         const cut = decoder.end()
-        ended ??= cut === undefined ? "EOF" : `EOF inside a message (${cut.detail})`
+        if (cut === undefined) end("EOF", false)
+        else end(`killed: EOF inside a message (${cut.detail})`, true)
         break
       }
       decoder.push(chunk.right)
-      go = yield* drain()
+      go = drain()
     }
     // Sequence the disconnect, then let the writer flush what is queued
     // (bounded), then close.
     ctx.engine.remove(session)
-    outbox.close()
+    box.close()
+    const e = ended ?? { why: "closed", warn: false }
+    if (e.warn) yield* Effect.logWarning(`Session ${privateGroup} ${e.why}`)
+    else yield* Effect.logDebug(`Session ${privateGroup} ended: ${e.why}`)
     yield* Fiber.join(writer).pipe(Effect.timeout(1000), Effect.ignore)
-    yield* Effect.logDebug(`Session ${privateGroup} closed: ${ended ?? "shutdown"}`)
   }).pipe(
     // However the session ends (shutdown interrupts it), it leaves the engine.
     Effect.ensuring(Effect.sync(() => {
-      const s = current
-      if (s !== undefined) ctx.engine.remove(s)
+      if (current !== undefined) ctx.engine.remove(current)
+      if (outbox !== undefined) ctx.depth.outboxes.delete(outbox)
     })),
   )
 }
