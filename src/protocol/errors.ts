@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { Data } from "effect"
+import { type Cause, Data } from "effect"
 
 /**
  * What went wrong while decoding or encoding protocol bytes.
@@ -31,17 +31,41 @@ export type ProtocolErrorReason =
   | "Malformed"
 
 /**
+ * The fields of {@link ProtocolError}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ProtocolErrorFields {
+  readonly reason: ProtocolErrorReason
+  /** The field at fault, as the protocol reference names it. */
+  readonly field: string
+  /** The offending value. */
+  readonly value: string | number
+  /** What rule it breaks. */
+  readonly detail: string
+}
+
+/**
+ * The tagged-error base of {@link ProtocolError}, typed explicitly so the
+ * public API has no inferred ("slow") types.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const ProtocolErrorBase: new (
+  args: ProtocolErrorFields,
+) => Cause.YieldableError & { readonly _tag: "ProtocolError" } & Readonly<ProtocolErrorFields> = Data.TaggedError(
+  "ProtocolError",
+)
+
+/**
  * A codec failure naming the field and the offending value.
  *
  * @since 0.1.0
  * @category errors
  */
-export class ProtocolError extends Data.TaggedError("ProtocolError")<{
-  readonly reason: ProtocolErrorReason
-  readonly field: string
-  readonly value: string | number
-  readonly detail: string
-}> {
+export class ProtocolError extends ProtocolErrorBase {
   /**
    * A one-line description naming the field and the value.
    *

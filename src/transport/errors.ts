@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { Data } from "effect"
+import { type Cause, Data } from "effect"
 
 /**
  * Why a byte stream failed.
@@ -19,16 +19,39 @@ import { Data } from "effect"
 export type TransportErrorReason = "ConnectFailed" | "ListenFailed" | "Closed" | "ReadFailed" | "WriteFailed"
 
 /**
+ * The fields of {@link TransportError}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TransportErrorFields {
+  readonly reason: TransportErrorReason
+  /** The address, in Spread's form. */
+  readonly address: string
+  /** The underlying error, when there is one. */
+  readonly cause?: unknown
+}
+
+/**
+ * The tagged-error base of {@link TransportError}, typed explicitly so the
+ * public API has no inferred ("slow") types.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const TransportErrorBase: new (
+  args: TransportErrorFields,
+) => Cause.YieldableError & { readonly _tag: "TransportError" } & Readonly<TransportErrorFields> = Data.TaggedError(
+  "TransportError",
+)
+
+/**
  * A byte-stream failure, with the address and the underlying cause.
  *
  * @since 0.1.0
  * @category errors
  */
-export class TransportError extends Data.TaggedError("TransportError")<{
-  readonly reason: TransportErrorReason
-  readonly address: string
-  readonly cause?: unknown
-}> {
+export class TransportError extends TransportErrorBase {
   /**
    * A one-line description.
    *
