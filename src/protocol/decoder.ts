@@ -89,6 +89,7 @@ export class FrameDecoder {
   #failed: ProtocolError | undefined
   readonly #scratch = new Uint8Array(HEADER_SIZE + 4)
 
+  /** Creates a decoder for frames travelling in `direction`, using that direction's default limits unless `limits` is given. */
   constructor(direction: Direction, limits?: DecoderLimits) {
     this.#direction = direction
     this.#limits = limits ?? (direction === "toDaemon" ? toDaemonLimits : toClientLimits)

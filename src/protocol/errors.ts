@@ -37,6 +37,7 @@ export type ProtocolErrorReason =
  * @category models
  */
 export interface ProtocolErrorFields {
+  /** What kind of rule the bytes break. */
   readonly reason: ProtocolErrorReason
   /** The field at fault, as the protocol reference names it. */
   readonly field: string

@@ -59,6 +59,7 @@ export const hintOf = (messType: number, littleEndian: boolean): number =>
 export class Frame {
   #sender: string | undefined
   #groups: ReadonlyArray<string> | undefined
+  /** Wraps a frame's bytes with its already parsed header fields. */
   constructor(
     /** The whole frame as received. */
     readonly bytes: Uint8Array,

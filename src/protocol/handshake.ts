@@ -28,7 +28,9 @@ import { latin1String, readCString } from "./names.ts"
  * @category models
  */
 export interface Parsed<A> {
+  /** The parsed value. */
   readonly value: A
+  /** Number of input bytes the value took. */
   readonly consumed: number
 }
 
@@ -48,8 +50,11 @@ export type ParseResult<A> = Parsed<A> | ProtocolError | undefined
  * @category models
  */
 export interface Version {
+  /** Major version byte. */
   readonly major: number
+  /** Minor version byte. */
   readonly minor: number
+  /** Patch version byte (0 when not sent, before 3.15). */
   readonly patch: number
 }
 
@@ -85,6 +90,7 @@ export const isVersionTooOld = (v: Version): boolean => v.major * 10000 + v.mino
  * @category models
  */
 export interface ConnectMessage {
+  /** The client library version. */
   readonly version: Version
   /** Receive group-membership messages (flags bit 0). */
   readonly membership: boolean
@@ -199,8 +205,11 @@ export type AuthListOrReject =
  * @category models
  */
 export interface HandshakeReject {
+  /** Discriminates a reject. */
   readonly _tag: "Reject"
+  /** The reject code, as a signed byte. */
   readonly code: number
+  /** The name of the reject code, or `Unknown` for a code outside the table. */
   readonly reason: RejectCodeName | "Unknown"
 }
 
@@ -283,6 +292,7 @@ export const encodeReject = (code: number): Uint8Array => Uint8Array.of(code & 0
  * @category models
  */
 export interface Accept {
+  /** Discriminates an accept. */
   readonly _tag: "Accept"
   /** Daemon version; `patch` is 0 when the client is older than 3.15. */
   readonly version: Version

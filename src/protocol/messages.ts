@@ -32,6 +32,7 @@ import { parsePrivateGroup, readCString, validateGroupName } from "./names.ts"
 export interface MulticastSpec {
   /** The sender's private group name. */
   readonly privateGroup: string
+  /** Service level (ordering and reliability) to send with. */
   readonly service: ServiceLevel
   /** Do not deliver a copy to the sender. */
   readonly selfDiscard?: boolean
@@ -39,6 +40,7 @@ export interface MulticastSpec {
   readonly groups: ReadonlyArray<string>
   /** 16-bit application message type, -32768..65535 (sign-extended on receipt). */
   readonly messType?: number
+  /** The message payload. */
   readonly data: Uint8Array
   /** Byte order to write; little-endian by default. */
   readonly littleEndian?: boolean
@@ -241,8 +243,11 @@ const popcount = (x: number): number => {
  * @category models
  */
 export interface GroupId {
+  /** Daemon membership id: the proc_id of the daemon representing the membership. */
   readonly procId: number
+  /** Daemon membership id: when that daemon membership formed, in seconds. */
   readonly time: number
+  /** Per-group index, bumped on every join, leave or disconnect. */
   readonly index: number
 }
 
@@ -270,17 +275,21 @@ export type MembershipCause = "Join" | "Leave" | "Disconnect" | "Network"
  * @category models
  */
 export interface RegularMessage {
+  /** Discriminates a regular (data) message. */
   readonly _tag: "Regular"
   /** The sender's private group. */
   readonly sender: string
   /** The destinations exactly as the sender wrote them. */
   readonly groups: ReadonlyArray<string>
+  /** Service level the message was sent with. */
   readonly service: ServiceLevel
   /** The raw type bits (marker removed), including SELF_DISCARD and any oddities. */
   readonly type: number
+  /** The sign-extended 16-bit application message type from the hint. */
   readonly messType: number
   /** The original sender's byte order differs from little-endian. */
   readonly endianMismatch: boolean
+  /** The message payload. */
   readonly data: Uint8Array
 }
 
@@ -291,9 +300,13 @@ export interface RegularMessage {
  * @category models
  */
 export interface MembershipMessage {
+  /** Discriminates a membership message. */
   readonly _tag: "Membership"
+  /** The group whose view this is. */
   readonly group: string
+  /** Why the membership changed. */
   readonly cause: MembershipCause
+  /** The group id of the new view. */
   readonly groupId: GroupId
   /** Current members, in the daemon's order. */
   readonly members: ReadonlyArray<string>
@@ -312,7 +325,9 @@ export interface MembershipMessage {
  * @category models
  */
 export interface TransitionalMessage {
+  /** Discriminates a transitional signal. */
   readonly _tag: "Transitional"
+  /** The group whose view is about to change. */
   readonly group: string
   /** The previous group id. */
   readonly groupId: GroupId | undefined
@@ -325,7 +340,9 @@ export interface TransitionalMessage {
  * @category models
  */
 export interface SelfLeaveMessage {
+  /** Discriminates a self-leave. */
   readonly _tag: "SelfLeave"
+  /** The group this session left. */
   readonly group: string
 }
 
@@ -336,13 +353,17 @@ export interface SelfLeaveMessage {
  * @category models
  */
 export interface RejectMessage {
+  /** Discriminates a rejected message. */
   readonly _tag: "Reject"
   /** The original type bits (marker removed); JOIN/LEAVE appear as CAUSED_BY_JOIN/LEAVE. */
   readonly oldType: number
+  /** The original sender's private group. */
   readonly sender: string
   /** The original groups followed by the sender's private group. */
   readonly groups: ReadonlyArray<string>
+  /** The original 16-bit application message type. */
   readonly messType: number
+  /** The original message payload. */
   readonly data: Uint8Array
 }
 
@@ -381,9 +402,13 @@ const causeOf = (t: number): MembershipCause | undefined => {
  * @category models
  */
 export interface MembershipBody {
+  /** The group id. */
   readonly groupId: GroupId
+  /** The virtual-synchrony sets, each a list of private group names. */
   readonly vsSets: ReadonlyArray<ReadonlyArray<string>>
+  /** Index in `vsSets` of the receiver's own set (-1 when there are none). */
   readonly localVsSet: number
+  /** The raw `local_vs_set_offset`: byte offset from the start of the vs-set area to the receiver's set. */
   readonly localVsSetOffset: number
 }
 
@@ -599,4 +624,4 @@ export const encodeRejectFor = (frame: Frame, senderPrivateGroup: string): Uint8
  * @since 0.1.0
  * @category constants
  */
-export const FRAME_HEADER_SIZE = HEADER_SIZE
+export const FRAME_HEADER_SIZE: number = HEADER_SIZE
