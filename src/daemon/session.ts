@@ -22,7 +22,7 @@ import {
 import { privateGroupName, validatePrivateName } from "../protocol/names.ts"
 import type { ByteStream } from "../transport/conn.ts"
 import { Outbox } from "../transport/outbox.ts"
-import { clientFrameChecker, commandGroup } from "./checks.ts"
+import { clientFrameValidator, commandGroup } from "../protocol/messages.ts"
 import type { ResolvedConfig } from "./config.ts"
 import type { Engine, EngineSession } from "./engine.ts"
 
@@ -334,7 +334,7 @@ const runSession = (ctx: DaemonContext, stream: ByteStream, hs: Accepted): Effec
       ),
     )
     const decoder = new FrameDecoder("toDaemon")
-    const checkFrame = clientFrameChecker(hs.name, config.name)
+    const checkFrame = clientFrameValidator(hs.name, config.name)
     // Handles every whole frame buffered; answers false once the session ends.
     const drain = (): boolean => {
       for (;;) {
