@@ -1,0 +1,77 @@
+/**
+ * Daemons the client benchmarks run against: an embedded one in this
+ * process (sharing its JavaScript thread with the client), one in its own
+ * process (`src/cli/daemon.ts`, so client and daemon use two cores), and
+ * the daemon named by SPREAD_DAEMON when set.
+ *
+ * @module
+ */
+import { Effect, Exit, Logger, LogLevel, Scope } from "effect"
+import * as Daemon from "../src/daemon/mod.ts"
+
+/** A daemon to measure against, and how to stop it. */
+export interface Target {
+  readonly label: string
+  readonly spreadName: string
+  readonly stop: () => Promise<void>
+}
+
+/** An embedded daemon in this process. */
+export const inProcess = async (): Promise<Target> => {
+  const scope = Effect.runSync(Scope.make())
+  const daemon = await Effect.runPromise(
+    Daemon.make({ port: 0 }).pipe(Scope.extend(scope), Logger.withMinimumLogLevel(LogLevel.Error)),
+  )
+  return {
+    label: "in-process",
+    spreadName: daemon.spreadName,
+    stop: () => Effect.runPromise(Scope.close(scope, Exit.void)),
+  }
+}
+
+/** An embedded daemon in a child process. */
+export const ownProcess = async (): Promise<Target> => {
+  const cli = new URL("../src/cli/daemon.ts", import.meta.url).pathname
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "--allow-read", "--allow-write", "--allow-env", cli, "--port", "0", "--no-unix"],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn()
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader()
+  let text = ""
+  let port = 0
+  while (port === 0) {
+    const { value, done } = await reader.read()
+    if (done) throw new Error(`the daemon process exited: ${text}`)
+    text += value
+    const m = /listening on (\d+)@/.exec(text)
+    if (m !== null) port = Number(m[1])
+  }
+  return {
+    label: "own process",
+    spreadName: `${port}@127.0.0.1`,
+    stop: async () => {
+      child.kill("SIGTERM")
+      reader.releaseLock()
+      await child.stdout.cancel().catch(() => undefined)
+      await child.status
+    },
+  }
+}
+
+/** The daemons selected by the command line: `--in-process`, `--own-process`, or both (default), plus SPREAD_DAEMON. */
+export const targets = (args: ReadonlyArray<string>): ReadonlyArray<() => Promise<Target>> => {
+  const onlyIn = args.includes("--in-process")
+  const onlyOwn = args.includes("--own-process")
+  const out: Array<() => Promise<Target>> = []
+  if (!onlyOwn) out.push(inProcess)
+  if (!onlyIn) out.push(ownProcess)
+  const spread = Deno.env.get("SPREAD_DAEMON")
+  if (spread !== undefined && spread.length > 0) {
+    out.push(() => Promise.resolve({ label: `SPREAD ${spread}`, spreadName: spread, stop: () => Promise.resolve() }))
+  }
+  return out
+}
+
+/** `1234567` as `1,234,567`. */
+export const grouped = (n: number): string => Math.round(n).toLocaleString("en-US")

@@ -1,0 +1,260 @@
+/**
+ * Connection options, their defaults, and their validation.
+ *
+ * @module
+ */
+import { Duration, Effect, Option } from "effect"
+import { MAX_PRIVATE_NAME } from "../protocol/constants.ts"
+import { encodeAuthChoice, isProtocolError } from "../protocol/handshake.ts"
+import { validatePrivateName } from "../protocol/names.ts"
+import { type Address, formatAddress, parseSpreadName } from "../transport/address.ts"
+import { ConnectError } from "./errors.ts"
+
+/**
+ * The flow window: how many of its own messages a connection may have in
+ * flight (multicast to a group it belongs to and not yet received back).
+ *
+ * - `Adaptive`: a budget of permits (500 by default, the classic Spread
+ *   rule); each message takes as many permits as the largest destination
+ *   group it belongs to has members, so at most `budget / groupSize`
+ *   messages are in flight.
+ * - `Fixed`: at most `size` messages in flight, whatever the group sizes.
+ * - `Off`: no limit. A sender that is also a receiver of its own messages
+ *   can then be cut off by a daemon (whose per-session queue holds 1000).
+ *
+ * What counts: a multicast without SELF_DISCARD naming a group this
+ * connection had joined when the multicast was queued, or naming its own
+ * private group — exactly the messages the daemon delivers back to it. Its
+ * permits return when its copy arrives (own messages come back in the order
+ * sent). Not counted: SELF_DISCARD messages (they never come back) and
+ * messages only to groups the sender is not a member of (open-group sends;
+ * pace those by other means — the daemon cuts off *receivers* that fall 1000
+ * messages behind).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type FlowWindow =
+  | { readonly _tag: "Adaptive"; readonly budget: number }
+  | { readonly _tag: "Fixed"; readonly size: number }
+  | { readonly _tag: "Off" }
+
+/**
+ * An adaptive {@link FlowWindow} (the default, with a budget of 500).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const adaptiveWindow = (budget = 500): FlowWindow => ({ _tag: "Adaptive", budget })
+
+/**
+ * A fixed {@link FlowWindow} of `size` messages.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fixedWindow = (size: number): FlowWindow => ({ _tag: "Fixed", size })
+
+/**
+ * No {@link FlowWindow}.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const noWindow: FlowWindow = { _tag: "Off" }
+
+/**
+ * Where the daemon listens: a Spread name (`"4803"` is the Unix socket
+ * `/tmp/4803`, `"4803@host"` is TCP), an absolute Unix socket path, a TCP
+ * host and port, or a Unix socket path as an object.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type DaemonAddress =
+  | string
+  | { readonly host: string; readonly port?: number }
+  | { readonly path: string }
+
+/**
+ * Options of {@link connect}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConnectOptions {
+  /** The daemon; `"4803"` (the Unix socket `/tmp/4803`) by default. */
+  readonly daemon?: DaemonAddress
+  /**
+   * The private name, 1 to 10 bytes in `$`..`~`. When omitted a random,
+   * unique-across-processes name is generated here; `""` asks the daemon to
+   * generate one.
+   */
+  readonly name?: string
+  /** Priority; sent as `priority >= 1` like the C library. Spread 5 ignores it. */
+  readonly priority?: number
+  /** Receive group-membership messages (and keep group views); true by default. */
+  readonly membership?: boolean
+  /** Limit on dialling plus the handshake; 5 seconds by default. */
+  readonly connectTimeout?: Duration.DurationInput
+  /** Auth method(s) to request, at most two; `"NULL"` by default. */
+  readonly auth?: string | ReadonlyArray<string>
+  /** The flow window; {@link adaptiveWindow}() by default. */
+  readonly window?: FlowWindow
+  /**
+   * Messages decoded and not yet taken by a receiver (512 by default). When
+   * full, the connection stops reading its socket (backpressure).
+   */
+  readonly inboundCapacity?: number
+  /**
+   * Fill ratio of the inbound buffer at which a `SlowConsumer` event is
+   * published; 0.75 by default. `ConsumerCaughtUp` follows below a quarter.
+   */
+  readonly slowConsumerRatio?: number
+  /** Most frames queued for the writer (4096 by default); senders wait beyond. */
+  readonly outboxMessages?: number
+  /** Most bytes queued for the writer (1 MiB by default, at least 256 KiB). */
+  readonly outboxBytes?: number
+  /**
+   * How long closing may wait for queued frames and the disconnect to be
+   * written before the socket is closed anyway; 1 second by default.
+   */
+  readonly closeTimeout?: Duration.DurationInput
+}
+
+/**
+ * Options after defaults and validation.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ResolvedOptions {
+  readonly address: Address
+  readonly label: string
+  readonly name: string
+  readonly priority: number
+  readonly membership: boolean
+  readonly connectTimeout: Duration.Duration
+  readonly auth: ReadonlyArray<string>
+  readonly authChoice: Uint8Array
+  readonly window: FlowWindow
+  readonly inboundCapacity: number
+  readonly slowHigh: number
+  readonly slowLow: number
+  readonly outboxMessages: number
+  readonly outboxBytes: number
+  readonly closeTimeout: Duration.Duration
+}
+
+/** The smallest outbox byte limit: one maximum-size frame plus headroom. */
+const MIN_OUTBOX_BYTES = 256 * 1024
+
+const NAME_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+/**
+ * A random private name of 10 base-36 characters (about 51 bits), so names
+ * generated by independent processes do not collide in practice.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const randomPrivateName = (): string => {
+  const bytes = crypto.getRandomValues(new Uint8Array(MAX_PRIVATE_NAME))
+  let s = ""
+  for (let i = 0; i < bytes.length; i++) s += NAME_ALPHABET[bytes[i] % NAME_ALPHABET.length]
+  return s
+}
+
+const isPositiveInt = (n: number): boolean => Number.isSafeInteger(n) && n > 0
+
+const addressOf = (d: DaemonAddress | undefined): Address | undefined => {
+  if (d === undefined) return parseSpreadName("4803")
+  if (typeof d === "string") return parseSpreadName(d)
+  if ("path" in d) return d.path.length > 0 ? { _tag: "Unix", path: d.path } : undefined
+  const port = d.port ?? 4803
+  if (d.host.length === 0 || !Number.isInteger(port) || port < 1 || port > 65535) return undefined
+  return { _tag: "Tcp", hostname: d.host, port }
+}
+
+const labelOf = (d: DaemonAddress | undefined): string =>
+  d === undefined ? "4803" : typeof d === "string" ? d : "path" in d ? d.path : `${d.port ?? 4803}@${d.host}`
+
+const duration = (input: Duration.DurationInput | undefined, fallback: number): Option.Option<Duration.Duration> => {
+  if (input === undefined) return Option.some(Duration.millis(fallback))
+  return Option.filter(Duration.decodeUnknown(input), (d) => Duration.isFinite(d) && Duration.toMillis(d) > 0)
+}
+
+/**
+ * Applies defaults and checks every option before anything is dialled.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const resolveOptions = (options: ConnectOptions): Effect.Effect<ResolvedOptions, ConnectError> =>
+  Effect.suspend(() => {
+    const given = labelOf(options.daemon)
+    const bad = (reason: ConnectError["reason"], detail: string, cause?: unknown) =>
+      Effect.fail(new ConnectError({ reason, address: given, detail, cause }))
+    const address = addressOf(options.daemon)
+    if (address === undefined) {
+      return bad("IllegalSpread", `"${given}" is not "<port>", "<port>@<host>" or a socket path`)
+    }
+    const name = options.name ?? randomPrivateName()
+    const nameError = validatePrivateName(name)
+    if (nameError !== undefined) return bad("IllegalName", nameError.detail, nameError)
+    const connectTimeout = duration(options.connectTimeout, 5000)
+    const closeTimeout = duration(options.closeTimeout, 1000)
+    if (Option.isNone(connectTimeout) || Option.isNone(closeTimeout)) {
+      return bad("IllegalTime", "connectTimeout and closeTimeout are positive, finite durations")
+    }
+    const auth = options.auth === undefined
+      ? ["NULL"]
+      : typeof options.auth === "string"
+      ? [options.auth]
+      : options.auth
+    if (auth.length === 0) return bad("IllegalOption", "At least one auth method is needed")
+    const authChoice = encodeAuthChoice(auth)
+    if (isProtocolError(authChoice)) return bad("IllegalOption", authChoice.detail, authChoice)
+    const window = options.window ?? adaptiveWindow()
+    switch (window._tag) {
+      case "Adaptive":
+        if (!isPositiveInt(window.budget)) return bad("IllegalOption", `window budget ${window.budget} is not > 0`)
+        break
+      case "Fixed":
+        if (!isPositiveInt(window.size)) return bad("IllegalOption", `window size ${window.size} is not > 0`)
+        break
+      case "Off":
+        break
+    }
+    const inboundCapacity = options.inboundCapacity ?? 512
+    if (!isPositiveInt(inboundCapacity) || inboundCapacity < 4) {
+      return bad("IllegalOption", `inboundCapacity ${inboundCapacity} is not an integer >= 4`)
+    }
+    const ratio = options.slowConsumerRatio ?? 0.75
+    if (!(ratio > 0 && ratio <= 1)) return bad("IllegalOption", `slowConsumerRatio ${ratio} is not in (0, 1]`)
+    const outboxMessages = options.outboxMessages ?? 4096
+    const outboxBytes = options.outboxBytes ?? 1024 * 1024
+    if (!isPositiveInt(outboxMessages)) return bad("IllegalOption", `outboxMessages ${outboxMessages} is not > 0`)
+    if (!isPositiveInt(outboxBytes) || outboxBytes < MIN_OUTBOX_BYTES) {
+      return bad("IllegalOption", `outboxBytes ${outboxBytes} is below ${MIN_OUTBOX_BYTES}`)
+    }
+    const priority = options.priority ?? 0
+    if (!Number.isFinite(priority)) return bad("IllegalOption", `priority ${priority} is not a number`)
+    return Effect.succeed<ResolvedOptions>({
+      address,
+      label: formatAddress(address),
+      name,
+      priority: priority >= 1 ? 1 : 0,
+      membership: options.membership ?? true,
+      connectTimeout: connectTimeout.value,
+      auth,
+      authChoice,
+      window,
+      inboundCapacity,
+      slowHigh: Math.max(1, Math.floor(inboundCapacity * ratio)),
+      slowLow: Math.floor(inboundCapacity / 4),
+      outboxMessages,
+      outboxBytes,
+      closeTimeout: closeTimeout.value,
+    })
+  })

@@ -1,0 +1,151 @@
+/**
+ * The flow window: an Effect `Semaphore` bounding the messages a connection
+ * has multicast to groups it belongs to and not yet received back.
+ *
+ * - Adaptive: `budget` permits (500); a message takes as many permits as the
+ *   largest destination group it belongs to has members (1 when unknown or
+ *   when only its own private group is a destination), capped at the budget.
+ * - Fixed: `size` permits; a message takes one.
+ *
+ * What counts: a multicast without SELF_DISCARD that names a group this
+ * connection had joined when the multicast was queued, or its own private
+ * group — exactly the messages the daemon delivers back to the sender.
+ * SELF_DISCARD messages never come back and are not counted; neither are
+ * messages to groups the sender is not a member of (open-group sends).
+ *
+ * A daemon delivers a sender's own messages back in the order sent, so the
+ * permits of each counted message are kept in a FIFO and released when the
+ * next own message arrives (or a daemon's reject of one of them).
+ *
+ * @module
+ */
+import { Effect } from "effect"
+import type { FlowWindow } from "./options.ts"
+
+/** A permit count large enough to wake every waiter once the connection ends. */
+const WAKE_ALL = Number.MAX_SAFE_INTEGER
+
+/**
+ * The window of one connection, with gauges for tests and monitoring.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class FlowControl {
+  readonly window: FlowWindow
+  /** Permits in total (0 when the window is off). */
+  readonly capacity: number
+  readonly #sem: Effect.Semaphore | undefined
+  #costs: Array<number> = []
+  #head = 0
+  #inUse = 0
+  #peakInUse = 0
+  #peakInFlight = 0
+
+  constructor(window: FlowWindow) {
+    this.window = window
+    switch (window._tag) {
+      case "Adaptive":
+        this.capacity = window.budget
+        break
+      case "Fixed":
+        this.capacity = window.size
+        break
+      case "Off":
+        this.capacity = 0
+        break
+    }
+    this.#sem = this.capacity > 0 ? Effect.unsafeMakeSemaphore(this.capacity) : undefined
+  }
+
+  /** Whether own messages are counted at all. */
+  get enabled(): boolean {
+    return this.#sem !== undefined
+  }
+
+  /** Permits held by messages in flight. */
+  get inUse(): number {
+    return this.#inUse
+  }
+
+  /** The highest {@link inUse} seen. */
+  get peakInUse(): number {
+    return this.#peakInUse
+  }
+
+  /** Own messages in flight. */
+  get inFlight(): number {
+    return this.#costs.length - this.#head
+  }
+
+  /** The highest {@link inFlight} seen. */
+  get peakInFlight(): number {
+    return this.#peakInFlight
+  }
+
+  /**
+   * Permits a message to groups of `groupSize` members (the largest counted
+   * destination) takes; call only for counted messages.
+   */
+  costOf(groupSize: number): number {
+    switch (this.window._tag) {
+      case "Adaptive":
+        return Math.min(this.capacity, Math.max(1, groupSize))
+      case "Fixed":
+        return 1
+      case "Off":
+        return 0
+    }
+  }
+
+  /** Largest permit count one batch of sends should take at once. */
+  get batchLimit(): number {
+    return Math.max(1, Math.floor(this.capacity / 4))
+  }
+
+  /** Waits for `n` permits (interruptible). */
+  take(n: number): Effect.Effect<unknown> {
+    return n > 0 && this.#sem !== undefined ? this.#sem.take(n) : Effect.void
+  }
+
+  /** Returns `n` permits that were taken but not committed. */
+  release(n: number): Effect.Effect<unknown> {
+    return n > 0 && this.#sem !== undefined ? this.#sem.release(n) : Effect.void
+  }
+
+  /**
+   * Records a queued, counted message holding `cost` permits (0 when it was
+   * not expected to count when its permits were taken). Synchronous, so it
+   * happens atomically with queueing the frame.
+   */
+  commit(cost: number): void {
+    this.#costs.push(cost)
+    this.#inUse += cost
+    if (this.#inUse > this.#peakInUse) this.#peakInUse = this.#inUse
+    const n = this.#costs.length - this.#head
+    if (n > this.#peakInFlight) this.#peakInFlight = n
+  }
+
+  /**
+   * An own message came back: forgets the oldest in-flight message and
+   * answers the permits to release (0 when nothing was in flight).
+   */
+  returned(): number {
+    if (this.#head >= this.#costs.length) return 0
+    const cost = this.#costs[this.#head++]
+    this.#inUse -= cost
+    if (this.#head === this.#costs.length) {
+      this.#costs = []
+      this.#head = 0
+    } else if (this.#head > 1024 && this.#head * 2 > this.#costs.length) {
+      this.#costs = this.#costs.slice(this.#head)
+      this.#head = 0
+    }
+    return cost
+  }
+
+  /** Wakes every sender waiting for permits (the connection ended). */
+  readonly wakeAll: Effect.Effect<void> = Effect.suspend(() =>
+    this.#sem === undefined ? Effect.void : this.#sem.resize(WAKE_ALL)
+  )
+}

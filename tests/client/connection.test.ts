@@ -1,0 +1,338 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Chunk, Effect, Exit, Fiber, Option, Scope, Stream } from "effect"
+import { connect, type Connection } from "../../src/client/connection.ts"
+import { ConnectError, ConnectionError, RequestError } from "../../src/client/errors.ts"
+import { layer, Spread } from "../../src/client/spread.ts"
+import type { MembershipMessage, RegularMessage, ServerMessage } from "../../src/protocol/messages.ts"
+import { quiet, startDaemon } from "./_fixtures.ts"
+
+const TIMEOUT = 10_000
+const text = (m: ServerMessage) => m._tag === "Regular" ? new TextDecoder().decode(m.data) : undefined
+
+/** Receives until a message matches (at most 100 messages). */
+const next = <A extends ServerMessage>(conn: Connection, match: (m: ServerMessage) => m is A) =>
+  Effect.gen(function* () {
+    for (let i = 0; i < 100; i++) {
+      const m = yield* conn.receive
+      if (match(m)) return m
+    }
+    return yield* Effect.dieMessage("no matching message among 100")
+  })
+const isRegular = (m: ServerMessage): m is RegularMessage => m._tag === "Regular"
+const membershipOf = (group: string) => (m: ServerMessage): m is MembershipMessage =>
+  m._tag === "Membership" && m.group === group
+
+describe("Connection against the embedded daemon", () => {
+  it.scopedLive(
+    "join delivers the group's view; another member updates it; leave sends SelfLeave and drops it",
+    () =>
+      Effect.gen(function* () {
+        const d = yield* startDaemon()
+        const a = yield* connect({ daemon: d.spreadName, name: "alice" })
+        const b = yield* connect({ daemon: d.spreadName, name: "bob" })
+        yield* a.join("g")
+        const m1 = yield* next(a, membershipOf("g"))
+        expect(m1.cause).toBe("Join")
+        expect(m1.members).toEqual(["#alice#localhost"])
+        expect(m1.changed).toBe("#alice#localhost")
+        yield* b.join("g")
+        const m2 = yield* next(a, membershipOf("g"))
+        expect(m2.members).toEqual(["#alice#localhost", "#bob#localhost"])
+        expect(m2.changed).toBe("#bob#localhost")
+        const view = yield* a.view("g")
+        expect(Option.map(view, (v) => v.members)).toEqual(Option.some(["#alice#localhost", "#bob#localhost"]))
+        expect(Option.map(view, (v) => v.groupId)).toEqual(Option.some(m2.groupId))
+        yield* a.leave("g")
+        expect((yield* a.receive)._tag).toBe("SelfLeave")
+        expect(Option.isNone(yield* a.view("g"))).toBe(true)
+        expect((yield* a.views).size).toBe(0)
+        const m3 = yield* next(b, (m): m is MembershipMessage => m._tag === "Membership" && m.cause === "Leave")
+        expect(m3.members).toEqual(["#bob#localhost"])
+        expect(m3.changed).toBe("#alice#localhost")
+      }),
+    TIMEOUT,
+  )
+
+  it.scopedLive(
+    "multicast delivers text and bytes with sender, groups, service and mess_type",
+    () =>
+      Effect.gen(function* () {
+        const d = yield* startDaemon()
+        const a = yield* connect({ daemon: d.spreadName, name: "alice" })
+        const b = yield* connect({ daemon: d.spreadName, name: "bob" })
+        yield* b.join("g")
+        yield* next(b, membershipOf("g"))
+        yield* a.multicast({ groups: "g", data: "héllo", service: "Fifo", messType: -2 })
+        yield* a.multicast({ groups: ["g"], data: Uint8Array.of(0, 1, 255), messType: 65535 })
+        const m1 = yield* next(b, isRegular)
+        expect(m1.sender).toBe("#alice#localhost")
+        expect(m1.groups).toEqual(["g"])
+        expect(m1.service).toBe("Fifo")
+        expect(m1.messType).toBe(-2)
+        expect(m1.endianMismatch).toBe(false)
+        expect(text(m1)).toBe("héllo")
+        const m2 = yield* next(b, isRegular)
+        expect(m2.service).toBe("Agreed")
+        expect(m2.messType).toBe(-1)
+        expect([...m2.data]).toEqual([0, 1, 255])
+      }),
+    TIMEOUT,
+  )
+
+  it.scopedLive(
+    "multicast to several groups delivers one copy; SELF_DISCARD suppresses the sender's copy",
+    () =>
+      Effect.gen(function* () {
+        const d = yield* startDaemon()
+        const a = yield* connect({ daemon: d.spreadName, name: "alice" })
+        yield* a.join("g1")
+        yield* a.join("g2")
+        yield* next(a, membershipOf("g2"))
+        yield* a.multicast({ groups: ["g1", "g2", "g2"], data: "once" })
+        yield* a.multicast({ groups: "g1", data: "discarded", selfDiscard: true })
+        yield* a.multicast({ groups: "g1", data: "last" })
+        const got = [text(yield* next(a, isRegular)), text(yield* next(a, isRegular))]
+        expect(got).toEqual(["once", "last"])
+        const stats = yield* a.stats
+        expect(stats.inFlight).toBe(0)
+        expect(stats.windowInUse).toBe(0)
+      }),
+    TIMEOUT,
+  )
+
+  it.scopedLive("multicast to a private group reaches only that session", () =>
+    Effect.gen(function* () {
+      const d = yield* startDaemon()
+      const a = yield* connect({ daemon: d.spreadName, name: "alice" })
+      const b = yield* connect({ daemon: d.spreadName, name: "bob" })
+      const c = yield* connect({ daemon: d.spreadName, name: "carol" })
+      yield* c.join("g")
+      yield* a.multicast({ groups: b.privateGroup, data: "p2p" })
+      yield* a.multicast({ groups: [a.privateGroup, "g"], data: "to me and g" })
+      expect(text(yield* next(b, isRegular))).toBe("p2p")
+      expect(text(yield* next(a, isRegular))).toBe("to me and g")
+      expect(text(yield* next(c, isRegular))).toBe("to me and g")
+    }), TIMEOUT)
+
+  it.scopedLive("invalid names and sizes fail with a RequestError and send nothing", () =>
+    Effect.gen(function* () {
+      const d = yield* startDaemon()
+      const a = yield* connect({ daemon: d.spreadName })
+      const before = d.stats().messagesIn
+      const cases: Array<[Effect.Effect<void, ConnectionError | RequestError>, RequestError["reason"]]> = [
+        [a.join(""), "IllegalGroup"],
+        [a.join("has space"), "IllegalGroup"],
+        [a.join("#private#localhost"), "IllegalGroup"],
+        [a.leave("x".repeat(32)), "IllegalGroup"],
+        [a.multicast({ groups: [], data: "" }), "NoGroups"],
+        [a.multicast({ groups: Array.from({ length: 101 }, (_, i) => `g${i}`), data: "" }), "TooManyGroups"],
+        [a.multicast({ groups: "g", data: "", messType: 1 << 16 }), "IllegalMessType"],
+        [a.multicast({ groups: "g", data: new Uint8Array(143152 - 32 + 1) }), "MessageTooLong"],
+        [a.multicast({ groups: ["a", "b"], data: new Uint8Array(143152 - 64 + 1) }), "MessageTooLong"],
+      ]
+      for (const [call, reason] of cases) {
+        const e = yield* Effect.flip(call)
+        expect(e).toBeInstanceOf(RequestError)
+        expect(e.reason).toBe(reason)
+      }
+      const e = yield* Effect.flip(a.join("has space"))
+      expect(e.message).toContain(`"has space"`)
+      expect((yield* a.stats).sent).toBe(0)
+      expect(d.stats().messagesIn).toBe(before)
+      expect((yield* a.state)._tag).toBe("Open")
+    }), TIMEOUT)
+
+  it.scopedLive(
+    "a message of exactly 143152 bytes (data + 32 * groups) is delivered whole",
+    () =>
+      Effect.gen(function* () {
+        const d = yield* startDaemon()
+        const a = yield* connect({ daemon: d.spreadName })
+        yield* a.join("big")
+        const data = new Uint8Array(143152 - 32)
+        for (let i = 0; i < data.length; i++) data[i] = (i * 7) & 0xff
+        yield* a.multicast({ groups: "big", data })
+        const m = yield* next(a, isRegular)
+        expect(m.data.length).toBe(data.length)
+        expect(m.data).toEqual(data)
+      }),
+    TIMEOUT,
+  )
+
+  it.scopedLive("multicastMany validates every message before sending any", () =>
+    Effect.gen(function* () {
+      const d = yield* startDaemon()
+      const a = yield* connect({ daemon: d.spreadName })
+      yield* a.join("g")
+      yield* next(a, membershipOf("g"))
+      const e = yield* Effect.flip(a.multicastMany([
+        { groups: "g", data: "1" },
+        { groups: "g", data: "2" },
+        { groups: "bad group", data: "3" },
+      ]))
+      expect(e.reason).toBe("IllegalGroup")
+      yield* a.multicastMany([{ groups: "g", data: "ok1" }, { groups: "g", data: "ok2" }])
+      expect(text(yield* next(a, isRegular))).toBe("ok1")
+      expect(text(yield* next(a, isRegular))).toBe("ok2")
+    }), TIMEOUT)
+
+  it.scopedLive(
+    "an empty private name gets a name generated by the daemon; a duplicate name is RejectNotUnique",
+    () =>
+      Effect.gen(function* () {
+        const d = yield* quiet(startDaemon()) // the daemon logs the reject at Info
+        const a = yield* connect({ daemon: d.spreadName, name: "" })
+        expect(a.privateName.length).toBeGreaterThan(0)
+        expect(a.privateGroup).toBe(`#${a.privateName}#localhost`)
+        yield* connect({ daemon: d.spreadName, name: "dup" })
+        const exit = yield* Effect.exit(Effect.scoped(connect({ daemon: d.spreadName, name: "dup" })))
+        expect(Exit.isFailure(exit)).toBe(true)
+        if (Exit.isFailure(exit) && exit.cause._tag === "Fail") {
+          expect(exit.cause.error).toBeInstanceOf(ConnectError)
+          expect(exit.cause.error.reason).toBe("RejectNotUnique")
+          expect(exit.cause.error.code).toBe(-6)
+        }
+        const names = yield* Effect.forEach(
+          [1, 2, 3, 4, 5],
+          () => Effect.map(connect({ daemon: d.spreadName }), (c) => c.privateName),
+        )
+        expect(new Set(names).size).toBe(5)
+      }),
+    TIMEOUT,
+  )
+
+  it.scopedLive("membership: false delivers no membership messages and keeps no views", () =>
+    Effect.gen(function* () {
+      const d = yield* startDaemon()
+      const quiet = yield* connect({ daemon: d.spreadName, membership: false })
+      yield* quiet.join("g")
+      yield* quiet.multicast({ groups: "g", data: "only data" })
+      const m = yield* quiet.receive
+      expect(m._tag).toBe("Regular")
+      expect((yield* quiet.views).size).toBe(0)
+    }), TIMEOUT)
+
+  it.scopedLive("watch streams a group's view as members join and leave", () =>
+    Effect.gen(function* () {
+      const d = yield* startDaemon()
+      const a = yield* connect({ daemon: d.spreadName, name: "a" })
+      const b = yield* connect({ daemon: d.spreadName, name: "b" })
+      const sizes = yield* a.watch("g").pipe(
+        Stream.map(Option.match({ onNone: () => 0, onSome: (v) => v.members.length })),
+        Stream.filter((n) => n > 0),
+        Stream.take(3),
+        Stream.runCollect,
+        Effect.fork,
+      )
+      yield* Effect.fork(Stream.runDrain(a.messages))
+      // Each step waits for the previous view, so every view is seen.
+      const viewOf = (n: number) =>
+        Effect.gen(function* () {
+          for (let i = 0; i < 500; i++) {
+            const v = yield* a.view("g")
+            if (Option.isSome(v) && v.value.members.length === n) return
+            yield* Effect.sleep("5 millis")
+          }
+        })
+      yield* a.join("g")
+      yield* viewOf(1)
+      yield* b.join("g")
+      yield* viewOf(2)
+      yield* b.leave("g")
+      yield* viewOf(1)
+      expect(Chunk.toReadonlyArray(yield* Fiber.join(sizes))).toEqual([1, 2, 1])
+    }), TIMEOUT)
+
+  it.live(
+    "layer provides the Spread service and disconnects when the layer is released",
+    () =>
+      Effect.gen(function* () {
+        const scope = yield* Scope.make()
+        const d = yield* Scope.extend(startDaemon(), scope)
+        const watcher = yield* Scope.extend(connect({ daemon: d.spreadName, name: "w" }), scope)
+        yield* watcher.join("room")
+        yield* next(watcher, membershipOf("room"))
+        const program = Effect.gen(function* () {
+          const spread = yield* Spread
+          yield* spread.join("room")
+          yield* next(watcher, membershipOf("room"))
+          return spread.privateGroup
+        })
+        const who = yield* Effect.provide(program, layer({ daemon: d.spreadName, name: "svc" }))
+        expect(who).toBe("#svc#localhost")
+        const gone = yield* next(watcher, membershipOf("room"))
+        expect(gone.cause).toBe("Disconnect")
+        expect(gone.changed).toBe("#svc#localhost")
+        yield* Scope.close(scope, Exit.void)
+      }),
+    TIMEOUT,
+  )
+
+  it.scopedLive(
+    'connect reaches the daemon over its Unix socket in Spread\'s "<port>" form',
+    () =>
+      Effect.gen(function* () {
+        const d = yield* startDaemon({ unixSocket: true })
+        const a = yield* connect({ daemon: String(d.port) })
+        yield* a.join("u")
+        expect((yield* next(a, membershipOf("u"))).members).toEqual([a.privateGroup])
+      }),
+    TIMEOUT,
+  )
+
+  it.scopedLive(
+    "close is idempotent and concurrent; later calls fail with the same Closed error",
+    () =>
+      Effect.gen(function* () {
+        const d = yield* startDaemon()
+        const a = yield* connect({ daemon: d.spreadName })
+        const receiver = yield* Effect.fork(Effect.flip(a.receive))
+        const streamer = yield* Effect.fork(Effect.flip(Stream.runDrain(a.messages)))
+        yield* Effect.sleep("10 millis")
+        yield* Effect.all(Array.from({ length: 10 }, () => a.close), { concurrency: "unbounded" })
+        yield* a.close
+        const e = yield* Fiber.join(receiver)
+        expect(e.reason).toBe("Closed")
+        expect(yield* Fiber.join(streamer)).toBe(e)
+        expect(yield* Effect.flip(a.join("g"))).toBe(e)
+        expect(yield* Effect.flip(a.multicast({ groups: "g", data: "x" }))).toBe(e)
+        expect(yield* Effect.flip(a.multicastMany([{ groups: "g", data: "x" }]))).toBe(e)
+        expect(yield* Effect.flip(a.receiveChunk())).toBe(e)
+        expect(yield* a.awaitClosed).toBe(e)
+        expect(yield* a.state).toEqual({ _tag: "Closed", error: e })
+      }),
+    TIMEOUT,
+  )
+
+  it.scopedLive(
+    "a connection used after its scope closed fails with the typed Closed error",
+    () =>
+      Effect.gen(function* () {
+        const d = yield* startDaemon()
+        const leaked = yield* Effect.scoped(connect({ daemon: d.spreadName }))
+        const e = yield* Effect.flip(leaked.join("g"))
+        expect(e).toBeInstanceOf(ConnectionError)
+        expect(e.reason).toBe("Closed")
+        expect(e.code).toBe(-11)
+        expect(yield* Effect.flip(leaked.receive)).toBe(e)
+        expect(yield* Effect.flip(leaked.multicast({ groups: "g", data: "x" }))).toBe(e)
+        expect(d.stats().sessions).toBe(0)
+      }),
+    TIMEOUT,
+  )
+
+  it.scopedLive("concurrent receivers share the messages: each is delivered once", () =>
+    Effect.gen(function* () {
+      const d = yield* startDaemon()
+      const a = yield* connect({ daemon: d.spreadName, membership: false })
+      yield* a.join("g")
+      const receivers = yield* Effect.forEach(
+        [1, 2, 3, 4],
+        () => Effect.fork(Effect.forEach(Array.from({ length: 25 }), () => Effect.map(a.receive, text))),
+      )
+      yield* a.multicastMany(Array.from({ length: 100 }, (_, i) => ({ groups: "g", data: String(i) })))
+      const got = (yield* Effect.forEach(receivers, Fiber.join)).flat()
+      expect(got.length).toBe(100)
+      expect(new Set(got).size).toBe(100)
+    }), TIMEOUT)
+})
