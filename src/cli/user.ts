@@ -72,7 +72,8 @@ type Ending = { readonly _tag: "Quit" } | { readonly _tag: "Eof" } | { readonly 
 
 const session = (conn: Connection, input: LineReader) =>
   Effect.gen(function* () {
-    const print = (m: Parameters<typeof formatMessage>[0]) => out(formatMessage(m, conn.privateGroup))
+    // As spuser: "\n" + separator + message, then the prompt on a line of its own.
+    const print = (m: Parameters<typeof formatMessage>[0]) => ask("\n" + formatMessage(m, conn.privateGroup))
     const printerLoop = Effect.forever(Effect.flatMap(conn.receive, (m) => Effect.zipRight(print(m), prompt)))
     const printer = yield* Ref.make(yield* Effect.fork(printerLoop))
     let asyncRead = true

@@ -102,8 +102,7 @@ export class Inbound {
    */
   offer(batch: ReadonlyArray<ServerMessage>): Effect.Effect<void> {
     return Effect.suspend(() => {
-      const size = Option.getOrElse(this.queue.unsafeSize(), () => 0)
-      const after = size + batch.length
+      const after = queued(this.queue) + batch.length
       let event: ConnectionEvent | undefined
       if (this.#health === "Keeping up" && after >= this.#high) {
         this.#health = "Slow"
@@ -151,12 +150,16 @@ export class Inbound {
 
   /** Messages buffered now (0 once shut down). */
   get buffered(): number {
-    return Option.getOrElse(this.queue.unsafeSize(), () => 0)
+    return queued(this.queue)
   }
 
   /** Ends the buffer: discards its messages and wakes every receiver. */
   readonly shutdown: Effect.Effect<void> = Effect.suspend(() => Queue.shutdown(this.queue))
 }
+
+// Messages in the queue. Effect's queue size goes negative while receivers
+// wait on an empty queue (it counts them as takers); that is 0 messages.
+const queued = (q: Queue.Queue<ServerMessage>): number => Math.max(0, Option.getOrElse(q.unsafeSize(), () => 0))
 
 // A shut-down queue interrupts its takers; that is the end of the
 // connection, reported as its sticky error. Any other cause passes through.

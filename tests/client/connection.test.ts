@@ -100,6 +100,25 @@ describe("Connection against the embedded daemon", () => {
     TIMEOUT,
   )
 
+  it.scopedLive(
+    "stats.inbound counts buffered messages and is 0, not negative, while a receiver waits",
+    () =>
+      Effect.gen(function* () {
+        const d = yield* startDaemon()
+        const a = yield* connect({ daemon: d.spreadName, membership: false })
+        const waiting = yield* Effect.fork(a.receive)
+        yield* Effect.sleep(20)
+        expect((yield* a.stats).inbound).toBe(0)
+        yield* a.multicast({ groups: a.privateGroup, data: "one" })
+        yield* Fiber.join(waiting)
+        yield* a.multicast({ groups: a.privateGroup, data: "two" })
+        yield* a.multicast({ groups: a.privateGroup, data: "three" })
+        for (let i = 0; i < 100 && (yield* a.stats).inbound < 2; i++) yield* Effect.sleep(5)
+        expect((yield* a.stats).inbound).toBe(2)
+      }),
+    TIMEOUT,
+  )
+
   it.scopedLive("multicast to a private group reaches only that session", () =>
     Effect.gen(function* () {
       const d = yield* startDaemon()
