@@ -91,23 +91,24 @@ describe("Daemon order", () => {
           everyone,
           (c) => Effect.fork(collect(c, want.get(c.privateGroup)?.length ?? 0)),
         )
-        // Each sender writes its messages in batches of 25, all senders at once.
-        yield* Effect.forEach(senders, (c, s) =>
-          Effect.gen(function* () {
-            for (let k0 = 0; k0 < PER_SENDER; k0 += 25) {
-              const batch: Array<Uint8Array> = []
-              for (let k = k0; k < k0 + 25; k++) {
-                batch.push(encodeMulticast({
-                  privateGroup: c.privateGroup,
-                  service: LEVELS[k % LEVELS.length],
-                  groups: destinations(s, k),
-                  data: new TextEncoder().encode(`${s}:${k}`),
-                }))
-              }
-              yield* c.write(concat(batch))
-              yield* Effect.yieldNow()
+        // The senders take turns: each round, every sender writes a batch of 25
+        // (one write each), then a short pause lets the daemon read them, so
+        // its input really interleaves the senders whatever the OS schedules.
+        for (let k0 = 0; k0 < PER_SENDER; k0 += 25) {
+          yield* Effect.forEach(senders, (c, s) => {
+            const batch: Array<Uint8Array> = []
+            for (let k = k0; k < k0 + 25; k++) {
+              batch.push(encodeMulticast({
+                privateGroup: c.privateGroup,
+                service: LEVELS[k % LEVELS.length],
+                groups: destinations(s, k),
+                data: new TextEncoder().encode(`${s}:${k}`),
+              }))
             }
-          }), { concurrency: "unbounded", discard: true })
+            return c.write(concat(batch))
+          }, { concurrency: "unbounded", discard: true })
+          yield* Effect.sleep(2)
+        }
         const seen = yield* Effect.forEach(readers, Fiber.join)
 
         // Every client got exactly what was addressed to it, each once.
