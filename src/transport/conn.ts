@@ -37,7 +37,10 @@ export interface ByteStream {
   readonly isClosed: () => boolean
 }
 
-const READ_BUFFER = 64 * 1024
+// Read buffers start small (idle sessions cost little: 10,000 of them are a
+// design target) and double, up to 64 KiB, whenever a read fills one.
+const READ_BUFFER_MIN = 4 * 1024
+const READ_BUFFER_MAX = 64 * 1024
 
 /**
  * Wraps an open `Deno.Conn` as a {@link ByteStream}.
@@ -48,8 +51,8 @@ const READ_BUFFER = 64 * 1024
 export const fromConn = (conn: Deno.Conn, address: string): ByteStream => {
   let closed = false
   // One read buffer per stream; each chunk is copied out (`slice`) so frames
-  // that outlive the read never pin a 64 KiB buffer.
-  const buf = new Uint8Array(READ_BUFFER)
+  // that outlive the read never pin the buffer.
+  let buf = new Uint8Array(READ_BUFFER_MIN)
   const close = Effect.sync(() => {
     if (closed) return
     closed = true
@@ -63,7 +66,12 @@ export const fromConn = (conn: Deno.Conn, address: string): ByteStream => {
     closed ? Effect.fail(new TransportError({ reason: "Closed", address })) : Effect.tryPromise({
       try: () => conn.read(buf),
       catch: (cause) => new TransportError({ reason: closed ? "Closed" : "ReadFailed", address, cause }),
-    }).pipe(Effect.map((n) => (n === null ? undefined : buf.slice(0, n))))
+    }).pipe(Effect.map((n) => {
+      if (n === null) return undefined
+      const chunk = buf.slice(0, n)
+      if (n === buf.length && buf.length < READ_BUFFER_MAX) buf = new Uint8Array(buf.length * 2)
+      return chunk
+    }))
   )
   const write = (bytes: Uint8Array): Effect.Effect<void, TransportError> =>
     Effect.suspend(() =>
