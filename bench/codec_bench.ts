@@ -8,6 +8,7 @@
  * @module
  */
 import { decodeServerMessage, encodeMulticast, Frame, FrameDecoder, isProtocolError } from "../src/protocol/mod.ts"
+import { concatBytes } from "../src/protocol/bytes.ts"
 
 const CHUNK = 64 * 1024
 
@@ -20,15 +21,7 @@ const message = (size: number, i = 0): Uint8Array =>
     data: new Uint8Array(size).fill(0x61),
   })
 
-const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let o = 0
-  for (const p of parts) {
-    out.set(p, o)
-    o += p.length
-  }
-  return out
-}
+const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => concatBytes(parts)
 
 // A pre-encoded stream of `count` messages of `size` bytes, cut into 64 KiB reads.
 const stream = (size: number, count: number): ReadonlyArray<Uint8Array> => {

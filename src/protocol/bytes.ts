@@ -42,3 +42,22 @@ export const writeU32 = (b: Uint8Array, o: number, v: number, le: boolean): void
     b[o + 3] = v & 0xff
   }
 }
+
+/**
+ * Joins byte arrays into one new array (a single part is returned as is).
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const concatBytes = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
+  if (parts.length === 1) return parts[0]
+  let n = 0
+  for (const p of parts) n += p.length
+  const out = new Uint8Array(n)
+  let o = 0
+  for (const p of parts) {
+    out.set(p, o)
+    o += p.length
+  }
+  return out
+}

@@ -28,6 +28,7 @@ import {
 } from "../../src/protocol/mod.ts"
 import { type PrintedData, type PrintedItem, type PrintedMsg, readDecoded, streamKey } from "./decoded.ts"
 import { fromHex, readTrace } from "./traces.ts"
+import { concatBytes } from "../../src/protocol/bytes.ts"
 
 /** The recv chunks of one stream, cut before the first chunk truncated in the log. */
 export interface Chunks {
@@ -57,15 +58,7 @@ export const traceChunks = (name: string): Map<string, Chunks> => {
 }
 
 /** Joins chunks. */
-export const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let o = 0
-  for (const p of parts) {
-    out.set(p, o)
-    o += p.length
-  }
-  return out
-}
+export const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => concatBytes(parts)
 
 /** One thing our codec found in a stream. */
 export type ActualItem =

@@ -22,6 +22,7 @@ import {
   type Version,
 } from "../../src/protocol/mod.ts"
 import type { Address } from "../../src/transport/address.ts"
+import { concatBytes } from "../../src/protocol/bytes.ts"
 
 /** What one call to {@link RawClient.next} found. */
 export type Received =
@@ -333,18 +334,7 @@ export class RawClient {
 }
 
 /** Joins byte arrays. */
-export const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
-  if (parts.length === 1) return parts[0]
-  let n = 0
-  for (const p of parts) n += p.length
-  const out = new Uint8Array(n)
-  let o = 0
-  for (const p of parts) {
-    out.set(p, o)
-    o += p.length
-  }
-  return out
-}
+export const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => concatBytes(parts)
 
 /** Text as bytes. */
 export const text = (s: string): Uint8Array => new TextEncoder().encode(s)

@@ -2,6 +2,8 @@
  * Loads the real Spread byte traces in ../shared/spread-traces and joins
  * each (connection, direction) stream.
  */
+import { concatBytes } from "../../src/protocol/bytes.ts"
+
 export const TRACES_DIR = new URL("../../../shared/spread-traces/", import.meta.url)
 
 /** One record of a `.jsonl` trace. */
@@ -64,14 +66,11 @@ export const traceStreams = (name: string): Array<TraceStream> => {
     if (r.truncated) s.truncated = true
     if (r.hex.length > 0) s.parts.push(fromHex(r.hex))
   }
-  return [...map.values()].map((s) => {
-    const total = s.parts.reduce((n, p) => n + p.length, 0)
-    const bytes = new Uint8Array(total)
-    let o = 0
-    for (const p of s.parts) {
-      bytes.set(p, o)
-      o += p.length
-    }
-    return { conn: s.conn, dir: s.dir, bytes, truncated: s.truncated, events: s.events }
-  }).sort((a, b) => a.conn - b.conn || a.dir.localeCompare(b.dir))
+  return [...map.values()].map((s) => ({
+    conn: s.conn,
+    dir: s.dir,
+    bytes: concatBytes(s.parts),
+    truncated: s.truncated,
+    events: s.events,
+  })).sort((a, b) => a.conn - b.conn || a.dir.localeCompare(b.dir))
 }

@@ -15,6 +15,7 @@ import {
   ServiceBits,
   SPREAD_VERSION,
 } from "../../src/protocol/mod.ts"
+import { concatBytes } from "../../src/protocol/bytes.ts"
 
 /** An embedded daemon on 127.0.0.1 and a free port, named "localhost". */
 export const startDaemon = (config: Daemon.DaemonConfig = {}): Effect.Effect<Daemon.Daemon, never, Scope.Scope> =>
@@ -104,13 +105,7 @@ export class FakeConn {
       if (c === undefined) break
       parts.push(c)
     }
-    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-    let o = 0
-    for (const p of parts) {
-      out.set(p, o)
-      o += p.length
-    }
-    return out
+    return concatBytes(parts)
   }
 
   /** Writes all of `bytes`; errors are ignored (the client may be gone). */

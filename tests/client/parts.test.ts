@@ -19,6 +19,7 @@ import {
   type MulticastSpec,
   ServiceBits,
 } from "../../src/protocol/mod.ts"
+import { concatBytes } from "../../src/protocol/bytes.ts"
 
 const PG = "#alice#localhost"
 const frameOf = (bytes: Uint8Array, direction: "toClient" | "toDaemon" = "toClient"): Frame => {
@@ -32,15 +33,7 @@ const multicast = (spec: Partial<MulticastSpec>): Request => {
   const full: MulticastSpec = { privateGroup: PG, service: "Agreed", groups: ["g"], data: new Uint8Array(10), ...spec }
   return { kind: "Multicast", spec: full, groups: full.groups, selfDiscard: full.selfDiscard ?? false }
 }
-const concat = (parts: ReadonlyArray<Uint8Array>) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let o = 0
-  for (const p of parts) {
-    out.set(p, o)
-    o += p.length
-  }
-  return out
-}
+const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => concatBytes(parts)
 
 describe("encodeBlocks", () => {
   it("encodeBlocks lays out the same bytes as encoding each frame, in order", () => {

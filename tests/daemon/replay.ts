@@ -32,6 +32,7 @@ import {
 import type { Address } from "../../src/transport/address.ts"
 import { RawClient } from "../_helpers/raw_client.ts"
 import { fromHex, readTrace, type TraceRecord } from "../_helpers/traces.ts"
+import { concatBytes } from "../../src/protocol/bytes.ts"
 
 const LIB: Version = { major: 5, minor: 0, patch: 1 }
 
@@ -198,14 +199,7 @@ interface ConnPlan {
 }
 
 const joined = (records: ReadonlyArray<TraceRecord>): Uint8Array => {
-  const parts = records.filter((r) => r.hex.length > 0).map((r) => fromHex(r.hex))
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let o = 0
-  for (const p of parts) {
-    out.set(p, o)
-    o += p.length
-  }
-  return out
+  return concatBytes(records.filter((r) => r.hex.length > 0).map((r) => fromHex(r.hex)))
 }
 
 // `records` in replay order.

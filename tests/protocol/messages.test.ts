@@ -17,6 +17,7 @@ import {
   writeU32,
 } from "../../src/protocol/mod.ts"
 import { Prng } from "../_helpers/prng.ts"
+import { concatBytes } from "../../src/protocol/bytes.ts"
 
 const MEMB = ServiceBits.REG_MEMB_MESS
 
@@ -42,13 +43,7 @@ const body = (parts: ReadonlyArray<number | string>, le = true): Uint8Array => {
     writeU32(b, 0, p, le)
     return b
   })
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0))
-  let o = 0
-  for (const c of chunks) {
-    out.set(c, o)
-    o += c.length
-  }
-  return out
+  return concatBytes(chunks)
 }
 
 const gid = [482711334, 1795361573, 7]
