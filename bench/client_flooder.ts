@@ -20,7 +20,7 @@
  */
 import { Effect, Fiber, Stream } from "effect"
 import { connect } from "../mod.ts"
-import { grouped, type Target, targets } from "./client_targets.ts"
+import { grouped, type Target, targets } from "./_daemons.ts"
 
 const quick = Deno.args.includes("--quick")
 const BATCH = 100

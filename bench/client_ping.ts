@@ -15,7 +15,7 @@
  */
 import { Effect } from "effect"
 import { connect } from "../mod.ts"
-import { grouped, type Target, targets } from "./client_targets.ts"
+import { grouped, type Target, targets } from "./_daemons.ts"
 
 const count = Number(Deno.args.find((a) => a.startsWith("--count="))?.slice("--count=".length) ?? 10_000)
 const WARMUP = 3_000

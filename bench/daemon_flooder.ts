@@ -27,6 +27,7 @@
  */
 import { Effect, Exit, Logger, LogLevel, Scope } from "effect"
 import * as Daemon from "../src/daemon/mod.ts"
+import { ownProcess } from "./_daemons.ts"
 import {
   encodeAuthChoice,
   encodeCommand,
@@ -275,29 +276,12 @@ const inProcess = async (): Promise<void> => {
 }
 
 const separateProcess = async (): Promise<void> => {
-  const cli = new URL("../src/cli/daemon.ts", import.meta.url).pathname
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", "--allow-read", "--allow-write", "--allow-env", cli, "--port", "0", "--no-unix"],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn()
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader()
-  let text = ""
-  let port = 0
-  while (port === 0) {
-    const { value, done } = await reader.read()
-    if (done) throw new Error(`the daemon process exited: ${text}`)
-    text += value
-    const m = /listening on (\d+)@/.exec(text)
-    if (m !== null) port = Number(m[1])
-  }
+  const daemon = await ownProcess()
+  const port = Number(daemon.spreadName.split("@")[0])
   try {
     await runAll("own process", "127.0.0.1", port)
   } finally {
-    child.kill("SIGTERM")
-    reader.releaseLock()
-    await child.stdout.cancel().catch(() => undefined)
-    await child.status
+    await daemon.stop()
   }
 }
 

@@ -24,42 +24,21 @@ import {
   isProtocolError,
   SPREAD_VERSION,
 } from "../src/protocol/mod.ts"
+import { ownProcess } from "./_daemons.ts"
 
 const N = Number(Deno.args.find((a) => a.startsWith("--n="))?.slice(4) ?? 10_000)
 const PARALLEL = 200
-const root = new URL("../", import.meta.url).pathname
 
 const rssKiB = (pid: number): number => {
   const m = /VmRSS:\s+(\d+) kB/.exec(Deno.readTextFileSync(`/proc/${pid}/status`))
   return m === null ? NaN : Number(m[1])
 }
 
-const daemon = new Deno.Command(Deno.execPath(), {
-  args: [
-    "run",
-    "-A",
-    `${root}src/cli/daemon.ts`,
-    "--port",
-    "0",
-    "--no-unix",
-    "--max-sessions",
-    String(N + 10),
-    "--log-level",
-    "warning",
-  ],
-  stdout: "piped",
-  stderr: "inherit",
-}).spawn()
-const lines = daemon.stdout.pipeThrough(new TextDecoderStream()).getReader()
-let banner = ""
-while (!banner.includes("\n")) {
-  const r = await lines.read()
-  if (r.done) throw new Error("the daemon exited")
-  banner += r.value
-}
-const port = Number(/listening on (\d+)@/.exec(banner)?.[1])
+const daemon = await ownProcess(["--max-sessions", String(N + 10), "--log-level", "warning"])
+const pid = daemon.pid ?? NaN
+const port = Number(daemon.spreadName.split("@")[0])
 await new Promise((r) => setTimeout(r, 300))
-const before = rssKiB(daemon.pid)
+const before = rssKiB(pid)
 
 const auth = encodeAuthChoice(["NULL"])
 if (isProtocolError(auth)) throw auth
@@ -94,7 +73,7 @@ for (let i = 0; i < N; i += PARALLEL) {
 }
 const connectSeconds = (performance.now() - t0) / 1000
 await new Promise((r) => setTimeout(r, 1000))
-const during = rssKiB(daemon.pid)
+const during = rssKiB(pid)
 
 // A round trip through the daemon while every session sits idle.
 const probe = conns[0]
@@ -123,9 +102,8 @@ rtts.sort((a, b) => a - b)
 
 for (const c of conns) c.close()
 await new Promise((r) => setTimeout(r, 1500))
-const after = rssKiB(daemon.pid)
-daemon.kill("SIGTERM")
-const status = await daemon.status
+const after = rssKiB(pid)
+await daemon.stop()
 
 const perSession = ((during - before) * 1024) / N
 console.log(
@@ -138,5 +116,5 @@ console.log(
 console.log(
   `round trip with ${N.toLocaleString("en-US")} idle sessions: p50 ${rtts[499].toFixed(0)} µs, p99 ${
     rtts[989].toFixed(0)
-  } µs; daemon exit code ${status.code}`,
+  } µs`,
 )

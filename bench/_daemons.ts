@@ -1,5 +1,5 @@
 /**
- * Daemons the client benchmarks run against: an embedded one in this
+ * Daemons the benchmarks run against: an embedded one in this
  * process (sharing its JavaScript thread with the client), one in its own
  * process (`src/cli/daemon.ts`, so client and daemon use two cores), and
  * the daemon named by SPREAD_DAEMON when set.
@@ -13,6 +13,8 @@ import * as Daemon from "../src/daemon/mod.ts"
 export interface Target {
   readonly label: string
   readonly spreadName: string
+  /** The daemon's process id, when it runs in its own process. */
+  readonly pid?: number
   readonly stop: () => Promise<void>
 }
 
@@ -29,11 +31,22 @@ export const inProcess = async (): Promise<Target> => {
   }
 }
 
-/** An embedded daemon in a child process. */
-export const ownProcess = async (): Promise<Target> => {
+/** An embedded daemon in a child process, with extra daemon flags. */
+export const ownProcess = async (flags: ReadonlyArray<string> = []): Promise<Target> => {
   const cli = new URL("../src/cli/daemon.ts", import.meta.url).pathname
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", "--allow-read", "--allow-write", "--allow-env", cli, "--port", "0", "--no-unix"],
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      cli,
+      "--port",
+      "0",
+      "--no-unix",
+      ...flags,
+    ],
     stdout: "piped",
     stderr: "inherit",
   }).spawn()
@@ -50,6 +63,7 @@ export const ownProcess = async (): Promise<Target> => {
   return {
     label: "own process",
     spreadName: `${port}@127.0.0.1`,
+    pid: child.pid,
     stop: async () => {
       child.kill("SIGTERM")
       reader.releaseLock()
@@ -65,7 +79,7 @@ export const targets = (args: ReadonlyArray<string>): ReadonlyArray<() => Promis
   const onlyOwn = args.includes("--own-process")
   const out: Array<() => Promise<Target>> = []
   if (!onlyOwn) out.push(inProcess)
-  if (!onlyIn) out.push(ownProcess)
+  if (!onlyIn) out.push(() => ownProcess())
   const spread = Deno.env.get("SPREAD_DAEMON")
   if (spread !== undefined && spread.length > 0) {
     out.push(() => Promise.resolve({ label: `SPREAD ${spread}`, spreadName: spread, stop: () => Promise.resolve() }))
