@@ -19,6 +19,7 @@ import {
   Fiber,
   FiberSet,
   Option,
+  PubSub,
   Ref,
   Scope,
   Stream,
@@ -187,9 +188,16 @@ export interface Connection {
   readonly view: (group: string) => Effect.Effect<Option.Option<GroupView>>
   /** The current views of every group this connection is a member of. */
   readonly views: Effect.Effect<ReadonlyMap<string, GroupView>>
-  /** The view of `group` now, then each time it changes. */
-  readonly watch: (group: string) => Stream.Stream<Option.Option<GroupView>>
-  /** Health events from the moment of subscription (sliding buffer of 64 per subscriber). */
+  /**
+   * The view of `group` now, then each time it changes; fails with the
+   * sticky error when the connection ends.
+   */
+  readonly watch: (group: string) => Stream.Stream<Option.Option<GroupView>, ConnectionError>
+  /**
+   * Health events from the moment of subscription (sliding buffer of 64 per
+   * subscriber), ending with one `Terminated` event when the connection
+   * ends (at once for a subscriber that comes after the end).
+   */
   readonly events: Stream.Stream<ConnectionEvent>
   /** Gauges: flow window, inbound and outbound buffers, counters. */
   readonly stats: Effect.Effect<ConnectionStats>
@@ -463,7 +471,9 @@ const start = (
           if (p instanceof RequestError) return Effect.fail(p)
           items.push(p)
         }
-        return items.length === 0 ? Effect.void : send(items)
+        if (items.length > 0) return send(items)
+        // Nothing to send: still fail on a connection that has ended.
+        return Effect.flatMap(Ref.get(state), (st) => st._tag === "Open" ? Effect.void : Effect.fail(st.error))
       })
 
     // ----- the reader fiber -----
@@ -630,8 +640,22 @@ const start = (
         views.changes.pipe(
           Stream.map((m) => Option.fromNullable(m.get(group))),
           Stream.changesWith((a, b) => Option.isNone(a) ? Option.isNone(b) : Option.isSome(b) && a.value === b.value),
+          // Ends with the sticky error when the connection ends.
+          Stream.interruptWhen(Effect.flatMap(Deferred.await(terminated), Effect.fail)),
         ),
-      events: Stream.fromPubSub(inbound.events),
+      // Subscribed before looking at the end, so no event can fall between;
+      // the one Terminated event comes from the sticky error itself, so a
+      // subscriber from after the end gets it too, and the stream then ends.
+      events: Stream.unwrapScoped(
+        Effect.map(PubSub.subscribe(inbound.events), (subscription) =>
+          Stream.merge(
+            Stream.fromQueue(subscription).pipe(Stream.filter((e) => e._tag !== "Terminated")),
+            Stream.fromEffect(
+              Effect.map(Deferred.await(terminated), (error): ConnectionEvent => ({ _tag: "Terminated", error })),
+            ),
+            { haltStrategy: "right" },
+          )),
+      ),
       stats: Effect.sync(() => ({
         window: flow.window,
         windowCapacity: flow.capacity,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Exit, Fiber, Option, Scope, Stream } from "effect"
+import { Cause, Chunk, Effect, Exit, Fiber, Option, Scope, Stream } from "effect"
 import { connect, type Connection } from "../../src/client/connection.ts"
 import { ConnectError, ConnectionError, RequestError } from "../../src/client/errors.ts"
 import { layer, Spread } from "../../src/client/spread.ts"
@@ -354,4 +354,59 @@ describe("Connection against the embedded daemon", () => {
       expect(got.length).toBe(100)
       expect(new Set(got).size).toBe(100)
     }), TIMEOUT)
+})
+
+describe("Connection streams end with the connection", () => {
+  it.scopedLive("watch fails with the sticky error when the connection closes", () =>
+    Effect.gen(function* () {
+      const d = yield* startDaemon()
+      const a = yield* connect({ daemon: d.spreadName })
+      yield* a.join("w")
+      const waiting = yield* Effect.fork(
+        a.watch("w").pipe(Stream.filter((v) => Option.isSome(v) && v.value.members.length >= 2), Stream.runHead),
+      )
+      yield* Effect.sleep(50)
+      yield* a.close
+      const exit = yield* Fiber.await(waiting).pipe(Effect.timeout(2000))
+      expect(Exit.isFailure(exit)).toBe(true)
+      if (Exit.isFailure(exit)) {
+        const e = Cause.failureOption(exit.cause)
+        expect(Option.map(e, (x) => x.reason)).toEqual(Option.some("Closed"))
+      }
+      // A watch started after the end fails at once.
+      const late = yield* Effect.either(Stream.runDrain(a.watch("w")).pipe(Effect.timeout(2000)))
+      expect(late._tag).toBe("Left")
+    }), TIMEOUT)
+
+  it.scopedLive(
+    "events ends with one Terminated event, also for a subscriber after the end",
+    () =>
+      Effect.gen(function* () {
+        const d = yield* startDaemon()
+        const a = yield* connect({ daemon: d.spreadName })
+        const early = yield* Effect.fork(Stream.runCollect(a.events))
+        yield* Effect.sleep(50)
+        yield* a.close
+        const got = Chunk.toReadonlyArray(yield* Fiber.join(early).pipe(Effect.timeout(2000)))
+        expect(got.filter((e) => e._tag === "Terminated")).toHaveLength(1)
+        expect(got[got.length - 1]._tag).toBe("Terminated")
+        const late = Chunk.toReadonlyArray(yield* Stream.runCollect(a.events).pipe(Effect.timeout(2000)))
+        expect(late.map((e) => e._tag)).toEqual(["Terminated"])
+      }),
+    TIMEOUT,
+  )
+
+  it.scopedLive(
+    "multicastMany of nothing fails with the sticky error on a closed connection",
+    () =>
+      Effect.gen(function* () {
+        const d = yield* startDaemon()
+        const a = yield* connect({ daemon: d.spreadName })
+        yield* a.multicastMany([])
+        yield* a.close
+        const r = yield* Effect.either(a.multicastMany([]))
+        expect(r._tag === "Left" && r.left._tag === "ConnectionError" ? r.left.reason : r._tag).toBe("Closed")
+      }),
+    TIMEOUT,
+  )
 })
