@@ -10,7 +10,7 @@
  * @module
  */
 import { Console, Effect, Option, Stream } from "effect"
-import { connect, type Connection } from "../client/mod.ts"
+import { connect, type Connection, type ConnectionError } from "../client/mod.ts"
 import { MAX_MESSAGE_PAYLOAD } from "../protocol/constants.ts"
 import { bool, type FlagSpec, int, parseFlags, str, usage, UsageError } from "./args.ts"
 import { runTool } from "./run.ts"
@@ -82,8 +82,11 @@ const main = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
       const group = `ping-${conn.privateName}`
       const reply = `pong-${conn.privateName}`
       yield* conn.join(peer ? reply : group)
+      // With a peer, a round trip also ends (with its error) if the echo dies.
+      let echoLost: Effect.Effect<never, ConnectionError> = Effect.never
       if (peer) {
         const echo = yield* connect({ daemon: address })
+        echoLost = Effect.flatMap(echo.awaitClosed, Effect.fail)
         yield* echo.join(group)
         yield* waitMembers(echo, group, 1)
         yield* Effect.forkScoped(Effect.forever(
@@ -94,7 +97,10 @@ const main = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
       yield* waitMembers(conn, peer ? reply : group, 1)
       const data = new Uint8Array(size)
       const inbox = peer ? reply : group
-      const once = Effect.zipRight(conn.multicast({ groups: group, data, service: "Agreed" }), nextData(conn, inbox))
+      const once = Effect.raceFirst(
+        Effect.zipRight(conn.multicast({ groups: group, data, service: "Agreed" }), nextData(conn, inbox)),
+        echoLost,
+      )
       for (let i = 0; i < warmup; i++) {
         yield* once
       }

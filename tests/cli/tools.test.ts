@@ -209,6 +209,22 @@ describe("flooder", () => {
       })
     ))
 
+  it.live("flooder exits 1 when the daemon goes away while it waits for members", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const d = yield* Scope.extend(Daemon.make({ port: 0 }), scope)
+      yield* Effect.promise(() =>
+        withTool("flooder.ts", ["-s", d.spreadName, "-n", "2", "-m", "10", "-q"], async (t) => {
+          await t.waitFor("connecting to")
+          for (let i = 0; i < 100 && d.members("flooder").length === 0; i++) await new Promise((r) => setTimeout(r, 20))
+          await Effect.runPromise(Scope.close(scope, Exit.void))
+          const s = await t.exit(5000)
+          expect(s.code).toBe(1)
+          expect(t.stderr).toContain("connection lost")
+        })
+      )
+    }))
+
   it.live("flooder's read-only member receives what a writer sends once both are present", () =>
     withDaemon((d) =>
       withTool(
