@@ -175,19 +175,27 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
           shared.open = v
         },
       }
+      // A failed accept (out of descriptors, say) is logged and retried after
+      // a pause that grows to 1 s; only closing the listener ends the loop.
       return Effect.gen(function* () {
+        let pause = 10
         while (true) {
-          const stream = yield* l.accept
+          const accepted = yield* Effect.either(l.accept)
+          if (accepted._tag === "Left") {
+            const e = accepted.left
+            if (e.reason === "Closed") return
+            yield* Effect.logError(
+              `Accept on ${formatAddress(l.address)} failed (retrying in ${pause} ms): ${e.message}`,
+            )
+            yield* Effect.sleep(pause)
+            pause = Math.min(pause * 2, 1000)
+            continue
+          }
+          pause = 10
           shared.open++
-          yield* FiberSet.run(sessions, serveConnection(ctx, stream))
+          yield* FiberSet.run(sessions, serveConnection(ctx, accepted.right))
         }
-      }).pipe(
-        Effect.catchAll((e) =>
-          e.reason === "Closed"
-            ? Effect.void
-            : Effect.logError(`Accept on ${formatAddress(l.address)} failed: ${e.message}`)
-        ),
-      )
+      })
     }
     const accepting = [yield* Effect.forkScoped(acceptLoop(tcp, "tcp"))]
     if (unix !== undefined) accepting.push(yield* Effect.forkScoped(acceptLoop(unix, "unix")))

@@ -19,14 +19,18 @@ interface Running {
 }
 
 /** Starts the CLI and waits for its start line; the scope kills it if still running. */
-const start = (args: ReadonlyArray<string>) =>
+const start = (args: ReadonlyArray<string>, maxFiles?: number) =>
   Effect.acquireRelease(
     Effect.promise(async (): Promise<Running> => {
-      const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", ...PERMS, CLI, ...args],
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn()
+      const argv = ["run", ...PERMS, CLI, ...args]
+      // With maxFiles, a shell lowers the descriptor limit and then becomes Deno.
+      const child = (maxFiles === undefined
+        ? new Deno.Command(Deno.execPath(), { args: argv, stdout: "piped", stderr: "piped" })
+        : new Deno.Command("sh", {
+          args: ["-c", `ulimit -n ${maxFiles} && exec "$0" "$@"`, Deno.execPath(), ...argv],
+          stdout: "piped",
+          stderr: "piped",
+        })).spawn()
       let out = ""
       const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader()
       const deadline = Date.now() + 8000
@@ -41,12 +45,23 @@ const start = (args: ReadonlyArray<string>) =>
       void (async () => {
         for (;;) {
           const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }))
-          if (done) return
+          if (done) {
+            return
+          }
           out += value
         }
       })()
-      if (m === null) throw new Error(`no start line in ${JSON.stringify(out)}`)
-      return { child, line: m[0], port: Number(m[2]), unixPath: m[4], stdout: () => out }
+      if (m === null) {
+        throw new Error(`no start line in ${JSON.stringify(out)}`)
+      }
+      return {
+        child,
+        line: m[0],
+        port: Number(m[2]),
+        unixPath: m[4],
+        stdout: () =>
+          out,
+      }
     }),
     (r) =>
       Effect.promise(async () => {
@@ -191,6 +206,21 @@ describe("deno task daemon", () => {
       }),
     15_000,
   )
+
+  it.scopedLive("cli/daemon.ts keeps accepting after running out of descriptors", () =>
+    Effect.gen(function* () {
+      const r = yield* start(["--port", "0", "--no-unix", "--log-level", "error"], 64)
+      // More connections than descriptors: some accepts fail with EMFILE.
+      const conns = yield* Effect.promise(() =>
+        Promise.all(Array.from({ length: 80 }, () => Deno.connect({ hostname: "127.0.0.1", port: r.port })))
+      )
+      yield* Effect.sleep(500)
+      for (const c of conns) c.close()
+      yield* Effect.sleep(1500)
+      // The daemon serves a new client again.
+      const a = yield* RawClient.connect({ _tag: "Tcp", hostname: "127.0.0.1", port: r.port }, { name: "after" })
+      expect(a.privateGroup).toBe("#after#localhost")
+    }), 15_000)
 
   it.scopedLive("cli/daemon.ts logs at the level --log-level sets, info by default", () =>
     Effect.gen(function* () {
