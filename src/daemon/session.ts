@@ -21,7 +21,7 @@ import {
 } from "../protocol/handshake.ts"
 import { privateGroupName, validatePrivateName } from "../protocol/names.ts"
 import type { ByteStream } from "../transport/conn.ts"
-import { Outbox } from "../transport/outbox.ts"
+import { compacted, Outbox } from "../transport/outbox.ts"
 import { clientFrameValidator, commandGroup } from "../protocol/messages.ts"
 import type { ResolvedConfig } from "./config.ts"
 import type { Engine, EngineSession } from "./engine.ts"
@@ -275,6 +275,8 @@ const runSession = (ctx: DaemonContext, stream: ByteStream, hs: Accepted): Effec
     const maxMessages = config.maxSessionMessages
     // When the write in flight started, or -1 while the writer waits for frames.
     let writingSince = -1
+    // Whether the queue was compacted during the current stall.
+    let compactedSinceStall = false
     outbox = box
     depth.outboxes.add(box)
     let ended: Ending | undefined
@@ -286,8 +288,18 @@ const runSession = (ctx: DaemonContext, stream: ByteStream, hs: Accepted): Effec
       privateGroup,
       membership: hs.membership,
       offer: (bytes) => {
-        if (box.messages >= maxMessages && writingSince >= 0 && Date.now() - writingSince >= STALL_MS) {
-          return "Overflow"
+        const stalled = writingSince >= 0 && box.messages > 0 && Date.now() - writingSince >= STALL_MS
+        if (stalled) {
+          if (box.messages >= maxMessages) return "Overflow"
+          // Frames are views into read chunks of up to 64 KiB. While the
+          // reader is stuck, queue only their own bytes (the first time,
+          // compact what is already queued too), so the byte limit bounds
+          // memory; a reader that keeps up pays no copy.
+          if (!compactedSinceStall) {
+            box.compact()
+            compactedSinceStall = true
+          }
+          bytes = compacted(bytes)
         }
         const r = box.offer(bytes)
         const n = box.messages
@@ -318,6 +330,7 @@ const runSession = (ctx: DaemonContext, stream: ByteStream, hs: Accepted): Effec
         writingSince = Date.now()
         yield* stream.write(batch)
         writingSince = -1
+        compactedSinceStall = false
       }
     })
     const writer = yield* Effect.fork(

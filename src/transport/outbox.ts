@@ -96,6 +96,16 @@ export class Outbox {
     }
   }
 
+  /**
+   * Copies every queued frame that is a small view (under a quarter) of a
+   * larger buffer, so frames waiting for a stuck reader keep only their own
+   * bytes alive, not the whole read chunks they came in.
+   */
+  compact(): void {
+    const frames = this.#frames
+    for (let i = this.#head; i < frames.length; i++) frames[i] = compacted(frames[i])
+  }
+
   /** Drops everything queued (after a cut-off). */
   clear(): void {
     this.#frames = []
@@ -165,3 +175,13 @@ export const runWriter = (outbox: Outbox, stream: ByteStream): Effect.Effect<voi
       yield* stream.write(batch)
     }
   })
+
+/**
+ * `bytes` itself, or a copy when it is a view of under a quarter of a
+ * larger buffer (so keeping it does not keep the whole buffer alive).
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const compacted = (bytes: Uint8Array): Uint8Array =>
+  bytes.byteLength * 4 < bytes.buffer.byteLength ? bytes.slice() : bytes
