@@ -33,6 +33,7 @@ Options:
   --no-unix                 no Unix socket
   --name NAME               daemon name in private groups #user#NAME (default localhost)
   --max-sessions N          sessions before REJECT_QUOTA (default 997)
+  --max-group-members N     members of one group before a join is rejected (default 3122)
   --max-session-messages N  frames queued for one session before it is cut off (default 1000)
   --max-session-bytes N     bytes queued for one session before it is cut off (default 67108864)
   --log-level LEVEL         debug, info, warning or error (default info)
@@ -94,12 +95,14 @@ export const parseArgs = (args: ReadonlyArray<string>): CliCommand => {
         return { _tag: "Help" }
       case "--port":
       case "--max-sessions":
+      case "--max-group-members":
       case "--max-session-messages":
       case "--max-session-bytes": {
         const n = flag === "--port" ? integer(0, 65535) : integer(1, Number.MAX_SAFE_INTEGER)
         if (typeof n === "string") return invalid(n)
         if (flag === "--port") config.port = n
         else if (flag === "--max-sessions") config.maxSessions = n
+        else if (flag === "--max-group-members") config.maxGroupMembers = n
         else if (flag === "--max-session-messages") config.maxSessionMessages = n
         else config.maxSessionBytes = n
         break

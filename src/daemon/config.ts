@@ -4,7 +4,7 @@
  * @module
  */
 import { Effect } from "effect"
-import { DEFAULT_MAX_SESSION_MESSAGES, DEFAULT_SPREAD_PORT } from "../protocol/constants.ts"
+import { DEFAULT_MAX_SESSION_MESSAGES, DEFAULT_SPREAD_PORT, MAX_LOCAL_GROUP_MEMBERS } from "../protocol/constants.ts"
 
 /**
  * An authentication method a daemon offers (Spread's `NULL`, `IP`, ...).
@@ -64,6 +64,12 @@ export interface DaemonConfig {
   /** Most sessions; past it a client gets REJECT_QUOTA. Default 997, as Spread. */
   readonly maxSessions?: number
   /**
+   * Most members of one group; a join past it gets a REJECT message (the
+   * join's frame, `old_type` CAUSED_BY_JOIN) and changes nothing. Default
+   * 3122, Spread's MAX_LOCAL_GROUP_MEMBERS.
+   */
+  readonly maxGroupMembers?: number
+  /**
    * Most messages queued for one session whose socket is full before it is
    * cut off as a slow reader (Spread's MaxSessionMessages). As in Spread,
    * the limit applies once the socket stops taking data (here: nothing
@@ -103,6 +109,8 @@ export interface ResolvedConfig {
   readonly name: string
   /** Most sessions before REJECT_QUOTA. */
   readonly maxSessions: number
+  /** Most members of one group. */
+  readonly maxGroupMembers: number
   /** Frames queued for a stalled session before it is cut off. */
   readonly maxSessionMessages: number
   /** Bytes queued for a session before it is cut off. */
@@ -146,6 +154,7 @@ export const resolveConfig = (c: DaemonConfig = {}): ResolvedConfig => {
     unixSocket: c.unixSocket ?? false,
     name,
     maxSessions: c.maxSessions ?? 997,
+    maxGroupMembers: c.maxGroupMembers ?? MAX_LOCAL_GROUP_MEMBERS,
     maxSessionMessages: c.maxSessionMessages ?? DEFAULT_MAX_SESSION_MESSAGES,
     maxSessionBytes: c.maxSessionBytes ?? 64 * 1024 * 1024,
     handshakeTimeoutMs: c.handshakeTimeoutMs ?? 1000,

@@ -117,10 +117,16 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
       return yield* new DaemonError({ reason: "InvalidConfig", detail: `port ${c.port} is outside 0..65535` })
     }
     for (
-      const [k, v] of [["maxSessions", c.maxSessions], ["maxSessionMessages", c.maxSessionMessages], [
-        "maxSessionBytes",
-        c.maxSessionBytes,
-      ], ["handshakeTimeoutMs", c.handshakeTimeoutMs]] as const
+      const [k, v] of [
+        ["maxSessions", c.maxSessions],
+        ["maxSessionMessages", c.maxSessionMessages],
+        [
+          "maxSessionBytes",
+          c.maxSessionBytes,
+        ],
+        ["handshakeTimeoutMs", c.handshakeTimeoutMs],
+        ["maxGroupMembers", c.maxGroupMembers],
+      ] as const
     ) {
       if (!Number.isFinite(v) || v < 1) {
         return yield* new DaemonError({ reason: "InvalidConfig", detail: `${k} ${v} must be at least 1` })
@@ -134,7 +140,7 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
         })
       }
     }
-    const engine = new Engine(c.name, c.procId, Math.floor(Date.now() / 1000))
+    const engine = new Engine(c.name, c.procId, Math.floor(Date.now() / 1000), c.maxGroupMembers)
     const depth: OutboxDepth = { outboxes: new Set(), peak: 0, recentPeak: 0 }
     const deepest = (): number => {
       let n = 0

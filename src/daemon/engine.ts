@@ -15,9 +15,9 @@
  *
  * @module
  */
-import { MAX_GROUP_NAME } from "../protocol/constants.ts"
+import { MAX_GROUP_NAME, MAX_LOCAL_GROUP_MEMBERS } from "../protocol/constants.ts"
 import { type Frame, toLittleEndian } from "../protocol/frame.ts"
-import { encodeMembership, encodeSelfLeave, type GroupId } from "../protocol/messages.ts"
+import { encodeMembership, encodeRejectFor, encodeSelfLeave, type GroupId } from "../protocol/messages.ts"
 import { parsePrivateGroup, readCString } from "../protocol/names.ts"
 import type { OfferResult } from "../transport/outbox.ts"
 
@@ -80,6 +80,7 @@ export class Engine {
   readonly #sessions = new Map<string, SessionState>()
   readonly #groups = new Map<string, Group>()
   readonly #pending: Array<SessionState> = []
+  readonly #maxGroupMembers: number
   readonly #daemonName: string
   readonly #procId: number
   readonly #time: number
@@ -95,10 +96,11 @@ export class Engine {
     bytesOut: 0,
     cutOff: 0,
   }
-  constructor(daemonName: string, procId: number, timeSeconds: number) {
+  constructor(daemonName: string, procId: number, timeSeconds: number, maxGroupMembers = MAX_LOCAL_GROUP_MEMBERS) {
     this.#daemonName = daemonName
     this.#procId = procId
     this.#time = timeSeconds | 0
+    this.#maxGroupMembers = maxGroupMembers
   }
 
   /** Whether a private name is in use by an operational session. */
@@ -117,9 +119,12 @@ export class Engine {
     return this.#groups.get(group)?.members.map((m) => m.session.privateGroup) ?? []
   }
 
-  /** Handles a join of `group` by `session`. */
-  join(session: EngineSession, group: string): void {
-    this.#run(session, (s) => this.#join(s, group))
+  /**
+   * Handles a join of `group` by `session`; `frame` is the join itself,
+   * returned to the sender in a REJECT when the group is full.
+   */
+  join(session: EngineSession, group: string, frame: Frame): void {
+    this.#run(session, (s) => this.#join(s, group, frame))
   }
 
   /** Handles a leave of `group` by `session`. */
@@ -200,12 +205,17 @@ export class Engine {
     for (const m of g.members) if (m.session.membership) this.#deliver(m, bytes)
   }
 
-  #join(s: SessionState, name: string): void {
+  #join(s: SessionState, name: string, frame: Frame): void {
     let g = this.#groups.get(name)
     if (g === undefined) {
       g = { name, members: [], index: 0 }
       this.#groups.set(name, g)
     } else if (s.groups.has(g)) {
+      return
+    } else if (g.members.length >= this.#maxGroupMembers) {
+      // As Spread past MAX_LOCAL_GROUP_MEMBERS: the joiner alone gets a
+      // REJECT (sent whatever its membership flag), and nothing changes.
+      this.#deliver(s, encodeRejectFor(frame, s.session.privateGroup))
       return
     }
     insertSorted(g.members, s)

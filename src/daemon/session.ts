@@ -367,7 +367,7 @@ const runSession = (ctx: DaemonContext, stream: ByteStream, hs: Accepted): Effec
             ctx.engine.multicast(session, f, req.selfDiscard)
             break
           case "Join":
-            ctx.engine.join(session, commandGroup(f))
+            ctx.engine.join(session, commandGroup(f), f)
             break
           case "Leave":
             ctx.engine.leave(session, commandGroup(f))

@@ -75,6 +75,38 @@ describe("Daemon groups", () => {
   )
 
   it.scopedLive(
+    "Daemon answers a join past maxGroupMembers with a REJECT to the joiner alone and changes nothing",
+    () =>
+      Effect.gen(function* () {
+        const d = yield* startDaemon({ maxGroupMembers: 2 })
+        const a = yield* RawClient.connect(tcp(d), { name: "a" })
+        const b = yield* RawClient.connect(tcp(d), { name: "b" })
+        const c = yield* RawClient.connect(tcp(d), { name: "c" })
+        yield* joinNow(a, "full")
+        yield* joinNow(b, "full")
+        yield* a.frame() // b's join, as seen by a
+        yield* c.join("full")
+        const f = yield* c.frame()
+        const r = decodeServerMessage(f)
+        expect(r._tag).toBe("Reject")
+        if (r._tag !== "Reject") return
+        expect(r.oldType).toBe(0x100) // CAUSED_BY_JOIN in place of JOIN
+        expect(r.sender).toBe(pg("c"))
+        expect(r.groups).toEqual(["full", pg("c")])
+        expect(typeHex(f)).toBe("80004080")
+        expect(d.members("full")).toEqual([pg("a"), pg("b")])
+        // Nobody else heard anything.
+        expect((yield* a.next(100))._tag).toBe("Timeout")
+        expect((yield* b.next(100))._tag).toBe("Timeout")
+        // After a member leaves, the join goes through.
+        yield* b.leave("full")
+        yield* joinNow(c, "full")
+        expect(d.members("full")).toEqual([pg("a"), pg("c")])
+      }).pipe(quiet),
+    T,
+  )
+
+  it.scopedLive(
     "Daemon sends the leaver a self-leave and the others CAUSED_BY_LEAVE without it",
     () =>
       Effect.gen(function* () {
