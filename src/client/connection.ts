@@ -349,6 +349,22 @@ const start = (
       return false
     }
 
+    // The one joined group a counted message counts through, when only one
+    // does (not its own private group, no second joined group): if that
+    // join is refused, the message will never come back.
+    const onlyVia = (groups: ReadonlyArray<string>): string | undefined => {
+      let via: string | undefined
+      for (let i = 0; i < groups.length; i++) {
+        const g = groups[i]
+        if (g === privateGroup) return undefined
+        if (joined.has(g)) {
+          if (via !== undefined && via !== g) return undefined
+          via = g
+        }
+      }
+      return via
+    }
+
     const costOf = (r: Request): number => {
       if (r.kind !== "Multicast" || !flow.enabled || !isCounted(r.groups, r.selfDiscard)) return 0
       let size = 1
@@ -368,7 +384,7 @@ const start = (
           return reserved
         case "Multicast":
           if (flow.enabled && isCounted(r.groups, r.selfDiscard)) {
-            flow.commit(reserved)
+            flow.commit(reserved, onlyVia(r.groups))
             return 0
           }
           return reserved
@@ -501,7 +517,18 @@ const start = (
             if (flow.enabled && nameFieldIs(frame, ownName)) permits += flow.returned()
             break
           case "Reject":
-            if (flow.enabled && isOwnCountedReject(m)) permits += flow.returned()
+            if (m.sender === privateGroup && (m.oldType & ServiceBits.CAUSED_BY_JOIN) !== 0) {
+              // Our join was refused (a full group, or a policy): we are not a
+              // member. The daemon answers in order, so every message sent
+              // before the join is back already; those sent since, counting
+              // only through this group, never will be. (A re-join sent before
+              // this reject arrived is the one case this can misjudge.)
+              const group = m.groups[0]
+              joined.delete(group)
+              if (flow.enabled && group !== undefined) permits += flow.forget(group)
+            } else if (flow.enabled && isOwnCountedReject(m)) {
+              permits += flow.returned()
+            }
             break
           case "Membership":
           case "SelfLeave":

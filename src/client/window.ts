@@ -37,6 +37,8 @@ export class FlowControl {
   readonly capacity: number
   readonly #sem: Effect.Semaphore | undefined
   #costs: Array<number> = []
+  // Per in-flight message: the one join it counts through (see commit), or undefined.
+  #via: Array<string | undefined> = []
   #head = 0
   #inUse = 0
   #peakInUse = 0
@@ -116,10 +118,12 @@ export class FlowControl {
   /**
    * Records a queued, counted message holding `cost` permits (0 when it was
    * not expected to count when its permits were taken). Synchronous, so it
-   * happens atomically with queueing the frame.
+   * happens atomically with queueing the frame. `via` names the one join
+   * the message counts through, when only one does (see {@link forget}).
    */
-  commit(cost: number): void {
+  commit(cost: number, via?: string): void {
     this.#costs.push(cost)
+    this.#via.push(via)
     this.#inUse += cost
     if (this.#inUse > this.#peakInUse) this.#peakInUse = this.#inUse
     const n = this.#costs.length - this.#head
@@ -136,12 +140,36 @@ export class FlowControl {
     this.#inUse -= cost
     if (this.#head === this.#costs.length) {
       this.#costs = []
+      this.#via = []
       this.#head = 0
     } else if (this.#head > 1024 && this.#head * 2 > this.#costs.length) {
       this.#costs = this.#costs.slice(this.#head)
+      this.#via = this.#via.slice(this.#head)
       this.#head = 0
     }
     return cost
+  }
+
+  /**
+   * A join was refused: the in-flight messages that counted only through it
+   * will never come back. Forgets them and answers the permits to release.
+   */
+  forget(via: string): number {
+    let released = 0
+    let w = this.#head
+    for (let r = this.#head; r < this.#costs.length; r++) {
+      if (this.#via[r] === via) {
+        released += this.#costs[r]
+        continue
+      }
+      this.#costs[w] = this.#costs[r]
+      this.#via[w] = this.#via[r]
+      w++
+    }
+    this.#costs.length = w
+    this.#via.length = w
+    this.#inUse -= released
+    return released
   }
 
   /** Wakes every sender waiting for permits (the connection ended). */

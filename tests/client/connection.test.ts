@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Chunk, Effect, Exit, Fiber, Option, Scope, Stream } from "effect"
 import { connect, type Connection } from "../../src/client/connection.ts"
+import { fixedWindow } from "../../src/client/options.ts"
 import { ConnectError, ConnectionError, RequestError } from "../../src/client/errors.ts"
 import { layer, Spread } from "../../src/client/spread.ts"
 import type { MembershipMessage, RegularMessage, ServerMessage } from "../../src/protocol/messages.ts"
@@ -406,6 +407,31 @@ describe("Connection streams end with the connection", () => {
         yield* a.close
         const r = yield* Effect.either(a.multicastMany([]))
         expect(r._tag === "Left" && r.left._tag === "ConnectionError" ? r.left.reason : r._tag).toBe("Closed")
+      }),
+    TIMEOUT,
+  )
+})
+
+describe("Connection and refused joins", () => {
+  it.scopedLive(
+    "a refused join releases the window permits of messages sent through it, and senders carry on",
+    () =>
+      Effect.gen(function* () {
+        const d = yield* startDaemon({ maxGroupMembers: 1 })
+        const owner = yield* connect({ daemon: d.spreadName, name: "owner" })
+        yield* owner.join("full")
+        yield* next(owner, membershipOf("full"))
+        const a = yield* connect({ daemon: d.spreadName, name: "a", window: fixedWindow(10) })
+        // The join is refused; the sends right behind it count as self-delivered
+        // (a believes it is a member) until the reject arrives.
+        yield* a.join("full")
+        for (let i = 0; i < 30; i++) yield* a.multicast({ groups: "full", data: `m${i}` }).pipe(Effect.timeout(3000))
+        const r = yield* a.receive
+        expect(r._tag).toBe("Reject")
+        for (let i = 0; i < 100 && (yield* a.stats).windowInUse > 0; i++) yield* Effect.sleep(10)
+        const s = yield* a.stats
+        expect([s.windowInUse, s.inFlight]).toEqual([0, 0])
+        expect(Option.isNone(yield* a.view("full"))).toBe(true)
       }),
     TIMEOUT,
   )
