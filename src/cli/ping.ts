@@ -29,7 +29,7 @@ const FLAGS: ReadonlyArray<FlagSpec> = [
     names: ["-w", "--warmup"],
     kind: "int",
     key: "warmup",
-    help: "untimed round trips first (default 100)",
+    help: "untimed round trips first (default 1000)",
     value: "n",
   },
   {
@@ -71,7 +71,7 @@ const main = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
     if (parsed.help) return yield* Effect.as(Console.log(usage("ping", ABOUT, FLAGS)), 0)
     const count = int(parsed, "count", 1000)
     const size = int(parsed, "bytes", 64)
-    const warmup = int(parsed, "warmup", 100)
+    const warmup = int(parsed, "warmup", 1000)
     const peer = bool(parsed, "peer")
     const address = str(parsed, "spread", "4803@127.0.0.1")
     if (count < 1) return yield* fail("-c is at least 1")
@@ -97,10 +97,11 @@ const main = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
       yield* waitMembers(conn, peer ? reply : group, 1)
       const data = new Uint8Array(size)
       const inbox = peer ? reply : group
-      const once = Effect.raceFirst(
-        Effect.zipRight(conn.multicast({ groups: group, data, service: "Agreed" }), nextData(conn, inbox)),
-        echoLost,
+      const roundTrip = Effect.zipRight(
+        conn.multicast({ groups: group, data, service: "Agreed" }),
+        nextData(conn, inbox),
       )
+      const once = peer ? Effect.raceFirst(roundTrip, echoLost) : roundTrip
       for (let i = 0; i < warmup; i++) {
         yield* once
       }
