@@ -11,6 +11,7 @@
  * @module
  */
 import {
+  ENDIAN_RESERVED,
   HEADER_SIZE,
   MAX_GROUP_NAME,
   MAX_GROUPS_PER_MESSAGE,
@@ -18,8 +19,8 @@ import {
   MAX_MESSAGE_PAYLOAD,
 } from "./constants.ts"
 import { type ProtocolError, protocolError } from "./errors.ts"
-import { type Direction, fixedSize, Frame, peekHeader } from "./frame.ts"
-import { readU32 } from "./bytes.ts"
+import { type Direction, fixedSize, Frame, markerOrder } from "./frame.ts"
+import { readI32, readU32 } from "./bytes.ts"
 
 /**
  * Limits a decoder enforces.
@@ -86,6 +87,13 @@ export class FrameDecoder {
   #head = 0 // offset into #chunks[0]
   #buffered = 0
   #pendingSize = -1 // size of the frame at the front, once its header was checked
+  // The header fields of that frame, parsed once.
+  #hType = 0
+  #hLe = true
+  #hGroups = 0
+  #hDataLen = 0
+  #hHint = 0
+  #hHintLe = true
   #failed: ProtocolError | undefined
   readonly #scratch = new Uint8Array(HEADER_SIZE + 4)
 
@@ -129,17 +137,18 @@ export class FrameDecoder {
     if (this.#buffered < size) return undefined
     const bytes = this.#take(size)
     this.#pendingSize = -1
-    const h = peekHeader(bytes, 0)
-    const fixed = fixedSize(h.type, this.#direction)
-    const oldType = fixed > HEADER_SIZE ? (readU32(bytes, HEADER_SIZE, h.order === "le") & 0x7fffff7f) >>> 0 : 0
+    // The header was parsed once, by #checkHeader, into the #h* fields.
+    const le = this.#hLe
+    const fixed = size - this.#hDataLen - MAX_GROUP_NAME * this.#hGroups
+    const oldType = fixed > HEADER_SIZE ? (readU32(bytes, HEADER_SIZE, le) & 0x7fffff7f) >>> 0 : 0
     return new Frame(
       bytes,
-      h.type,
-      h.order === "le",
-      h.numGroups,
-      h.hint,
-      h.hintLittleEndian,
-      h.dataLen,
+      this.#hType,
+      le,
+      this.#hGroups,
+      this.#hHint,
+      this.#hHintLe,
+      this.#hDataLen,
       oldType,
       fixed,
     )
@@ -173,8 +182,8 @@ export class FrameDecoder {
       b = this.#scratch
       o = 0
     }
-    const h = peekHeader(b, o)
-    if (h.order === undefined) {
+    const order = markerOrder(b, o)
+    if (order === undefined) {
       return protocolError(
         "Endian",
         "type",
@@ -182,20 +191,31 @@ export class FrameDecoder {
         "The two endian marker bits of type disagree",
       )
     }
+    const le = order === "le"
+    const type = (readU32(b, o, le) & ~ENDIAN_RESERVED) >>> 0
+    const numGroups = readI32(b, o + 36, le)
+    const dataLen = readI32(b, o + 44, le)
     const lim = this.#limits
-    if (h.numGroups < 0) {
-      return protocolError("Negative", "num_groups", h.numGroups, "num_groups is negative")
+    if (numGroups < 0) {
+      return protocolError("Negative", "num_groups", numGroups, "num_groups is negative")
     }
-    if (h.numGroups > lim.maxGroups) {
-      return protocolError("Oversize", "num_groups", h.numGroups, `num_groups exceeds ${lim.maxGroups}`)
+    if (numGroups > lim.maxGroups) {
+      return protocolError("Oversize", "num_groups", numGroups, `num_groups exceeds ${lim.maxGroups}`)
     }
-    if (h.dataLen < 0) {
-      return protocolError("Negative", "data_len", h.dataLen, "data_len is negative")
+    if (dataLen < 0) {
+      return protocolError("Negative", "data_len", dataLen, "data_len is negative")
     }
-    if (h.dataLen > lim.maxDataLen) {
-      return protocolError("Oversize", "data_len", h.dataLen, `data_len exceeds ${lim.maxDataLen}`)
+    if (dataLen > lim.maxDataLen) {
+      return protocolError("Oversize", "data_len", dataLen, `data_len exceeds ${lim.maxDataLen}`)
     }
-    const payload = h.dataLen + MAX_GROUP_NAME * h.numGroups
+    const hintLe = markerOrder(b, o + 40) === "le"
+    this.#hType = type
+    this.#hLe = le
+    this.#hGroups = numGroups
+    this.#hDataLen = dataLen
+    this.#hHint = readU32(b, o + 40, hintLe)
+    this.#hHintLe = hintLe
+    const payload = dataLen + MAX_GROUP_NAME * numGroups
     if (payload > lim.maxPayload) {
       return protocolError(
         "Oversize",
@@ -204,7 +224,7 @@ export class FrameDecoder {
         `A message body exceeds ${lim.maxPayload} bytes`,
       )
     }
-    return fixedSize(h.type, this.#direction) + payload
+    return fixedSize(type, this.#direction) + payload
   }
 
   // Copies the first `n` buffered bytes into `dst` without consuming them.
