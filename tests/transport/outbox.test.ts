@@ -15,16 +15,15 @@ describe("Outbox", () => {
       expect([box.messages, box.bytes]).toEqual([0, 0])
     }))
 
-  it.effect("Outbox.offer answers Overflow past either limit and queues nothing", () =>
-    Effect.gen(function* () {
-      const byCount = new Outbox({ maxMessages: 2, maxBytes: 1000 })
-      expect([byCount.offer(frame(1, 0)), byCount.offer(frame(1, 0)), byCount.offer(frame(1, 0))])
-        .toEqual(["Queued", "Queued", "Overflow"])
-      expect(byCount.messages).toBe(2)
-      const byBytes = new Outbox({ maxMessages: 100, maxBytes: 10 })
-      expect([byBytes.offer(frame(6, 0)), byBytes.offer(frame(6, 0))]).toEqual(["Queued", "Overflow"])
-      expect(byBytes.bytes).toBe(6)
-    }))
+  it("Outbox.offer answers Overflow past either limit and queues nothing", () => {
+    const byCount = new Outbox({ maxMessages: 2, maxBytes: 1000 })
+    expect([byCount.offer(frame(1, 0)), byCount.offer(frame(1, 0)), byCount.offer(frame(1, 0))])
+      .toEqual(["Queued", "Queued", "Overflow"])
+    expect(byCount.messages).toBe(2)
+    const byBytes = new Outbox({ maxMessages: 100, maxBytes: 10 })
+    expect([byBytes.offer(frame(6, 0)), byBytes.offer(frame(6, 0))]).toEqual(["Queued", "Overflow"])
+    expect(byBytes.bytes).toBe(6)
+  })
 
   it.effect("Outbox.take waits for a frame, and answers undefined once closed and drained", () =>
     Effect.gen(function* () {
