@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { Data } from "effect"
+import { Console, Data, Effect } from "effect"
 
 /**
  * A flag the tool takes.
@@ -138,3 +138,25 @@ export const int = (p: Parsed, key: string, fallback: number): number => {
  * @category getters
  */
 export const bool = (p: Parsed, key: string): boolean => p.values.get(key) === true
+
+/**
+ * Parses `argv` and runs `run` with the flags. `--help` prints the usage and
+ * answers 0; a bad flag prints what is wrong and the usage and answers 2, as
+ * does a `fail(detail)` from `run` for a bad combination of flags.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const withFlags = (
+  tool: string,
+  about: string,
+  specs: ReadonlyArray<FlagSpec>,
+  argv: ReadonlyArray<string>,
+  run: (flags: Parsed, fail: (detail: string) => Effect.Effect<number>) => Effect.Effect<number>,
+): Effect.Effect<number> => {
+  const fail = (detail: string) => Effect.as(Console.error(`${tool}: ${detail}\n\n${usage(tool, about, specs)}`), 2)
+  const parsed = parseFlags(argv, specs)
+  if (parsed instanceof UsageError) return fail(parsed.message)
+  if (parsed.help) return Effect.as(Console.log(usage(tool, about, specs)), 0)
+  return run(parsed, fail)
+}

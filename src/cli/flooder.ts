@@ -13,8 +13,8 @@
 import { Chunk, Console, Effect, Option, Stream } from "effect"
 import { connect, fixedWindow, type OutgoingMessage } from "../client/mod.ts"
 import { MAX_MESSAGE_PAYLOAD } from "../protocol/constants.ts"
-import { bool, type FlagSpec, int, parseFlags, str, usage, UsageError } from "./args.ts"
-import { runTool } from "./run.ts"
+import { bool, type FlagSpec, int, str, withFlags } from "./args.ts"
+import { clientExitCodes, runTool } from "./run.ts"
 
 const FLAGS: ReadonlyArray<FlagSpec> = [
   { names: ["-u", "--user"], kind: "string", key: "user", help: "private name (default: random)", value: "name" },
@@ -59,101 +59,93 @@ const ABOUT = "The spflooder workload: one or more senders flood the group 'floo
 const GROUP = "flooder"
 
 const main = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
-  Effect.gen(function* () {
-    const parsed = parseFlags(argv, FLAGS)
-    const fail = (detail: string) =>
-      Effect.as(Console.error(`flooder: ${detail}\n\n${usage("flooder", ABOUT, FLAGS)}`), 2)
-    if (parsed instanceof UsageError) return yield* fail(parsed.message)
-    if (parsed.help) return yield* Effect.as(Console.log(usage("flooder", ABOUT, FLAGS)), 0)
-    const m = int(parsed, "m", 10000)
-    const size = int(parsed, "b", 1000)
-    const members = int(parsed, "n", 1)
-    const senders = int(parsed, "senders", 1)
-    const ro = bool(parsed, "ro")
-    const wo = bool(parsed, "wo")
-    const quiet = bool(parsed, "quiet")
-    const address = str(parsed, "spread", "4803@127.0.0.1")
-    if (ro && wo) return yield* fail("-ro and -wo exclude each other")
-    if (size + 32 > MAX_MESSAGE_PAYLOAD) return yield* fail(`-b ${size} exceeds ${MAX_MESSAGE_PAYLOAD - 32} bytes`)
-    if (members < 1 || senders < 1) return yield* fail("-n and --senders are at least 1")
-    const window = parsed.values.has("window") ? fixedWindow(Math.max(1, int(parsed, "window", 1))) : undefined
+  withFlags("flooder", ABOUT, FLAGS, argv, (parsed, fail) =>
+    Effect.gen(function* () {
+      const m = int(parsed, "m", 10000)
+      const size = int(parsed, "b", 1000)
+      const members = int(parsed, "n", 1)
+      const senders = int(parsed, "senders", 1)
+      const ro = bool(parsed, "ro")
+      const wo = bool(parsed, "wo")
+      const quiet = bool(parsed, "quiet")
+      const address = str(parsed, "spread", "4803@127.0.0.1")
+      if (ro && wo) return yield* fail("-ro and -wo exclude each other")
+      if (size + 32 > MAX_MESSAGE_PAYLOAD) return yield* fail(`-b ${size} exceeds ${MAX_MESSAGE_PAYLOAD - 32} bytes`)
+      if (members < 1 || senders < 1) return yield* fail("-n and --senders are at least 1")
+      const window = parsed.values.has("window") ? fixedWindow(Math.max(1, int(parsed, "window", 1))) : undefined
 
-    return yield* Effect.scoped(Effect.gen(function* () {
-      const conn = yield* connect({
-        daemon: address,
-        membership: !wo,
-        ...(parsed.values.has("user") ? { name: str(parsed, "user", "") } : {}),
-        ...(window === undefined ? {} : { window }),
-      })
-      yield* Console.log(`flooder: connecting to ${address} with${wo ? "out" : ""} group membership`)
-      if (ro) yield* Console.log("flooder: Only receiving messages")
-      if (!wo) {
-        yield* conn.join(GROUP)
-        // Wait until the group has the expected members.
-        yield* conn.watch(GROUP).pipe(
-          Stream.filter((v) => Option.isSome(v) && v.value.members.length >= members),
-          Stream.take(1),
-          Stream.runDrain,
-        )
-      }
-      const expected = wo ? 0 : m * senders
-      let received = 0
-      let receivedBytes = 0
-      let sent = 0
-      const start = performance.now()
-      const reader = Effect.gen(function* () {
-        while (received < expected) {
-          const chunk = yield* conn.receiveChunk()
-          for (const msg of Chunk.toReadonlyArray(chunk)) {
-            if (msg._tag === "Regular") {
-              received++
-              receivedBytes += msg.data.length
+      return yield* Effect.scoped(Effect.gen(function* () {
+        const conn = yield* connect({
+          daemon: address,
+          membership: !wo,
+          ...(parsed.values.has("user") ? { name: str(parsed, "user", "") } : {}),
+          ...(window === undefined ? {} : { window }),
+        })
+        yield* Console.log(`flooder: connecting to ${address} with${wo ? "out" : ""} group membership`)
+        if (ro) yield* Console.log("flooder: Only receiving messages")
+        if (!wo) {
+          yield* conn.join(GROUP)
+          // Wait until the group has the expected members.
+          yield* conn.watch(GROUP).pipe(
+            Stream.filter((v) => Option.isSome(v) && v.value.members.length >= members),
+            Stream.take(1),
+            Stream.runDrain,
+          )
+        }
+        const expected = wo ? 0 : m * senders
+        let received = 0
+        let receivedBytes = 0
+        let sent = 0
+        const start = performance.now()
+        const reader = Effect.gen(function* () {
+          while (received < expected) {
+            const chunk = yield* conn.receiveChunk()
+            for (const msg of Chunk.toReadonlyArray(chunk)) {
+              if (msg._tag === "Regular") {
+                received++
+                receivedBytes += msg.data.length
+              }
             }
           }
-        }
-      })
-      const writer = Effect.gen(function* () {
-        if (ro) return
-        yield* Console.log(`flooder: starting  multicast of ${m} messages, ${size} bytes each.`)
-        const payload = new Uint8Array(size)
-        const msg: OutgoingMessage = { groups: GROUP, data: payload, service: "Fifo" }
-        const batch = 64
-        while (sent < m) {
-          const n = Math.min(batch, m - sent)
-          yield* conn.multicastMany(Array.from({ length: n }, () => msg))
-          sent += n
-        }
-      })
-      const progress = Effect.forever(
-        Effect.zipRight(
-          Effect.sleep(2000),
-          Effect.suspend(() =>
-            Console.error(
-              `flooder: ${((performance.now() - start) / 1000).toFixed(1)} s: sent ${sent}/${
-                ro ? 0 : m
-              }, received ${received}/${expected}`,
-            )
+        })
+        const writer = Effect.gen(function* () {
+          if (ro) return
+          yield* Console.log(`flooder: starting  multicast of ${m} messages, ${size} bytes each.`)
+          const payload = new Uint8Array(size)
+          const msg: OutgoingMessage = { groups: GROUP, data: payload, service: "Fifo" }
+          const batch = 64
+          while (sent < m) {
+            const n = Math.min(batch, m - sent)
+            yield* conn.multicastMany(Array.from({ length: n }, () => msg))
+            sent += n
+          }
+        })
+        const progress = Effect.forever(
+          Effect.zipRight(
+            Effect.sleep(2000),
+            Effect.suspend(() =>
+              Console.error(
+                `flooder: ${((performance.now() - start) / 1000).toFixed(1)} s: sent ${sent}/${
+                  ro ? 0 : m
+                }, received ${received}/${expected}`,
+              )
+            ),
           ),
-        ),
-      )
-      yield* Effect.all([writer, reader], { concurrency: 2, discard: true }).pipe(
-        quiet ? (x) => x : Effect.raceFirst(progress),
-      )
-      const seconds = (performance.now() - start) / 1000
-      if (!ro) yield* Console.log(`flooder: completed multicast of ${m} messages, ${size} bytes each.`)
-      const count = wo ? sent : received
-      const bytes = wo ? sent * size : receivedBytes
-      yield* Console.log(
-        `flooder: ${wo ? "sent" : "received"} ${count} messages, ${bytes} bytes in ${seconds.toFixed(3)} s: ${
-          Math.round(count / seconds)
-        } msgs/s, ${(bytes / seconds / 1e6).toFixed(2)} MB/s`,
-      )
-      return 0
-    })).pipe(
-      Effect.catchTag("ConnectError", (e) => Effect.as(Console.error(`flooder: ${e.message}`), 3)),
-      Effect.catchTag("ConnectionError", (e) => Effect.as(Console.error(`flooder: connection lost: ${e.message}`), 1)),
-      Effect.catchTag("RequestError", (e) => Effect.as(Console.error(`flooder: ${e.message}`), 2)),
-    )
-  })
+        )
+        yield* Effect.all([writer, reader], { concurrency: 2, discard: true }).pipe(
+          quiet ? (x) => x : Effect.raceFirst(progress),
+        )
+        const seconds = (performance.now() - start) / 1000
+        if (!ro) yield* Console.log(`flooder: completed multicast of ${m} messages, ${size} bytes each.`)
+        const count = wo ? sent : received
+        const bytes = wo ? sent * size : receivedBytes
+        yield* Console.log(
+          `flooder: ${wo ? "sent" : "received"} ${count} messages, ${bytes} bytes in ${seconds.toFixed(3)} s: ${
+            Math.round(count / seconds)
+          } msgs/s, ${(bytes / seconds / 1e6).toFixed(2)} MB/s`,
+        )
+        return 0
+      })).pipe(clientExitCodes("flooder"))
+    }))
 
 if (import.meta.main) runTool(main(Deno.args), { sigint: 130, sigterm: 143 })

@@ -12,8 +12,8 @@
 import { Console, Effect, Option, Stream } from "effect"
 import { connect, type Connection, type ConnectionError } from "../client/mod.ts"
 import { MAX_MESSAGE_PAYLOAD } from "../protocol/constants.ts"
-import { bool, type FlagSpec, int, parseFlags, str, usage, UsageError } from "./args.ts"
-import { runTool } from "./run.ts"
+import { bool, type FlagSpec, int, str, withFlags } from "./args.ts"
+import { clientExitCodes, runTool } from "./run.ts"
 
 const FLAGS: ReadonlyArray<FlagSpec> = [
   {
@@ -64,69 +64,64 @@ const nextData = (conn: Connection, group: string) =>
   Effect.repeat(conn.receive, { until: (m) => m._tag === "Regular" && m.groups[0] === group })
 
 const main = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
-  Effect.gen(function* () {
-    const parsed = parseFlags(argv, FLAGS)
-    const fail = (detail: string) => Effect.as(Console.error(`ping: ${detail}\n\n${usage("ping", ABOUT, FLAGS)}`), 2)
-    if (parsed instanceof UsageError) return yield* fail(parsed.message)
-    if (parsed.help) return yield* Effect.as(Console.log(usage("ping", ABOUT, FLAGS)), 0)
-    const count = int(parsed, "count", 1000)
-    const size = int(parsed, "bytes", 64)
-    const warmup = int(parsed, "warmup", 1000)
-    const peer = bool(parsed, "peer")
-    const address = str(parsed, "spread", "4803@127.0.0.1")
-    if (count < 1) return yield* fail("-c is at least 1")
-    if (size + 32 > MAX_MESSAGE_PAYLOAD) return yield* fail(`-b ${size} exceeds ${MAX_MESSAGE_PAYLOAD - 32} bytes`)
+  withFlags("ping", ABOUT, FLAGS, argv, (parsed, fail) =>
+    Effect.gen(function* () {
+      const count = int(parsed, "count", 1000)
+      const size = int(parsed, "bytes", 64)
+      const warmup = int(parsed, "warmup", 1000)
+      const peer = bool(parsed, "peer")
+      const address = str(parsed, "spread", "4803@127.0.0.1")
+      if (count < 1) return yield* fail("-c is at least 1")
+      if (size + 32 > MAX_MESSAGE_PAYLOAD) return yield* fail(`-b ${size} exceeds ${MAX_MESSAGE_PAYLOAD - 32} bytes`)
 
-    return yield* Effect.scoped(Effect.gen(function* () {
-      const conn = yield* connect({ daemon: address })
-      const group = `ping-${conn.privateName}`
-      const reply = `pong-${conn.privateName}`
-      yield* conn.join(peer ? reply : group)
-      // With a peer, a round trip also ends (with its error) if the echo dies.
-      let echoLost: Effect.Effect<never, ConnectionError> = Effect.never
-      if (peer) {
-        const echo = yield* connect({ daemon: address })
-        echoLost = Effect.flatMap(echo.awaitClosed, Effect.fail)
-        yield* echo.join(group)
-        yield* waitMembers(echo, group, 1)
-        yield* Effect.forkScoped(Effect.forever(
-          Effect.flatMap(nextData(echo, group), (m) =>
-            m._tag === "Regular" ? echo.multicast({ groups: reply, data: m.data, service: "Agreed" }) : Effect.void),
-        ))
-      }
-      yield* waitMembers(conn, peer ? reply : group, 1)
-      const data = new Uint8Array(size)
-      const inbox = peer ? reply : group
-      const roundTrip = Effect.zipRight(
-        conn.multicast({ groups: group, data, service: "Agreed" }),
-        nextData(conn, inbox),
-      )
-      const once = peer ? Effect.raceFirst(roundTrip, echoLost) : roundTrip
-      for (let i = 0; i < warmup; i++) {
-        yield* once
-      }
-      const rtts = new Array<number>(count)
-      for (let i = 0; i < count; i++) {
-        const t0 = performance.now()
-        yield* once
-        rtts[i] = (performance.now() - t0) * 1000
-      }
-      rtts.sort((a, b) =>
-        a - b
-      )
-      const f = (us: number) => `${us.toFixed(0)} µs`
-      yield* Console.log(
-        `ping: ${count} round trips of ${size} bytes via ${address} (${
-          peer ? "echoed by a peer" : "self-delivered"
-        }): ` +
-          `min ${f(rtts[0])}, p50 ${f(quantile(rtts, 0.5))}, p99 ${f(quantile(rtts, 0.99))}, max ${f(rtts[count - 1])}`,
-      )
-      return 0
-    })).pipe(
-      Effect.catchTag("ConnectError", (e) => Effect.as(Console.error(`ping: ${e.message}`), 3)),
-      Effect.catchTag("ConnectionError", (e) => Effect.as(Console.error(`ping: connection lost: ${e.message}`), 1)),
-      Effect.catchTag("RequestError", (e) => Effect.as(Console.error(`ping: ${e.message}`), 2)),
-    )
-  })
+      return yield* Effect.scoped(Effect.gen(function* () {
+        const conn = yield* connect({ daemon: address })
+        const group = `ping-${conn.privateName}`
+        const reply = `pong-${conn.privateName}`
+        yield* conn.join(peer ? reply : group)
+        // With a peer, a round trip also ends (with its error) if the echo dies.
+        let echoLost: Effect.Effect<never, ConnectionError> = Effect.never
+        if (peer) {
+          const echo = yield* connect({ daemon: address })
+          echoLost = Effect.flatMap(echo.awaitClosed, Effect.fail)
+          yield* echo.join(group)
+          yield* waitMembers(echo, group, 1)
+          yield* Effect.forkScoped(Effect.forever(
+            Effect.flatMap(nextData(echo, group), (m) =>
+              m._tag === "Regular" ? echo.multicast({ groups: reply, data: m.data, service: "Agreed" }) : Effect.void),
+          ))
+        }
+        yield* waitMembers(conn, peer ? reply : group, 1)
+        const data = new Uint8Array(size)
+        const inbox = peer ? reply : group
+        const roundTrip = Effect.zipRight(
+          conn.multicast({ groups: group, data, service: "Agreed" }),
+          nextData(conn, inbox),
+        )
+        const once = peer ? Effect.raceFirst(roundTrip, echoLost) : roundTrip
+        for (let i = 0; i < warmup; i++) {
+          yield* once
+        }
+        const rtts = new Array<number>(count)
+        for (let i = 0; i < count; i++) {
+          const t0 = performance.now()
+          yield* once
+          rtts[i] = (performance.now() - t0) * 1000
+        }
+        rtts.sort((a, b) =>
+          a - b
+        )
+        const f = (us: number) => `${us.toFixed(0)} µs`
+        yield* Console.log(
+          `ping: ${count} round trips of ${size} bytes via ${address} (${
+            peer ? "echoed by a peer" : "self-delivered"
+          }): ` +
+            `min ${f(rtts[0])}, p50 ${f(quantile(rtts, 0.5))}, p99 ${f(quantile(rtts, 0.99))}, max ${
+              f(rtts[count - 1])
+            }`,
+        )
+        return 0
+      })).pipe(clientExitCodes("ping"))
+    }))
 
 if (import.meta.main) runTool(main(Deno.args), { sigint: 130, sigterm: 143 })

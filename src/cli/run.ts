@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { Cause, Effect, Exit, Fiber, Logger, LogLevel } from "effect"
+import { Cause, Console, Effect, Exit, Fiber, Logger, LogLevel } from "effect"
+import type { ConnectError, ConnectionError, RequestError } from "../client/errors.ts"
 
 /**
  * How a tool ended, as a process exit code.
@@ -81,3 +82,25 @@ export const logLevelOf = (name: string): LogLevel.LogLevel | undefined => {
       return undefined
   }
 }
+
+/**
+ * The exit code of a client tool's failure, after printing it: 3 when the
+ * connection could not be made, 1 when it was lost, 2 for a request the
+ * flags made invalid.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const clientExitCodes =
+  (tool: string) =>
+  (self: Effect.Effect<number, ConnectError | ConnectionError | RequestError>): Effect.Effect<number> =>
+    Effect.catchAll(self, (e) => {
+      switch (e._tag) {
+        case "ConnectError":
+          return Effect.as(Console.error(`${tool}: ${e.message}`), 3)
+        case "ConnectionError":
+          return Effect.as(Console.error(`\n${tool}: connection lost: ${e.message}`), 1)
+        case "RequestError":
+          return Effect.as(Console.error(`${tool}: ${e.message}`), 2)
+      }
+    })

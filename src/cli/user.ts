@@ -17,10 +17,10 @@
  */
 import { Console, Effect, Fiber, Ref } from "effect"
 import { connect, type Connection } from "../client/mod.ts"
-import { type FlagSpec, parseFlags, str, usage, UsageError } from "./args.ts"
+import { type FlagSpec, str, withFlags } from "./args.ts"
 import { formatMessage } from "./format.ts"
 import { LineReader } from "./lines.ts"
-import { runTool } from "./run.ts"
+import { clientExitCodes, runTool } from "./run.ts"
 
 const FLAGS: ReadonlyArray<FlagSpec> = [
   {
@@ -192,42 +192,31 @@ const session = (conn: Connection, input: LineReader) =>
   })
 
 const main = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
-  Effect.gen(function* () {
-    const parsed = parseFlags(argv, FLAGS)
-    if (parsed instanceof UsageError) {
-      yield* Console.error(`user: ${parsed.message}\n\n${usage("user", ABOUT, FLAGS)}`)
-      return 2
-    }
-    if (parsed.help) {
-      yield* Console.log(usage("user", ABOUT, FLAGS))
-      return 0
-    }
-    const address = str(parsed, "spread", "4803@127.0.0.1")
-    const name = parsed.values.has("user") ? str(parsed, "user", "") : undefined
-    return yield* Effect.scoped(
-      Effect.gen(function* () {
-        const conn = yield* connect({ daemon: address, ...(name === undefined ? {} : { name }) })
-        yield* out(`User: connected to ${address} with private group ${conn.privateGroup}`)
-        yield* out(MENU)
-        const input = new LineReader()
-        const lost = Effect.map(conn.awaitClosed, (e): Ending => ({ _tag: "Lost", why: e.message }))
-        const ending = yield* Effect.raceFirst(session(conn, input), lost)
-        switch (ending._tag) {
-          case "Quit":
-            yield* out("\nBye.")
-            return 0
-          case "Eof":
-            yield* out("\nBye (end of input).")
-            return 0
-          case "Lost":
-            yield* Console.error(`\nuser: connection lost: ${ending.why}`)
-            return 1
-        }
-      }),
-    ).pipe(
-      Effect.catchTag("ConnectError", (e) => Effect.as(Console.error(`user: ${e.message}`), 3)),
-      Effect.catchTag("ConnectionError", (e) => Effect.as(Console.error(`\nuser: connection lost: ${e.message}`), 1)),
-    )
-  })
+  withFlags("user", ABOUT, FLAGS, argv, (parsed) =>
+    Effect.gen(function* () {
+      const address = str(parsed, "spread", "4803@127.0.0.1")
+      const name = parsed.values.has("user") ? str(parsed, "user", "") : undefined
+      return yield* Effect.scoped(
+        Effect.gen(function* () {
+          const conn = yield* connect({ daemon: address, ...(name === undefined ? {} : { name }) })
+          yield* out(`User: connected to ${address} with private group ${conn.privateGroup}`)
+          yield* out(MENU)
+          const input = new LineReader()
+          const lost = Effect.map(conn.awaitClosed, (e): Ending => ({ _tag: "Lost", why: e.message }))
+          const ending = yield* Effect.raceFirst(session(conn, input), lost)
+          switch (ending._tag) {
+            case "Quit":
+              yield* out("\nBye.")
+              return 0
+            case "Eof":
+              yield* out("\nBye (end of input).")
+              return 0
+            case "Lost":
+              yield* Console.error(`\nuser: connection lost: ${ending.why}`)
+              return 1
+          }
+        }),
+      ).pipe(clientExitCodes("user"))
+    }))
 
 if (import.meta.main) runTool(main(Deno.args), { sigint: 130, sigterm: 143 })
