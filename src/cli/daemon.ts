@@ -13,8 +13,9 @@
  *
  * @module
  */
-import { Cause, Console, Effect, Exit, Fiber, Logger, LogLevel, Option } from "effect"
+import { Console, Effect, Logger, LogLevel } from "effect"
 import * as Daemon from "../daemon/mod.ts"
+import { runTool } from "./run.ts"
 
 /**
  * The usage text printed by `--help` and after a bad flag.
@@ -155,44 +156,35 @@ export const program = (
     return yield* Effect.never
   })).pipe(Effect.provide(Logger.minimumLogLevel(logLevel)))
 
-const main = async (): Promise<number> => {
-  const cmd = parseArgs(Deno.args)
+/**
+ * The command: its exit code is 0 after SIGINT or SIGTERM, 2 for a bad flag
+ * or configuration, 1 when it cannot listen.
+ */
+const main = (
+  argv: ReadonlyArray<string>,
+): { readonly run: Effect.Effect<number>; readonly logLevel: LogLevel.LogLevel } => {
+  const cmd = parseArgs(argv)
   switch (cmd._tag) {
     case "Help":
-      console.log(usage)
-      return 0
+      return { run: Effect.as(Console.log(usage), 0), logLevel: LogLevel.Info }
     case "Invalid":
-      console.error(`spreadfx daemon: ${cmd.message}\n\n${usage}`)
-      return 2
+      return {
+        run: Effect.as(Console.error(`spreadfx daemon: ${cmd.message}\n\n${usage}`), 2),
+        logLevel: LogLevel.Info,
+      }
     case "Run":
-      break
+      return {
+        run: program(cmd.config, cmd.logLevel).pipe(
+          Effect.catchAll((e) =>
+            Effect.as(Console.error(`spreadfx daemon: ${e.message}`), e.reason === "InvalidConfig" ? 2 : 1)
+          ),
+        ),
+        logLevel: cmd.logLevel,
+      }
   }
-  // The listeners go in first: the start line may be printed while
-  // `runFork` is still running the program synchronously.
-  const running: { fiber: Fiber.RuntimeFiber<never, Daemon.DaemonError> | undefined; stopped: boolean } = {
-    fiber: undefined,
-    stopped: false,
-  }
-  const stop = (): void => {
-    running.stopped = true
-    if (running.fiber !== undefined) Effect.runFork(Fiber.interrupt(running.fiber))
-  }
-  Deno.addSignalListener("SIGINT", stop)
-  Deno.addSignalListener("SIGTERM", stop)
-  const fiber = Effect.runFork(program(cmd.config, cmd.logLevel))
-  running.fiber = fiber
-  if (running.stopped) Effect.runFork(Fiber.interrupt(fiber))
-  const exit = await Effect.runPromise(Fiber.await(fiber))
-  Deno.removeSignalListener("SIGINT", stop)
-  Deno.removeSignalListener("SIGTERM", stop)
-  if (Exit.isSuccess(exit) || Cause.isInterruptedOnly(exit.cause)) return 0
-  const failure = Cause.failureOption(exit.cause)
-  if (Option.isSome(failure)) {
-    console.error(`spreadfx daemon: ${failure.value.message}`)
-    return failure.value.reason === "InvalidConfig" ? 2 : 1
-  }
-  console.error(`spreadfx daemon: ${Cause.pretty(exit.cause)}`)
-  return 1
 }
 
-if (import.meta.main) Deno.exit(await main())
+if (import.meta.main) {
+  const { logLevel, run } = main(Deno.args)
+  runTool(run, { sigint: 0, sigterm: 0 }, logLevel)
+}

@@ -1,14 +1,17 @@
 /**
- * Runs a tool's main effect: SIGINT and SIGTERM interrupt it (so every
- * finalizer runs), then the process exits with the tool's code.
+ * Runs a tool's main effect with `@effect/platform`'s `runMain` machinery
+ * (`Runtime.makeRunMain`), over Deno's signals: SIGINT and SIGTERM interrupt
+ * the main fiber (so every finalizer runs), then the process exits with the
+ * tool's code.
  *
  * @module
  */
-import { Cause, Console, Effect, Exit, Fiber, Logger, LogLevel } from "effect"
+import { Runtime } from "@effect/platform"
+import { Cause, Console, Effect, Exit, Logger, LogLevel } from "effect"
 import type { ConnectError, ConnectionError, RequestError } from "../client/errors.ts"
 
 /**
- * How a tool ended, as a process exit code.
+ * How a tool ended by a signal, as a process exit code.
  *
  * @since 0.1.0
  * @category models
@@ -21,9 +24,10 @@ export interface ExitCodes {
 }
 
 /**
- * Runs `main` to completion and exits the process with its code. A signal
- * interrupts `main` (finalizers run: sockets close, the daemon stops) and
- * the process exits with the signal's code. A defect prints and exits 70.
+ * Runs `main` to completion and exits the process with the number it
+ * answers. A signal interrupts `main` (finalizers run: sockets close, the
+ * daemon stops) and the process exits with the signal's code. A defect is
+ * printed and exits 70.
  *
  * @since 0.1.0
  * @category running
@@ -33,29 +37,33 @@ export const runTool = (
   codes: ExitCodes,
   logLevel: LogLevel.LogLevel = LogLevel.Warning,
 ): void => {
-  const fiber = Effect.runFork(main.pipe(Logger.withMinimumLogLevel(logLevel)))
   let signalled: number | undefined
-  const onSignal = (code: number) => () => {
-    if (signalled !== undefined) return
-    signalled = code
-    Effect.runFork(Fiber.interrupt(fiber))
-  }
-  const onInt = onSignal(codes.sigint)
-  const onTerm = onSignal(codes.sigterm)
-  Deno.addSignalListener("SIGINT", onInt)
-  Deno.addSignalListener("SIGTERM", onTerm)
-  fiber.addObserver((exit) => {
-    Deno.removeSignalListener("SIGINT", onInt)
-    Deno.removeSignalListener("SIGTERM", onTerm)
-    let code: number
-    if (Exit.isSuccess(exit)) code = exit.value
-    else if (Cause.isInterruptedOnly(exit.cause)) code = signalled ?? 130
-    else {
-      console.error(Cause.pretty(exit.cause))
-      code = 70
+  const runMain = Runtime.makeRunMain(({ fiber, teardown }) => {
+    const onSignal = (code: number) => () => {
+      if (signalled !== undefined) return
+      signalled = code
+      fiber.unsafeInterruptAsFork(fiber.id())
     }
-    // A terminal read may still be pending; exit rather than wait for it.
-    Deno.exit(code)
+    const onInt = onSignal(codes.sigint)
+    const onTerm = onSignal(codes.sigterm)
+    Deno.addSignalListener("SIGINT", onInt)
+    Deno.addSignalListener("SIGTERM", onTerm)
+    fiber.addObserver((exit) => {
+      Deno.removeSignalListener("SIGINT", onInt)
+      Deno.removeSignalListener("SIGTERM", onTerm)
+      // A terminal read may still be pending: exit rather than wait for it.
+      teardown(exit, (code) => Deno.exit(code))
+    })
+  })
+  runMain(main.pipe(Logger.withMinimumLogLevel(logLevel)), {
+    disableErrorReporting: true,
+    disablePrettyLogger: true,
+    teardown: (exit, onExit) => {
+      if (Exit.isSuccess(exit)) return onExit(typeof exit.value === "number" ? exit.value : 0)
+      if (Cause.isInterruptedOnly(exit.cause)) return onExit(signalled ?? 130)
+      console.error(Cause.pretty(exit.cause))
+      onExit(70)
+    },
   })
 }
 
