@@ -7,6 +7,7 @@
  */
 import { Effect } from "effect"
 import { SPREAD_VERSION } from "../protocol/constants.ts"
+import { concatBytes } from "../protocol/bytes.ts"
 import {
   type Accept,
   encodeConnect,
@@ -36,14 +37,6 @@ export interface Handshake {
 }
 
 const EMPTY = new Uint8Array(0)
-
-const concat = (a: Uint8Array, b: Uint8Array): Uint8Array => {
-  if (a.length === 0) return b
-  const out = new Uint8Array(a.length + b.length)
-  out.set(a)
-  out.set(b, a.length)
-  return out
-}
 
 /**
  * Runs the handshake on `stream`. Fails with the {@link ConnectError} naming
@@ -75,7 +68,7 @@ export const handshake = (stream: ByteStream, opts: ResolvedOptions): Effect.Eff
           if (chunk === undefined) {
             return yield* Effect.fail(closed(`the daemon closed the connection before sending the ${what}`))
           }
-          buffered = concat(buffered, chunk)
+          buffered = concatBytes([buffered, chunk])
         }
       })
 

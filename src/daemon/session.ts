@@ -7,6 +7,7 @@
  */
 import { Effect, Fiber } from "effect"
 import { SPREAD_VERSION } from "../protocol/constants.ts"
+import { concatBytes } from "../protocol/bytes.ts"
 import { FrameDecoder } from "../protocol/decoder.ts"
 import {
   encodeAccept,
@@ -82,7 +83,7 @@ const rejected = (code: number, why: string): HandshakeEnd => ({ _tag: "Rejected
 
 /** Accumulates handshake bytes and parses them as they arrive. */
 class HandshakeReader {
-  #buf = new Uint8Array(0)
+  #buf: Uint8Array = new Uint8Array(0)
   constructor(readonly stream: ByteStream) {}
 
   /** Bytes received past the last part parsed. */
@@ -112,10 +113,7 @@ class HandshakeReader {
         )
         return Effect.flatMap(next, (chunk) => {
           if (chunk === undefined) return Effect.fail(gone("EOF during handshake"))
-          const joined = new Uint8Array(this.#buf.length + chunk.length)
-          joined.set(this.#buf)
-          joined.set(chunk, this.#buf.length)
-          this.#buf = joined
+          this.#buf = concatBytes([this.#buf, chunk])
           return loop
         })
       }

@@ -44,15 +44,25 @@ export const writeU32 = (b: Uint8Array, o: number, v: number, le: boolean): void
 }
 
 /**
- * Joins byte arrays into one new array (a single part is returned as is).
+ * Joins byte arrays into one new array. When only one part is non-empty it
+ * is returned as is, without a copy.
  *
  * @since 0.1.0
  * @category encoding
  */
 export const concatBytes = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
-  if (parts.length === 1) return parts[0]
   let n = 0
-  for (const p of parts) n += p.length
+  let only: Uint8Array | undefined
+  let nonEmpty = 0
+  for (const p of parts) {
+    n += p.length
+    if (p.length > 0) {
+      only = p
+      nonEmpty++
+    }
+  }
+  if (nonEmpty === 0) return parts.length > 0 ? parts[0] : new Uint8Array(0)
+  if (nonEmpty === 1 && only !== undefined) return only
   const out = new Uint8Array(n)
   let o = 0
   for (const p of parts) {

@@ -7,7 +7,6 @@
  */
 import { readI32, readU32, writeU32 } from "./bytes.ts"
 import {
-  HEADER_SIZE,
   MAX_GROUP_NAME,
   MAX_GROUPS_PER_MESSAGE,
   MAX_MESSAGE_PAYLOAD,
@@ -661,11 +660,3 @@ export const encodeRejectFor = (frame: Frame, senderPrivateGroup: string): Uint8
     oldType: old,
   })
 }
-
-/**
- * Size of the header of every frame (re-exported for users of this module).
- *
- * @since 0.1.0
- * @category constants
- */
-export const FRAME_HEADER_SIZE: number = HEADER_SIZE

@@ -6,8 +6,6 @@
  * @module
  */
 import { Effect } from "effect"
-import type { ByteStream } from "./conn.ts"
-import type { TransportError } from "./errors.ts"
 
 /**
  * Limits of an {@link Outbox}.
@@ -159,22 +157,6 @@ export class Outbox {
     return out
   }
 }
-
-/**
- * The writer loop: takes coalesced batches from `outbox` and writes them to
- * `stream` until the outbox is closed and drained or a write fails.
- *
- * @since 0.1.0
- * @category combinators
- */
-export const runWriter = (outbox: Outbox, stream: ByteStream): Effect.Effect<void, TransportError> =>
-  Effect.gen(function* () {
-    while (true) {
-      const batch = yield* outbox.take
-      if (batch === undefined) return
-      yield* stream.write(batch)
-    }
-  })
 
 /**
  * `bytes` itself, or a copy when it is a view of under a quarter of a
