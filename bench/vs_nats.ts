@@ -187,7 +187,7 @@ const natsSelf = async (port: number, c: Case): Promise<number> => {
 const natsFanout = async (port: number, c: Case): Promise<number> => {
   const conns: Array<NatsConnection> = []
   try {
-    const counters = []
+    const counters: Array<ReturnType<typeof counter>> = []
     for (let i = 0; i < 10; i++) {
       const nc = await natsConnect({ servers: `127.0.0.1:${port}` })
       conns.push(nc)
