@@ -1,11 +1,23 @@
 /**
- * A client connection to a Spread daemon.
+ * A client connection to a Spread daemon, assembled from its rooms:
+ *
+ * - state.ts: the lifecycle state machine (one `Ref`, named transitions);
+ * - send.ts + outbound.ts + window.ts: validation, the flow window, and
+ *   frames encoded in place into the coalescing writer's buffer;
+ * - receive.ts + message.ts + inbound.ts: the reader loop, one object per
+ *   message, and the inbound `Mailbox`;
+ * - views.ts and events.ts: membership views and health events.
  *
  * Fibers replace the C library's threads: one reader fiber decodes what the
- * daemon sends and dispatches it (a plain loop over the frames of each read),
- * one writer fiber writes what senders queued (coalesced into one write per
- * batch), and any number of fibers may multicast, join, leave and receive at
- * once. The first failure is recorded as a sticky {@link ConnectionError}.
+ * daemon sends, one writer fiber writes what senders encoded (everything
+ * encoded since its last write, in one write), and any number of fibers may
+ * multicast, join, leave and receive at once. The first failure is recorded
+ * as a sticky {@link ConnectionError}.
+ *
+ * The parts that belong to one daemon session (socket, decoder, outbound
+ * buffer, sender, reader and writer fibers) are made by `startSession`; the
+ * parts that outlive a session (inbound buffer, events, views, state) by
+ * `connect` — so a session can later be replaced under the same connection.
  *
  * @module
  */
@@ -19,71 +31,29 @@ import {
   Fiber,
   FiberSet,
   Option,
-  PubSub,
-  Ref,
   Scope,
   Stream,
   SubscriptionRef,
 } from "effect"
-import { ServiceBits, type ServiceLevel } from "../protocol/constants.ts"
 import { FrameDecoder } from "../protocol/decoder.ts"
-import { ProtocolError } from "../protocol/errors.ts"
 import type { Version } from "../protocol/handshake.ts"
-import {
-  encodeCommand,
-  type MulticastSpec,
-  type RejectMessage,
-  type ServerMessage,
-  validateMulticast,
-} from "../protocol/messages.ts"
-import { latin1Bytes, validateGroupName } from "../protocol/names.ts"
+import type { ServerMessage } from "../protocol/messages.ts"
 import { type ByteStream, dial } from "../transport/conn.ts"
 import type { TransportError } from "../transport/errors.ts"
-import { ConnectError, ConnectionError, RequestError, requestErrorOf } from "./errors.ts"
-import { encodeBlocks, type Request } from "./batch.ts"
+import { ConnectError, ConnectionError, type RequestError } from "./errors.ts"
+import { type ConnectionEvent, Events } from "./events.ts"
 import { type Handshake, handshake } from "./handshake.ts"
-import { type ConnectionEvent, Inbound, MAX_TAKE } from "./inbound.ts"
-import { decodeMessage, nameFieldIs } from "./message.ts"
+import { Inbound, MAX_TAKE } from "./inbound.ts"
 import { type ConnectOptions, type FlowWindow, type ResolvedOptions, resolveOptions } from "./options.ts"
-import { Sender } from "./sender.ts"
-import type { GroupView } from "./views.ts"
-import { ViewTracker } from "./views.ts"
+import { Outbound } from "./outbound.ts"
+import { reader } from "./receive.ts"
+import { type OutgoingMessage, Sender } from "./send.ts"
+import { type ConnectionState, Lifecycle } from "./state.ts"
+import { type GroupView, ViewTracker } from "./views.ts"
 import { FlowControl } from "./window.ts"
 
-/**
- * A message to multicast.
- *
- * @since 0.1.0
- * @category models
- */
-export interface OutgoingMessage {
-  /** One destination group, or up to 100; ordinary or private (`#name#daemon`). */
-  readonly groups: string | ReadonlyArray<string>
-  /** The payload: bytes as given, or text encoded as UTF-8. */
-  readonly data: Uint8Array | string
-  /** Service level; `"Agreed"` by default. */
-  readonly service?: ServiceLevel
-  /** 16-bit application message type (-32768..65535); 0 by default. */
-  readonly messType?: number
-  /** Do not deliver a copy to the sender (such a message is not counted by the flow window). */
-  readonly selfDiscard?: boolean
-}
-
-/**
- * The life of a connection.
- *
- * - `Open`: usable.
- * - `Failed`: the first failure was recorded; every call fails with `error`.
- * - `Closed`: closed locally (or closed after a failure); every call fails
- *   with `error` — the earlier failure, or a `Closed` error.
- *
- * @since 0.1.0
- * @category models
- */
-export type ConnectionState =
-  | { readonly _tag: "Open" }
-  | { readonly _tag: "Failed"; readonly error: ConnectionError }
-  | { readonly _tag: "Closed"; readonly error: ConnectionError }
+export type { ConnectionState } from "./state.ts"
+export type { OutgoingMessage } from "./send.ts"
 
 /**
  * Gauges of a connection.
@@ -115,7 +85,7 @@ export interface ConnectionStats {
   readonly slowConsumer: boolean
   /** How many `SlowConsumer` events were published. */
   readonly slowConsumerEvents: number
-  /** Blocks of frames queued for the writer and not yet written. */
+  /** Frames encoded for the writer and not yet handed to the socket. */
   readonly outboxMessages: number
   /** Bytes queued for the writer and not yet written. */
   readonly outboxBytes: number
@@ -216,15 +186,12 @@ export interface Connection {
   readonly close: Effect.Effect<void>
 }
 
-const OPEN: ConnectionState = { _tag: "Open" }
-/** Most bytes of one block of frames (a socket write's worth). */
-const BLOCK_BYTES = 64 * 1024
-const encoder = new TextEncoder()
-
 /**
  * Connects to a daemon. The connection belongs to the scope: closing the
  * scope sends the disconnect, stops the connection's fibers and closes the
- * socket, in bounded time even when the daemon is gone.
+ * socket, in bounded time even when the daemon is gone. `connectTimeout`
+ * bounds everything before the connection is returned: the TCP or Unix
+ * connect (even to a peer that never answers), and the handshake.
  *
  * @since 0.1.0
  * @category constructors
@@ -242,7 +209,7 @@ export const connect = (options: ConnectOptions = {}): Effect.Effect<Connection,
           new ConnectError({
             reason: "Timeout",
             address: opts.label,
-            detail: `no accept within ${Duration.format(opts.connectTimeout)}`,
+            detail: `no session within ${Duration.format(opts.connectTimeout)}`,
           }),
       }),
       Effect.onExit((exit) => (Exit.isFailure(exit) ? Scope.close(ioScope, exit) : Effect.void)),
@@ -260,7 +227,7 @@ export const make: (options?: ConnectOptions) => Effect.Effect<Connection, Conne
 
 const open = (opts: ResolvedOptions) =>
   Effect.gen(function* () {
-    const stream = yield* dial(opts.address, Duration.toMillis(opts.connectTimeout) + 1000).pipe(
+    const stream = yield* dial(opts.address).pipe(
       Effect.mapError((e: TransportError) =>
         new ConnectError({
           reason: "CouldNotConnect",
@@ -274,7 +241,7 @@ const open = (opts: ResolvedOptions) =>
     return { hs, stream }
   })
 
-// Wires the fibers and operations of an accepted session.
+// Wires the parts of a connection around an accepted session.
 const start = (
   opts: ResolvedOptions,
   stream: ByteStream,
@@ -282,385 +249,122 @@ const start = (
 ): Effect.Effect<Connection, never, Scope.Scope> =>
   Effect.gen(function* () {
     const privateGroup = hs.accept.privateGroup
-    const state = yield* Ref.make<ConnectionState>(OPEN)
-    const terminated = yield* Deferred.make<ConnectionError>()
-    const closedDone = yield* Deferred.make<void>()
-    const flow = new FlowControl(opts.window)
-    const sender = new Sender(opts.outboxMessages, opts.outboxBytes)
-    const inbound = yield* Inbound.make(opts.inboundCapacity, opts.slowHigh, opts.slowLow)
-    const tracker = new ViewTracker()
-    const views = yield* SubscriptionRef.make(tracker.current)
-    const fibers = yield* FiberSet.make<void, never>()
-    // Groups this session belongs to, as of the frames queued so far: the
-    // daemon applies joins, leaves and multicasts in that same order.
-    const joined = new Set<string>()
-    // Gauges; written only by the operations named.
-    const counters = { sent: 0, received: 0, reads: 0, writes: 0 }
-
     const error = (reason: ConnectionError["reason"], detail: string, cause?: unknown) =>
       new ConnectionError({ reason, privateGroup, detail, cause })
+    const closing = error("Closed", "the connection is closing")
+    const closedError = error("Closed", "the connection was closed")
 
-    const sticky: Effect.Effect<ConnectionError> = Effect.map(Ref.get(state), (s) => {
-      switch (s._tag) {
-        case "Open":
-          return error("Closed", "the connection is closing")
-        case "Failed":
-        case "Closed":
-          return s.error
-      }
-    })
-    const failSticky = Effect.flatMap(sticky, Effect.fail)
+    // ----- parts that outlive a session -----
+    const life = yield* Lifecycle.make
+    const sticky = life.sticky(closing)
+    const failSticky: Effect.Effect<never, ConnectionError> = Effect.flatMap(sticky, Effect.fail)
+    const terminated = yield* Deferred.make<ConnectionError>()
+    const closedDone = yield* Deferred.make<void>()
+    const events = yield* Events.make(terminated)
+    const inbound = yield* Inbound.make(opts.inboundCapacity, opts.slowHigh, opts.slowLow, events, failSticky)
+    const tracker = new ViewTracker()
+    const views = yield* SubscriptionRef.make(tracker.current)
+    const flow = new FlowControl(opts.window)
+    const fibers = yield* FiberSet.make<void, never>()
+    const counters = { received: 0, reads: 0 }
 
-    // Wakes everything blocked: receivers, senders waiting for permits, and
-    // watchers of `awaitClosed`. Senders waiting for space were woken when
-    // the outbox closed.
-    const wakeAll = (e: ConnectionError) =>
-      Effect.all([
-        Deferred.succeed(terminated, e),
-        flow.wakeAll,
-        inbound.shutdown,
-        inbound.events.publish({ _tag: "Terminated", error: e }),
-      ], { discard: true })
-
-    /** Records the first failure; later ones are ignored. */
-    const fail = (e: ConnectionError): Effect.Effect<void> =>
-      Effect.flatMap(
-        Ref.modify(state, (s): readonly [boolean, ConnectionState] => {
-          switch (s._tag) {
-            case "Open":
-              sender.abort()
-              return [true, { _tag: "Failed", error: e }]
-            case "Failed":
-            case "Closed":
-              return [false, s]
-          }
-        }),
-        (first) => (first ? Effect.zipRight(stream.close, wakeAll(e)) : Effect.void),
-      )
-
-    // ----- membership bookkeeping, run synchronously with queueing -----
-
-    const isCounted = (groups: ReadonlyArray<string>, selfDiscard: boolean): boolean => {
-      if (selfDiscard) return false
-      for (let i = 0; i < groups.length; i++) {
-        const g = groups[i]
-        if (g === privateGroup || joined.has(g)) return true
-      }
-      return false
-    }
-
-    // The one joined group a counted message counts through, when only one
-    // does (not its own private group, no second joined group): if that
-    // join is refused, the message will never come back.
-    const onlyVia = (groups: ReadonlyArray<string>): string | undefined => {
-      let via: string | undefined
-      for (let i = 0; i < groups.length; i++) {
-        const g = groups[i]
-        if (g === privateGroup) return undefined
-        if (joined.has(g)) {
-          if (via !== undefined && via !== g) return undefined
-          via = g
-        }
-      }
-      return via
-    }
-
-    const costOf = (r: Request): number => {
-      if (r.kind !== "Multicast" || !flow.enabled || !isCounted(r.groups, r.selfDiscard)) return 0
-      let size = 1
-      for (const g of r.groups) if (joined.has(g)) size = Math.max(size, tracker.size(g))
-      return flow.costOf(size)
-    }
-
-    // Commits a queued request; answers the permits it did not need.
-    const commit = (r: Request, reserved: number): number => {
-      counters.sent++
-      switch (r.kind) {
-        case "Join":
-          joined.add(r.groups[0])
-          return reserved
-        case "Leave":
-          joined.delete(r.groups[0])
-          return reserved
-        case "Multicast":
-          if (flow.enabled && isCounted(r.groups, r.selfDiscard)) {
-            flow.commit(reserved, onlyVia(r.groups))
-            return 0
-          }
-          return reserved
-      }
-    }
-
-    // ----- sending -----
-
-    // Queues the blocks of requests[start..end), which hold `reserved.n`
-    // permits: permits of committed counted messages move to the window, the
-    // rest stay in `reserved.n` for the caller to release.
-    const queueRun = (
-      requests: ReadonlyArray<Request>,
-      costs: ReadonlyArray<number>,
-      start: number,
-      end: number,
-      reserved: { n: number },
-    ): Effect.Effect<void, ConnectionError> =>
-      Effect.suspend(() => {
-        const blocks = encodeBlocks(requests, start, end, BLOCK_BYTES)
-        const frames = blocks.map((b) => b.bytes)
-        const commitBlock = (j: number) => {
-          const b = blocks[j]
-          for (let i = b.from; i < b.to; i++) reserved.n -= costs[i] - commit(requests[i], costs[i])
-        }
-        const from = (j: number): Effect.Effect<void, ConnectionError> => {
-          const k = sender.queueNow(frames, j, frames.length, commitBlock)
-          if (k === frames.length) return Effect.void
-          if (sender.outbox.closed) return failSticky
-          return Effect.flatMap(
-            sender.queue(frames[k], () => commitBlock(k)),
-            (r) => (r === "Queued" ? from(k + 1) : failSticky),
-          )
-        }
-        return from(0)
-      })
-
-    // Sends requests in order: in runs whose permits are taken at once (at
-    // most a quarter of the window each), every run encoded in blocks.
-    const send = (requests: ReadonlyArray<Request>): Effect.Effect<void, ConnectionError> =>
-      Effect.suspend(() => {
-        const costs = requests.map(costOf)
-        const limit = flow.batchLimit
-        const loop = (start: number): Effect.Effect<void, ConnectionError> => {
-          if (start >= requests.length) return Effect.void
-          let end = start
-          let runCost = 0
-          while (end < requests.length && (end === start || runCost + costs[end] <= limit)) runCost += costs[end++]
-          const run = runCost === 0
-            ? queueRun(requests, costs, start, end, { n: 0 })
-            : Effect.uninterruptibleMask((restore) =>
-              Effect.flatMap(restore(flow.take(runCost)), () => {
-                const reserved = { n: runCost }
-                return Effect.ensuring(
-                  restore(queueRun(requests, costs, start, end, reserved)),
-                  Effect.suspend(() => flow.release(reserved.n)),
-                )
-              })
-            )
-          return end === requests.length ? run : Effect.zipRight(run, Effect.suspend(() => loop(end)))
-        }
-        return loop(0)
-      })
-
-    const prepare = (m: OutgoingMessage): Request | RequestError => {
-      const groups = typeof m.groups === "string" ? [m.groups] : m.groups
-      const selfDiscard = m.selfDiscard ?? false
-      const spec: MulticastSpec = {
-        privateGroup,
-        service: m.service ?? "Agreed",
-        selfDiscard,
-        groups,
-        messType: m.messType ?? 0,
-        data: typeof m.data === "string" ? encoder.encode(m.data) : m.data,
-      }
-      const invalid = validateMulticast(spec)
-      if (invalid !== undefined) return requestErrorOf("multicast", invalid)
-      return { kind: "Multicast", spec, groups, selfDiscard }
-    }
-
-    type SendResult = Effect.Effect<void, ConnectionError | RequestError>
-    const command = (kind: "Join" | "Leave") => (group: string) =>
-      Effect.suspend((): SendResult => {
-        const invalid = validateGroupName(group)
-        if (invalid !== undefined) return Effect.fail(requestErrorOf(kind === "Join" ? "join" : "leave", invalid))
-        return send([{ kind, frame: encodeCommand(kind, privateGroup, group), groups: [group] }])
-      })
-
-    const multicast = (m: OutgoingMessage) =>
-      Effect.suspend((): SendResult => {
-        const p = prepare(m)
-        return p instanceof RequestError ? Effect.fail(p) : send([p])
-      })
-
-    const multicastMany = (messages: Iterable<OutgoingMessage>) =>
-      Effect.suspend((): SendResult => {
-        const items: Array<Request> = []
-        for (const m of messages) {
-          const p = prepare(m)
-          if (p instanceof RequestError) return Effect.fail(p)
-          items.push(p)
-        }
-        if (items.length > 0) return send(items)
-        // Nothing to send: still fail on a connection that has ended.
-        return Effect.flatMap(Ref.get(state), (st) => st._tag === "Open" ? Effect.void : Effect.fail(st.error))
-      })
-
-    // ----- the reader fiber -----
-
-    const isOwnCountedReject = (m: RejectMessage): boolean =>
-      m.sender === privateGroup &&
-      (m.oldType & ServiceBits.REGULAR_MESS) !== 0 &&
-      isCounted(m.groups.slice(0, -1), (m.oldType & ServiceBits.SELF_DISCARD) !== 0)
-
-    const ownName = latin1Bytes(privateGroup)
+    // ----- the session -----
+    const out = new Outbound({ maxFrames: opts.outboxMessages, maxBytes: opts.outboxBytes })
+    const sender = new Sender(privateGroup, out, flow, tracker, opts.membership, failSticky)
     const decoder = new FrameDecoder("toClient")
     decoder.push(hs.leftover)
-    // Decodes every whole frame buffered into `out` — a plain loop, no
-    // Effect per frame — and answers the window permits to release.
-    const dispatch = (out: Array<ServerMessage>): number | ProtocolError => {
-      let permits = 0
-      while (true) {
-        const frame = decoder.next()
-        if (frame === undefined) return permits
-        if (frame instanceof ProtocolError) return frame
-        const m = decodeMessage(frame)
-        if (m instanceof ProtocolError) return m
-        switch (m._tag) {
-          case "Regular":
-            if (flow.enabled && nameFieldIs(frame, ownName)) permits += flow.returned()
-            break
-          case "Reject":
-            if (m.sender === privateGroup && (m.oldType & ServiceBits.CAUSED_BY_JOIN) !== 0) {
-              // Our join was refused (a full group, or a policy): we are not a
-              // member. The daemon answers in order, so every message sent
-              // before the join is back already; those sent since, counting
-              // only through this group, never will be. (A re-join sent before
-              // this reject arrived is the one case this can misjudge.)
-              const group = m.groups[0]
-              joined.delete(group)
-              if (flow.enabled && group !== undefined) permits += flow.forget(group)
-            } else if (flow.enabled && isOwnCountedReject(m)) {
-              permits += flow.returned()
-            }
-            break
-          case "Membership":
-          case "SelfLeave":
-            tracker.apply(m)
-            break
-          case "Transitional":
-            break
-        }
-        out.push(m)
-      }
+
+    // Wakes everything blocked: receivers, senders waiting for permits or
+    // room, and watchers of `awaitClosed` and `events`.
+    const wakeAll = (e: ConnectionError) =>
+      Effect.all([Deferred.succeed(terminated, e), flow.wakeAll, inbound.end(e)], { discard: true })
+
+    /** Records the first failure; later ones are ignored. */
+    const fail = (reason: ConnectionError["reason"], detail: string, cause?: unknown): Effect.Effect<void> => {
+      const e = error(reason, detail, cause)
+      return Effect.flatMap(life.fail(e), (first) => {
+        if (!first) return Effect.void
+        out.abort()
+        return Effect.zipRight(stream.close, wakeAll(e))
+      })
     }
 
-    // Once the connection ended (the inbound queue is shut down) the reader
-    // keeps reading and discarding until EOF: closing a socket with unread
-    // bytes makes the OS send a reset, and the daemon would then lose the
-    // last frames and the disconnect it had not read yet.
-    const reader: Effect.Effect<void> = Effect.gen(function* () {
-      let discarding = false
-      while (true) {
-        if (!discarding) {
-          const batch: Array<ServerMessage> = []
-          const permits = dispatch(batch)
-          if (permits instanceof ProtocolError) {
-            return yield* fail(
-              error("ProtocolViolation", `the daemon sent an undecodable frame: ${permits.message}`, permits),
-            )
-          }
-          if (permits > 0) yield* flow.release(permits)
-          const changed = tracker.flush()
-          if (changed !== undefined) yield* SubscriptionRef.set(views, changed)
-          if (batch.length > 0) {
-            counters.received += batch.length
-            if (Exit.isFailure(yield* Effect.exit(inbound.offer(batch)))) discarding = true
-          }
+    const readerFiber = yield* FiberSet.run(
+      fibers,
+      reader({
+        privateGroup,
+        stream,
+        decoder,
+        flow,
+        sender,
+        tracker,
+        views,
+        inbound,
+        counters,
+        fail,
+        ended: () => out.closed,
+      }),
+    )
+    // The writer: everything encoded since the last write, in one write.
+    const writerFiber = yield* FiberSet.run(
+      fibers,
+      Effect.gen(function* () {
+        while (true) {
+          const bytes = yield* out.take
+          if (bytes === undefined) return
+          const r = yield* Effect.either(stream.write(bytes))
+          if (r._tag === "Left") return yield* fail("NetError", `writing to ${stream.address} failed`, r.left)
         }
-        const chunk = yield* Effect.either(stream.read)
-        if (chunk._tag === "Left") {
-          return yield* fail(error("NetError", `reading from ${stream.address} failed`, chunk.left))
-        }
-        if (chunk.right === undefined) {
-          const cut = decoder.end()
-          return yield* fail(
-            cut === undefined
-              ? error("ConnectionClosed", "the daemon closed the connection")
-              : error("ConnectionClosed", "the daemon closed the connection in the middle of a message", cut),
-          )
-        }
-        counters.reads++
-        if (!discarding) decoder.push(chunk.right)
-      }
-    })
-
-    // ----- the writer fiber -----
-
-    const writer: Effect.Effect<void> = Effect.gen(function* () {
-      while (true) {
-        const batch = yield* sender.outbox.take
-        sender.spaceFreed()
-        if (batch === undefined) return
-        counters.writes++
-        const r = yield* Effect.either(stream.write(batch))
-        if (r._tag === "Left") return yield* fail(error("NetError", `writing to ${stream.address} failed`, r.left))
-      }
-    })
-
-    const readerFiber = yield* FiberSet.run(fibers, reader)
-    const writerFiber = yield* FiberSet.run(fibers, writer)
+      }),
+    )
 
     // ----- closing -----
-
-    const closedError = error("Closed", "the connection was closed")
-    const killFrame = encodeCommand("Kill", privateGroup, privateGroup)
+    const killFrame = sender.killFrame
     const release = Effect.zipRight(
       Effect.zipRight(stream.close, FiberSet.clear(fibers)),
       Deferred.succeed(closedDone, undefined),
     )
     const close: Effect.Effect<void> = Effect.uninterruptible(
-      Effect.flatMap(
-        Ref.modify(state, (s): readonly ["Graceful" | "AfterFailure" | "Already", ConnectionState] => {
-          switch (s._tag) {
-            case "Open":
-              // Atomically with the state change: nothing queued after this
-              // is accepted, and the disconnect goes out last.
-              sender.finish(killFrame)
-              return ["Graceful", { _tag: "Closed", error: closedError }]
-            case "Failed":
-              return ["AfterFailure", { _tag: "Closed", error: s.error }]
-            case "Closed":
-              return ["Already", s]
-          }
-        }),
-        (step) => {
-          switch (step) {
-            case "Graceful":
-              // Wait, bounded, for the writer to flush the queued frames and
-              // the disconnect, and for the daemon to close its side (the
-              // reader drains until then). The wait must be interruptible
-              // (a timeout interrupts it); `exit` keeps the release below
-              // running even if the closing fiber is interrupted there.
-              return wakeAll(closedError).pipe(
-                Effect.zipRight(Effect.exit(Effect.interruptible(
-                  Effect.timeout(
-                    Effect.zipRight(Fiber.await(writerFiber), Fiber.await(readerFiber)),
-                    opts.closeTimeout,
-                  ),
-                ))),
-                Effect.zipRight(release),
-              )
-            case "AfterFailure":
-              return release
-            case "Already":
-              return Deferred.await(closedDone)
-          }
-        },
-      ),
+      Effect.flatMap(life.close(closedError), (step) => {
+        switch (step) {
+          case "Graceful":
+            // Nothing is accepted after the disconnect, which goes out last.
+            out.finish(killFrame)
+            // Wait, bounded, for the writer to flush and the daemon to close
+            // its side (the reader drains until then). The wait must be
+            // interruptible (a timeout interrupts it); `exit` keeps the
+            // release below running even if the closing fiber is interrupted.
+            return wakeAll(closedError).pipe(
+              Effect.zipRight(Effect.exit(Effect.interruptible(
+                Effect.timeout(
+                  Effect.zipRight(Fiber.await(writerFiber), Fiber.await(readerFiber)),
+                  opts.closeTimeout,
+                ),
+              ))),
+              Effect.zipRight(release),
+            )
+          case "AfterFailure":
+            return release
+          case "Already":
+            return Deferred.await(closedDone)
+        }
+      }),
     )
     yield* Effect.addFinalizer(() => close)
 
-    const sharedTake = inbound.takeChunk(MAX_TAKE, sticky)
     const connection: Connection = {
       privateGroup,
       privateName: hs.privateName,
       daemonName: hs.daemonName,
       daemonVersion: hs.accept.version,
       address: opts.label,
-      join: command("Join"),
-      leave: command("Leave"),
-      multicast,
-      multicastMany,
-      receive: inbound.take(sticky),
-      receiveChunk: (max = MAX_TAKE) => inbound.takeChunk(Math.max(1, Math.floor(max)), sticky),
-      messages: Stream.repeatEffectChunk(sharedTake),
+      join: (group) => sender.command("Join", group),
+      leave: (group) => sender.command("Leave", group),
+      multicast: (m) => sender.multicast(m),
+      multicastMany: (ms) => sender.multicastMany(ms),
+      receive: inbound.take,
+      receiveChunk: (max = MAX_TAKE) => inbound.takeChunk(Math.max(1, Math.floor(max))),
+      messages: inbound.stream,
       view: (group) => Effect.map(SubscriptionRef.get(views), (m) => Option.fromNullable(m.get(group))),
       views: SubscriptionRef.get(views),
       watch: (group) =>
@@ -670,19 +374,7 @@ const start = (
           // Ends with the sticky error when the connection ends.
           Stream.interruptWhen(Effect.flatMap(Deferred.await(terminated), Effect.fail)),
         ),
-      // Subscribed before looking at the end, so no event can fall between;
-      // the one Terminated event comes from the sticky error itself, so a
-      // subscriber from after the end gets it too, and the stream then ends.
-      events: Stream.unwrapScoped(
-        Effect.map(PubSub.subscribe(inbound.events), (subscription) =>
-          Stream.merge(
-            Stream.fromQueue(subscription).pipe(Stream.filter((e) => e._tag !== "Terminated")),
-            Stream.fromEffect(
-              Effect.map(Deferred.await(terminated), (error): ConnectionEvent => ({ _tag: "Terminated", error })),
-            ),
-            { haltStrategy: "right" },
-          )),
-      ),
+      events: events.stream,
       stats: Effect.sync(() => ({
         window: flow.window,
         windowCapacity: flow.capacity,
@@ -694,15 +386,15 @@ const start = (
         inboundCapacity: inbound.capacity,
         slowConsumer: inbound.health === "Slow",
         slowConsumerEvents: inbound.slowEvents,
-        outboxMessages: sender.outbox.messages,
-        outboxBytes: sender.outbox.bytes,
-        sendersWaiting: sender.waiting,
-        sent: counters.sent,
+        outboxMessages: out.frames,
+        outboxBytes: out.bytes,
+        sendersWaiting: out.waiting + flow.waiting,
+        sent: out.framesQueued,
         received: counters.received,
         reads: counters.reads,
-        writes: counters.writes,
+        writes: out.writes,
       })),
-      state: Ref.get(state),
+      state: life.get,
       awaitClosed: Deferred.await(terminated),
       close,
     }

@@ -267,9 +267,10 @@ export class ConnectionError extends ConnectionErrorBase {
  * - `IllegalGroup`: a group name is empty, too long, has bytes outside
  *   `$`..`~`, or starts with `#` without being a private group.
  * - `NoGroups`: a multicast names no destination.
- * - `TooManyGroups`: a multicast names more than 100 destinations.
- * - `MessageTooLong`: `data + 32 * groups` exceeds 143152 bytes (larger
- *   messages crash or kill a real daemon).
+ * - `TooManyGroups`: a multicast names more than 43 destinations (what a real
+ *   Spread 5.0.1 daemon routes correctly; see `REAL_DAEMON_MAX_GROUPS`).
+ * - `MessageTooLong`: `data + 32 * groups` exceeds 143151 bytes (exactly
+ *   143152 corrupts a real 5.0.1 daemon's heap; larger sizes abort or kill it).
  * - `IllegalMessType`: mess_type is not a 16-bit integer.
  * - `IllegalService`: the service level is not one of the six.
  *

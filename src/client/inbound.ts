@@ -1,39 +1,27 @@
 /**
- * The inbound buffer between the reader fiber and the receivers.
+ * The inbound buffer between the reader fiber and the receivers: an Effect
+ * `Mailbox` whose failure is the connection's sticky error.
  *
- * Overflow policy: **backpressure**. The buffer is a bounded queue; when it
- * is full the reader fiber waits to offer, so it stops reading the socket,
- * the kernel buffers fill, and the daemon queues for this session. Nothing
- * is dropped here. A daemon kills a session whose queue passes its limit
- * (1000 messages for a real one), so a consumer that stalls must be noticed
+ * Overflow policy: **backpressure**. The mailbox is bounded; when it is
+ * full the reader waits to offer, so it stops reading the socket, the
+ * kernel buffers fill, and the daemon queues for this session. Nothing is
+ * dropped here. A daemon kills a session whose queue passes its limit (1000
+ * messages for a real one), so a consumer that stalls must be noticed
  * first: when the buffer reaches the slow-consumer mark (75% by default) a
  * `SlowConsumer` event is published, and `ConsumerCaughtUp` once it is back
  * below a quarter.
  *
- * When the connection ends the queue is shut down: buffered messages are
- * discarded and every receiver, waiting or later, gets the sticky error.
+ * Receivers share the buffer: each message goes to one receiver (a work
+ * queue), whether taken by `receive`, `receiveChunk` or a `messages`
+ * stream. When the connection ends, buffered messages are discarded and
+ * every receiver, waiting or later, gets the sticky error.
  *
  * @module
  */
-import { Cause, Chunk, Effect, Option, PubSub, Queue } from "effect"
+import { Chunk, Effect, Exit, Mailbox, Option, type Stream } from "effect"
 import type { ServerMessage } from "../protocol/messages.ts"
 import type { ConnectionError } from "./errors.ts"
-
-/**
- * Events about a connection's health, published to `events` subscribers.
- *
- * - `SlowConsumer`: the inbound buffer reached the slow-consumer mark; the
- *   connection will soon stop reading, and a daemon may then cut it off.
- * - `ConsumerCaughtUp`: the buffer went back below a quarter.
- * - `Terminated`: the connection failed or was closed, with its sticky error.
- *
- * @since 0.1.0
- * @category models
- */
-export type ConnectionEvent =
-  | { readonly _tag: "SlowConsumer"; readonly buffered: number; readonly capacity: number }
-  | { readonly _tag: "ConsumerCaughtUp"; readonly buffered: number; readonly capacity: number }
-  | { readonly _tag: "Terminated"; readonly error: ConnectionError }
+import type { Events } from "./events.ts"
 
 /**
  * Whether the consumer is keeping up.
@@ -43,46 +31,58 @@ export type ConnectionEvent =
  */
 export type ConsumerHealth = "Keeping up" | "Slow"
 
-/** Most events kept for a subscriber that lags; older ones are dropped (sliding). */
-const EVENT_BUFFER = 64
-
 /** Most messages one receiver takes at once from the buffer. */
 export const MAX_TAKE = 4096
 
 /**
- * The bounded inbound queue, its slow-consumer detector, and the event hub.
+ * The bounded inbound mailbox and its slow-consumer detector.
  *
  * @since 0.1.0
  * @category models
  */
 export class Inbound {
-  readonly queue: Queue.Queue<ServerMessage>
-  readonly events: PubSub.PubSub<ConnectionEvent>
+  readonly #mailbox: Mailbox.Mailbox<ServerMessage, ConnectionError>
+  readonly #events: Events
   readonly capacity: number
   readonly #high: number
   readonly #low: number
   #health: ConsumerHealth = "Keeping up"
   #slowEvents = 0
+  /** The messages as a stream, in the chunks they were buffered in; fails with the sticky error. */
+  readonly stream: Stream.Stream<ServerMessage, ConnectionError>
+  /** One message, or the sticky error. */
+  readonly take: Effect.Effect<ServerMessage, ConnectionError>
 
   private constructor(
-    queue: Queue.Queue<ServerMessage>,
-    events: PubSub.PubSub<ConnectionEvent>,
+    mailbox: Mailbox.Mailbox<ServerMessage, ConnectionError>,
+    events: Events,
     capacity: number,
     high: number,
     low: number,
+    onEnd: Effect.Effect<never, ConnectionError>,
   ) {
-    this.queue = queue
-    this.events = events
+    this.#mailbox = mailbox
+    this.#events = events
     this.capacity = capacity
     this.#high = high
     this.#low = low
+    this.stream = Mailbox.toStream(mailbox)
+    // The mailbox always ends with the sticky error; "no such element" is
+    // only the type's other case.
+    this.take = Effect.catchTag(mailbox.take, "NoSuchElementException", () => onEnd)
   }
 
   /** Makes the buffer: `capacity` messages, slow at `high`, caught up at `low`. */
-  static make(capacity: number, high: number, low: number): Effect.Effect<Inbound> {
+  static make(
+    capacity: number,
+    high: number,
+    low: number,
+    events: Events,
+    onEnd: Effect.Effect<never, ConnectionError>,
+  ): Effect.Effect<Inbound> {
     return Effect.map(
-      Effect.zip(Queue.bounded<ServerMessage>(capacity), PubSub.sliding<ConnectionEvent>(EVENT_BUFFER)),
-      ([q, p]) => new Inbound(q, p, capacity, high, low),
+      Mailbox.make<ServerMessage, ConnectionError>({ capacity, strategy: "suspend" }),
+      (m) => new Inbound(m, events, capacity, high, low, onEnd),
     )
   }
 
@@ -96,75 +96,59 @@ export class Inbound {
     return this.#slowEvents
   }
 
+  /** Messages buffered now (0 once ended). */
+  get buffered(): number {
+    return Option.getOrElse(this.#mailbox.unsafeSize(), () => 0)
+  }
+
   /**
-   * Offers the messages decoded from one read, waiting while the buffer is
-   * full (the reader stops reading), after updating the consumer's health.
+   * Offers the messages decoded from one read: synchronously while they
+   * fit, else waiting for room (the reader stops reading); updates the
+   * consumer's health first.
    */
-  offer(batch: ReadonlyArray<ServerMessage>): Effect.Effect<void> {
+  offer(batch: Array<ServerMessage>): Effect.Effect<void> {
+    const after = this.buffered + batch.length
+    if (this.#health === "Keeping up" && after >= this.#high) {
+      this.#health = "Slow"
+      this.#slowEvents++
+      this.#events.publish({ _tag: "SlowConsumer", buffered: after, capacity: this.capacity })
+    } else if (this.#health === "Slow" && after <= this.#low) {
+      this.#health = "Keeping up"
+      this.#events.publish({ _tag: "ConsumerCaughtUp", buffered: after, capacity: this.capacity })
+    }
+    const rest = this.#mailbox.unsafeOfferAll(batch)
+    return Chunk.isEmpty(rest) ? Effect.void : Effect.asVoid(this.#mailbox.offerAll(rest))
+  }
+
+  /**
+   * Between 1 and `max` messages, or the sticky error: whatever is
+   * buffered, or, when nothing is, the next message and whatever came with it.
+   */
+  takeChunk(max: number): Effect.Effect<Chunk.Chunk<ServerMessage>, ConnectionError> {
     return Effect.suspend(() => {
-      const after = queued(this.queue) + batch.length
-      let event: ConnectionEvent | undefined
-      if (this.#health === "Keeping up" && after >= this.#high) {
-        this.#health = "Slow"
-        this.#slowEvents++
-        event = { _tag: "SlowConsumer", buffered: after, capacity: this.capacity }
-      } else if (this.#health === "Slow" && after <= this.#low) {
-        this.#health = "Keeping up"
-        event = { _tag: "ConsumerCaughtUp", buffered: after, capacity: this.capacity }
-      }
-      const offer = batch.length === 0 ? Effect.void : Queue.offerAll(this.queue, batch)
-      return event === undefined ? offer : Effect.zipRight(PubSub.publish(this.events, event), offer)
+      const n = Math.min(max, this.buffered)
+      if (n > 0) return Effect.map(this.#mailbox.takeN(n), ([messages]) => messages)
+      if (max === 1) return Effect.map(this.take, Chunk.of)
+      return Effect.flatMap(this.take, (first) => {
+        const more = Math.min(max - 1, this.buffered)
+        return more === 0
+          ? Effect.succeed(Chunk.of(first))
+          : Effect.map(this.#mailbox.takeN(more), ([rest]) => Chunk.prepend(rest, first))
+      })
     })
   }
 
   /**
-   * One message, or the sticky error once the queue was shut down
-   * (`onEnd` supplies it).
+   * Ends the buffer with the sticky error: discards what it holds (and a
+   * waiting offer of the reader) and wakes every receiver.
    */
-  take(onEnd: Effect.Effect<ConnectionError>): Effect.Effect<ServerMessage, ConnectionError> {
-    return Effect.catchAllCause(Queue.take(this.queue), (cause) => endOr(cause, onEnd))
+  end(error: ConnectionError): Effect.Effect<void> {
+    const m = this.#mailbox
+    return Effect.suspend(() => {
+      m.unsafeDone(Exit.fail(error))
+      // The first clear takes the buffered messages and moves a waiting
+      // offer in; the second takes those and finishes the mailbox.
+      return Effect.ignore(Effect.zipRight(m.clear, m.clear))
+    })
   }
-
-  /**
-   * Between 1 and `max` messages, or the sticky error: whatever is buffered,
-   * or, when nothing is, the next message and whatever came with it.
-   */
-  takeChunk(
-    max: number,
-    onEnd: Effect.Effect<ConnectionError>,
-  ): Effect.Effect<Chunk.Chunk<ServerMessage>, ConnectionError> {
-    const q = this.queue
-    const take = Effect.flatMap(
-      Queue.takeUpTo(q, max),
-      (buffered) =>
-        Chunk.isNonEmpty(buffered)
-          ? Effect.succeed(buffered)
-          : Effect.flatMap(Queue.take(q), (first) =>
-            max === 1
-              ? Effect.succeed(Chunk.of(first))
-              : Effect.map(Queue.takeUpTo(q, max - 1), (rest) =>
-                Chunk.prepend(rest, first))),
-    )
-    return Effect.catchAllCause(take, (cause) => endOr(cause, onEnd))
-  }
-
-  /** Messages buffered now (0 once shut down). */
-  get buffered(): number {
-    return queued(this.queue)
-  }
-
-  /** Ends the buffer: discards its messages and wakes every receiver. */
-  readonly shutdown: Effect.Effect<void> = Effect.suspend(() => Queue.shutdown(this.queue))
 }
-
-// Messages in the queue. Effect's queue size goes negative while receivers
-// wait on an empty queue (it counts them as takers); that is 0 messages.
-const queued = (q: Queue.Queue<ServerMessage>): number => Math.max(0, Option.getOrElse(q.unsafeSize(), () => 0))
-
-// A shut-down queue interrupts its takers; that is the end of the
-// connection, reported as its sticky error. Any other cause passes through.
-const endOr = <A>(
-  cause: Cause.Cause<never>,
-  onEnd: Effect.Effect<ConnectionError>,
-): Effect.Effect<A, ConnectionError> =>
-  Cause.isInterruptedOnly(cause) ? Effect.flatMap(onEnd, Effect.fail) : Effect.failCause(cause)

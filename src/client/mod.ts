@@ -25,8 +25,9 @@ export {
   type RequestErrorReason,
   type SpreadError,
 } from "./errors.ts"
-export type { ConnectionEvent, ConsumerHealth } from "./inbound.ts"
-export { isMembership, isRegular, isReject, isSelfLeave, isTransitional, text } from "./message.ts"
+export type { ConnectionEvent } from "./events.ts"
+export type { ConsumerHealth } from "./inbound.ts"
+export { isMembership, isRegular, isReject, isSelfLeave, isTransitional, ReceivedMessage, text } from "./message.ts"
 export {
   adaptiveWindow,
   type ConnectOptions,

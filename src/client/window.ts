@@ -17,6 +17,14 @@
  * permits of each counted message are kept in a FIFO and released when the
  * next own message arrives (or a daemon's reject of one of them).
  *
+ * Cheap on the hot path: permits are taken from the semaphore in runs (up
+ * to a quarter of the window at once) into a *credit* of this connection,
+ * and a send that finds enough credit commits synchronously, with no Effect
+ * step. The reader gives returned permits back once per socket read: to
+ * the semaphore when a sender waits for it, else straight to the credit.
+ * The semaphore stays the bound: permits in flight plus credit are permits
+ * taken from it, so in-flight permits never exceed the window.
+ *
  * @module
  */
 import { Effect } from "effect"
@@ -43,6 +51,10 @@ export class FlowControl {
   #inUse = 0
   #peakInUse = 0
   #peakInFlight = 0
+  // Permits taken from the semaphore and not yet committed to a message.
+  #credit = 0
+  // Senders waiting in the semaphore.
+  #waiting = 0
 
   constructor(window: FlowWindow) {
     this.window = window
@@ -75,6 +87,16 @@ export class FlowControl {
     return this.#peakInUse
   }
 
+  /** Permits taken from the semaphore and not yet used by a message. */
+  get credit(): number {
+    return this.#credit
+  }
+
+  /** Senders waiting in the semaphore. */
+  get waiting(): number {
+    return this.#waiting
+  }
+
   /** Own messages in flight. */
   get inFlight(): number {
     return this.#costs.length - this.#head
@@ -100,19 +122,67 @@ export class FlowControl {
     }
   }
 
-  /** Largest permit count one batch of sends should take at once. */
+  /** Largest permit count taken from the semaphore at once. */
   get batchLimit(): number {
     return Math.max(1, Math.floor(this.capacity / 4))
   }
 
-  /** Waits for `n` permits (interruptible). */
-  take(n: number): Effect.Effect<unknown> {
-    return n > 0 && this.#sem !== undefined ? this.#sem.take(n) : Effect.void
+  /**
+   * Uses `cost` permits of the credit, synchronously, when the credit has
+   * them; answers whether it did. Follow with {@link commit}.
+   */
+  tryUse(cost: number): boolean {
+    if (cost === 0) return true
+    if (this.#credit < cost) return false
+    this.#credit -= cost
+    return true
   }
 
-  /** Returns `n` permits that were taken but not committed. */
-  release(n: number): Effect.Effect<unknown> {
-    return n > 0 && this.#sem !== undefined ? this.#sem.release(n) : Effect.void
+  /**
+   * Waits (interruptibly) until the semaphore grants `cost` permits, and
+   * adds them to the credit — with up to a quarter of the window more when
+   * that many are free at once, so the sends that follow find credit. The
+   * credit held before is given back first, so a large cost never waits on
+   * permits this connection holds itself. Follow with {@link tryUse}.
+   */
+  acquire(cost: number): Effect.Effect<void> {
+    const sem = this.#sem
+    if (sem === undefined || cost === 0) return Effect.void
+    return Effect.uninterruptibleMask((restore) =>
+      Effect.suspend(() => {
+        const back = this.#credit
+        this.#credit = 0
+        // Permits free in the semaphore: everything not in flight (the credit was just given back).
+        const free = this.capacity - this.#inUse
+        const n = free >= cost ? Math.max(cost, Math.min(free, this.batchLimit)) : cost
+        this.#waiting++
+        return Effect.zipRight(
+          back > 0 ? sem.release(back) : Effect.void,
+          Effect.ensuring(
+            Effect.map(restore(sem.take(n)), () => {
+              this.#credit += n
+            }),
+            Effect.sync(() => {
+              this.#waiting--
+            }),
+          ),
+        )
+      })
+    )
+  }
+
+  /**
+   * Gives `n` returned permits back: to the semaphore when a sender waits
+   * there, else to the credit (synchronously; the answer is then
+   * `Effect.void`).
+   */
+  giveBack(n: number): Effect.Effect<unknown> {
+    if (n <= 0 || this.#sem === undefined) return Effect.void
+    if (this.#waiting === 0) {
+      this.#credit += n
+      return Effect.void
+    }
+    return this.#sem.release(n)
   }
 
   /**
@@ -173,7 +243,8 @@ export class FlowControl {
   }
 
   /** Wakes every sender waiting for permits (the connection ended). */
-  readonly wakeAll: Effect.Effect<void> = Effect.suspend(() =>
-    this.#sem === undefined ? Effect.void : this.#sem.resize(WAKE_ALL)
-  )
+  readonly wakeAll: Effect.Effect<void> = Effect.suspend(() => {
+    this.#credit = WAKE_ALL
+    return this.#sem === undefined ? Effect.void : this.#sem.resize(WAKE_ALL)
+  })
 }

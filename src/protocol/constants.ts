@@ -94,6 +94,32 @@ export const DAEMON_HEADER_CHECK_LIMIT = 143952
 export const MAX_MESSAGE_PAYLOAD = 143152
 
 /**
+ * The most destination groups a real Spread 5.0.1 daemon routes correctly.
+ * It reads the group list out of the first 1432-byte fragment of a message;
+ * with 44 or more groups the 48-byte header and the list do not fit there,
+ * and the daemon routes with a list shifted by 48 bytes: the message reaches
+ * nobody (short names) or the wrong groups, and no error is reported. So
+ * 43 = (1472 - 40 - 48) / 32, whatever the data size. The client refuses
+ * more; the embedded daemon accepts up to {@link MAX_GROUPS_PER_MESSAGE}.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const REAL_DAEMON_MAX_GROUPS = 43
+
+/**
+ * The largest `data_len + 32 * num_groups` the client sends. Exactly
+ * 143152 (`100 * 1432 - 48`, e.g. 143120 bytes to one group or 143088 to
+ * two) makes a real 5.0.1 daemon write one element past its scatter array,
+ * which corrupts its heap and can abort it later; 143153..143952 abort it at
+ * once on an assertion. So one below {@link MAX_MESSAGE_PAYLOAD}.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const REAL_DAEMON_MAX_PAYLOAD = MAX_MESSAGE_PAYLOAD - 1
+
+/**
  * Size of the client's auth choice: three NUL-padded 30-byte slots.
  *
  * @since 0.1.0

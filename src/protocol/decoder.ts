@@ -22,6 +22,8 @@ import { type ProtocolError, protocolError } from "./errors.ts"
 import { type Direction, fixedSize, Frame, markerOrder } from "./frame.ts"
 import { readI32, readU32 } from "./bytes.ts"
 
+const EMPTY = new Uint8Array(0)
+
 /**
  * Limits a decoder enforces.
  *
@@ -95,6 +97,10 @@ export class FrameDecoder {
   #hHint = 0
   #hHintLe = true
   #failed: ProtocolError | undefined
+  // The frame `advance` moved to.
+  #fBytes: Uint8Array = EMPTY
+  #fOffset = 0
+  #fSize = 0
   readonly #scratch = new Uint8Array(HEADER_SIZE + 4)
 
   /** Creates a decoder for frames travelling in `direction`, using that direction's default limits unless `limits` is given. */
@@ -123,9 +129,37 @@ export class FrameDecoder {
    * error that put the stream out of step.
    */
   next(): Frame | ProtocolError | undefined {
+    const r = this.advance()
+    if (r !== true) return r === false ? undefined : r
+    const o = this.#fOffset
+    const bytes = this.#fBytes.subarray(o, o + this.#fSize)
+    const fixed = this.#fSize - this.#hDataLen - MAX_GROUP_NAME * this.#hGroups
+    const oldType = fixed > HEADER_SIZE ? (readU32(bytes, HEADER_SIZE, this.#hLe) & 0x7fffff7f) >>> 0 : 0
+    return new Frame(
+      bytes,
+      this.#hType,
+      this.#hLe,
+      this.#hGroups,
+      this.#hHint,
+      this.#hHintLe,
+      this.#hDataLen,
+      oldType,
+      fixed,
+    )
+  }
+
+  /**
+   * The allocation-free form of {@link next}: moves to the next whole frame
+   * and answers `true`, after which {@link frameBytes}, {@link frameOffset}
+   * and the header getters describe it (until the next call); `false` when
+   * more bytes are needed; or the error that put the stream out of step.
+   * The frame lies in `frameBytes` from `frameOffset`: a received chunk when
+   * the frame arrived in one, else a copy of its parts.
+   */
+  advance(): boolean | ProtocolError {
     if (this.#failed !== undefined) return this.#failed
     if (this.#pendingSize < 0) {
-      if (this.#buffered < HEADER_SIZE) return undefined
+      if (this.#buffered < HEADER_SIZE) return false
       const size = this.#checkHeader()
       if (typeof size !== "number") {
         this.#failed = size
@@ -134,24 +168,56 @@ export class FrameDecoder {
       this.#pendingSize = size
     }
     const size = this.#pendingSize
-    if (this.#buffered < size) return undefined
-    const bytes = this.#take(size)
+    if (this.#buffered < size) return false
+    this.#take(size)
+    this.#fSize = size
     this.#pendingSize = -1
-    // The header was parsed once, by #checkHeader, into the #h* fields.
-    const le = this.#hLe
-    const fixed = size - this.#hDataLen - MAX_GROUP_NAME * this.#hGroups
-    const oldType = fixed > HEADER_SIZE ? (readU32(bytes, HEADER_SIZE, le) & 0x7fffff7f) >>> 0 : 0
-    return new Frame(
-      bytes,
-      this.#hType,
-      le,
-      this.#hGroups,
-      this.#hHint,
-      this.#hHintLe,
-      this.#hDataLen,
-      oldType,
-      fixed,
-    )
+    return true
+  }
+
+  /** The bytes holding the current frame (see {@link advance}). */
+  get frameBytes(): Uint8Array {
+    return this.#fBytes
+  }
+
+  /** Offset of the current frame in {@link frameBytes}. */
+  get frameOffset(): number {
+    return this.#fOffset
+  }
+
+  /** Size of the current frame. */
+  get frameSize(): number {
+    return this.#fSize
+  }
+
+  /** `type` of the current frame, without the endian marker bits. */
+  get type(): number {
+    return this.#hType
+  }
+
+  /** Byte order of the current frame's `type`, `num_groups` and `data_len`. */
+  get littleEndian(): boolean {
+    return this.#hLe
+  }
+
+  /** Group entries of the current frame. */
+  get numGroups(): number {
+    return this.#hGroups
+  }
+
+  /** `data_len` of the current frame. */
+  get dataLen(): number {
+    return this.#hDataLen
+  }
+
+  /** The hint of the current frame, in its own byte order, marker bits included. */
+  get hint(): number {
+    return this.#hHint
+  }
+
+  /** Byte order of the current frame's hint. */
+  get hintLittleEndian(): boolean {
+    return this.#hHintLe
   }
 
   /**
@@ -240,19 +306,21 @@ export class FrameDecoder {
     }
   }
 
-  // Consumes `n` buffered bytes: a view when they sit in one chunk, else a copy.
-  #take(n: number): Uint8Array {
+  // Consumes `n` buffered bytes into #fBytes/#fOffset: the chunk itself
+  // when they sit in one, else a copy.
+  #take(n: number): void {
     this.#buffered -= n
     const first = this.#chunks[0]
     const avail = first.length - this.#head
     if (avail >= n) {
-      const out = first.subarray(this.#head, this.#head + n)
+      this.#fBytes = first
+      this.#fOffset = this.#head
       this.#head += n
       if (this.#head === first.length) {
         this.#chunks.shift()
         this.#head = 0
       }
-      return out
+      return
     }
     const out = new Uint8Array(n)
     let got = 0
@@ -267,6 +335,7 @@ export class FrameDecoder {
         this.#head = 0
       }
     }
-    return out
+    this.#fBytes = out
+    this.#fOffset = 0
   }
 }

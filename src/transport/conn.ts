@@ -87,41 +87,52 @@ export const fromConn = (conn: Deno.Conn, address: string): ByteStream => {
 }
 
 /**
- * Opens a stream to `address` within `timeoutMs`; the scope closes it.
- * Interrupting the connect never leaks a socket.
+ * Opens a stream to `address`; the scope closes it. The connect is
+ * interruptible at any moment — bound it with a timeout — and never leaks
+ * a socket: one that connects after the caller gave up is closed at once.
+ * Without a timeout a TCP connect to a peer that never answers waits as
+ * long as the OS retries (about two minutes on Linux).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const dial = (
-  address: Address,
-  timeoutMs = 5000,
-): Effect.Effect<ByteStream, TransportError, Scope.Scope> => {
+export const dial = (address: Address): Effect.Effect<ByteStream, TransportError, Scope.Scope> => {
   const label = formatAddress(address)
-  const open = Effect.tryPromise({
-    try: (signal) =>
-      address._tag === "Tcp"
-        ? Deno.connect({ hostname: address.hostname, port: address.port, signal }).then((c) => {
-          c.setNoDelay(true)
-          c.setKeepAlive(true)
-          return c as Deno.Conn
-        })
-        : Deno.connect({ transport: "unix", path: address.path }) as Promise<Deno.Conn>,
-    catch: (cause) => new TransportError({ reason: "ConnectFailed", address: label, cause }),
-  }).pipe(
-    Effect.timeoutFail({
-      duration: timeoutMs,
-      onTimeout: () =>
-        new TransportError({
-          reason: "ConnectFailed",
-          address: label,
-          cause: new Error(`timed out after ${timeoutMs} ms`),
-        }),
-    }),
-  )
-  return Effect.acquireRelease(
-    Effect.map(open, (c) => fromConn(c, label)),
-    (s) => s.close,
+  // Not `Effect.tryPromise` inside `acquireRelease`: the acquire step is
+  // uninterruptible, so a timeout could not stop a connect that hangs (a
+  // listener whose accept backlog is full drops every SYN).
+  const open = Effect.async<Deno.Conn, TransportError>((resume, signal) => {
+    let gaveUp = false
+    const pending: Promise<Deno.Conn> = address._tag === "Tcp"
+      ? Deno.connect({ hostname: address.hostname, port: address.port, signal }).then((c) => {
+        c.setNoDelay(true)
+        c.setKeepAlive(true)
+        return c as Deno.Conn
+      })
+      : Deno.connect({ transport: "unix", path: address.path })
+    pending.then(
+      (conn) => {
+        if (gaveUp) {
+          try {
+            conn.close()
+          } catch {
+            // already closed
+          }
+        } else resume(Effect.succeed(conn))
+      },
+      (cause) => {
+        if (!gaveUp) resume(Effect.fail(new TransportError({ reason: "ConnectFailed", address: label, cause })))
+      },
+    )
+    return Effect.sync(() => {
+      gaveUp = true
+    })
+  })
+  return Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(restore(open), (conn) => {
+      const stream = fromConn(conn, label)
+      return Effect.as(Effect.addFinalizer(() => stream.close), stream)
+    })
   )
 }
 

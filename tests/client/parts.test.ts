@@ -1,23 +1,21 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
-import { encodeBlocks, type Request } from "../../src/client/batch.ts"
-import { decodeMessage, nameFieldIs } from "../../src/client/message.ts"
+import { ConnectionError } from "../../src/client/errors.ts"
+import { frameAt, messageAt, ReceivedMessage } from "../../src/client/message.ts"
 import { adaptiveWindow, fixedWindow, noWindow } from "../../src/client/options.ts"
-import { Sender } from "../../src/client/sender.ts"
+import { Outbound } from "../../src/client/outbound.ts"
+import { Sender } from "../../src/client/send.ts"
 import { ViewTracker } from "../../src/client/views.ts"
 import { FlowControl } from "../../src/client/window.ts"
 import {
   decodeServerMessage,
   encodeCommand,
-  encodeFrame,
   encodeMembership,
   encodeMulticast,
   encodeRejectFor,
   Frame,
   FrameDecoder,
-  latin1Bytes,
   type MulticastSpec,
-  ServiceBits,
 } from "../../src/protocol/mod.ts"
 import { concatBytes } from "../../src/protocol/bytes.ts"
 
@@ -29,83 +27,15 @@ const frameOf = (bytes: Uint8Array, direction: "toClient" | "toDaemon" = "toClie
   if (!(f instanceof Frame)) throw new Error("not a frame")
   return f
 }
-const multicast = (spec: Partial<MulticastSpec>): Request => {
-  const full: MulticastSpec = { privateGroup: PG, service: "Agreed", groups: ["g"], data: new Uint8Array(10), ...spec }
-  return { kind: "Multicast", spec: full, groups: full.groups, selfDiscard: full.selfDiscard ?? false }
+const decoderAt = (bytes: Uint8Array): FrameDecoder => {
+  const d = new FrameDecoder("toClient")
+  d.push(bytes)
+  if (d.advance() !== true) throw new Error("not a frame")
+  return d
 }
-const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => concatBytes(parts)
-
-describe("encodeBlocks", () => {
-  it("encodeBlocks lays out the same bytes as encoding each frame, in order", () => {
-    const requests: Array<Request> = [
-      ...Array.from({ length: 5 }, (_, i) => multicast({ data: new Uint8Array(10).fill(i), groups: ["g"] })),
-      multicast({ data: new Uint8Array(11), groups: ["g"] }), // another length: a new block
-      { kind: "Join", groups: ["h"], frame: encodeCommand("Join", PG, "h") },
-      multicast({ data: new Uint8Array(10), groups: ["g", "h"], messType: 3, selfDiscard: true }),
-      multicast({ data: new Uint8Array(10).fill(9), groups: ["g", "h"], messType: 3, selfDiscard: true }),
-    ]
-    const blocks = encodeBlocks(requests, 0, requests.length, 64 * 1024)
-    expect(blocks.map((b) => [b.from, b.to])).toEqual([[0, 5], [5, 6], [6, 7], [7, 9]])
-    const expected = requests.map((r) => (r.kind === "Multicast" ? encodeMulticast(r.spec) : r.frame))
-    expect(concat(blocks.map((b) => b.bytes))).toEqual(concat(expected))
-  })
-
-  it("encodeBlocks keeps blocks within maxBytes, a single larger frame alone", () => {
-    const small = Array.from({ length: 10 }, () => multicast({ data: new Uint8Array(1000) })) // 1080-byte frames
-    const blocks = encodeBlocks(small, 2, 10, 3000)
-    expect(blocks.map((b) => [b.from, b.to])).toEqual([[2, 4], [4, 6], [6, 8], [8, 10]])
-    for (const b of blocks) expect(b.bytes.length).toBeLessThanOrEqual(3000)
-    const big = encodeBlocks([multicast({ data: new Uint8Array(5000) })], 0, 1, 3000)
-    expect(big.length).toBe(1)
-    expect(big[0].bytes.length).toBe(5080)
-  })
-
-  it("encodeBlocks does not merge messages whose service or mess_type differ", () => {
-    const rs = [multicast({ service: "Fifo" }), multicast({ service: "Safe" }), multicast({ messType: 1 })]
-    expect(encodeBlocks(rs, 0, 3, 1 << 20).length).toBe(3)
-  })
-})
-
-describe("decodeMessage", () => {
-  it("decodeMessage reads a data message lazily with the codec's fields", () => {
-    const bytes = encodeMulticast({
-      privateGroup: PG,
-      service: "Fifo",
-      groups: ["g1", "#bob#localhost"],
-      messType: -7,
-      data: Uint8Array.of(1, 2, 3),
-    })
-    const lazy = decodeMessage(frameOf(bytes))
-    const eager = decodeServerMessage(frameOf(bytes))
-    if (lazy._tag !== "Regular" || eager._tag !== "Regular") return expect.unreachable("not regular")
-    for (const k of ["sender", "groups", "service", "type", "messType", "endianMismatch", "data"] as const) {
-      expect(lazy[k]).toEqual(eager[k])
-    }
-  })
-
-  it("decodeMessage leaves membership and reject frames to the codec", () => {
-    const memb = encodeMembership("g", "Join", [PG], { procId: 1, time: 2, index: 3 }, PG)
-    expect(decodeMessage(frameOf(memb))).toEqual(decodeServerMessage(frameOf(memb)))
-    const rejected = frameOf(
-      encodeMulticast({ privateGroup: PG, service: "Agreed", groups: ["g"], data: new Uint8Array(2) }),
-      "toDaemon",
-    )
-    const reject = encodeRejectFor(rejected, PG)
-    const m = decodeMessage(frameOf(reject))
-    expect(m._tag).toBe("Reject")
-    expect(m).toEqual(decodeServerMessage(frameOf(reject)))
-  })
-
-  it("nameFieldIs compares the name field as a C string, ignoring bytes after the NUL", () => {
-    const bytes = encodeFrame({ type: ServiceBits.AGREED_MESS, name: PG, groups: ["g"] })
-    const f = frameOf(bytes)
-    expect(nameFieldIs(f, latin1Bytes(PG))).toBe(true)
-    expect(nameFieldIs(f, latin1Bytes("#alice#localhos"))).toBe(false)
-    expect(nameFieldIs(f, latin1Bytes("#alice#localhostx"))).toBe(false)
-    bytes[4 + PG.length + 1] = 0x41 // garbage after the NUL
-    expect(nameFieldIs(frameOf(bytes), latin1Bytes(PG))).toBe(true)
-  })
-})
+const closedError = new ConnectionError({ reason: "Closed", privateGroup: PG, detail: "test" })
+const senderOf = (out: Outbound, flow = new FlowControl(noWindow), membership = true) =>
+  new Sender(PG, out, flow, new ViewTracker(), membership, Effect.fail(closedError))
 
 describe("FlowControl", () => {
   it("FlowControl costs: adaptive takes the group size (capped), fixed takes one, off takes none", () => {
@@ -133,11 +63,48 @@ describe("FlowControl", () => {
     expect([w.inUse, w.inFlight, w.peakInUse, w.peakInFlight]).toEqual([0, 0, 8, 3])
   })
 
+  it.effect("FlowControl takes permits in runs into a credit that sends use synchronously, within the window", () =>
+    Effect.gen(function* () {
+      const w = new FlowControl(adaptiveWindow(8))
+      expect(w.tryUse(1)).toBe(false) // no credit yet
+      yield* w.acquire(1)
+      // One permit asked, a run of a quarter of the window (2) taken.
+      expect(w.credit).toBe(2)
+      expect(w.tryUse(1)).toBe(true)
+      w.commit(1)
+      expect(w.tryUse(1)).toBe(true)
+      w.commit(1)
+      expect(w.tryUse(1)).toBe(false)
+      // With nobody waiting, returned permits go straight to the credit.
+      yield* w.giveBack(w.returned())
+      expect([w.credit, w.inUse]).toEqual([1, 1])
+    }))
+
+  it.effect("FlowControl.acquire waits while the window is full and wakes when permits come back", () =>
+    Effect.gen(function* () {
+      const w = new FlowControl(fixedWindow(2))
+      yield* w.acquire(2)
+      expect(w.tryUse(2)).toBe(true)
+      w.commit(1)
+      w.commit(1)
+      const waiter = yield* Effect.fork(w.acquire(1))
+      yield* Effect.yieldNow()
+      expect(waiter.unsafePoll()).toBeNull()
+      expect(w.waiting).toBe(1)
+      // A sender waits: returned permits go to the semaphore, not the credit.
+      yield* w.giveBack(w.returned())
+      yield* Fiber.join(waiter)
+      expect([w.waiting, w.credit, w.inUse]).toEqual([0, 1, 1])
+      expect(w.peakInUse).toBeLessThanOrEqual(w.capacity)
+    }))
+
   it.effect("FlowControl.wakeAll wakes every sender waiting for permits", () =>
     Effect.gen(function* () {
       const w = new FlowControl(fixedWindow(2))
-      yield* w.take(2)
-      const waiters = yield* Effect.forEach([1, 2, 3], () => Effect.fork(w.take(2)))
+      yield* w.acquire(2)
+      w.tryUse(2)
+      w.commit(2)
+      const waiters = yield* Effect.forEach([1, 2, 3], () => Effect.fork(w.acquire(2)))
       yield* Effect.yieldNow()
       for (const f of waiters) expect(f.unsafePoll()).toBeNull()
       yield* w.wakeAll
@@ -145,52 +112,196 @@ describe("FlowControl", () => {
     }))
 })
 
-describe("Sender", () => {
-  const frame = (n: number) => new Uint8Array(n)
+describe("Outbound", () => {
+  const put = (o: Outbound, n: number, fill: number): boolean => {
+    const buf = o.room(n)
+    if (buf === undefined) return false
+    buf.fill(fill, o.end, o.end + n)
+    o.commit(n)
+    return true
+  }
 
-  it.effect("Sender queues frames whole and makes later senders wait behind earlier ones", () =>
+  it.effect("Outbound hands every frame encoded since the last write to the writer as one view, in order", () =>
     Effect.gen(function* () {
-      const s = new Sender(2, 1000)
+      const o = new Outbound({ maxFrames: 100, maxBytes: 1 << 20 })
+      for (let i = 1; i <= 3; i++) expect(put(o, 10_000, i)).toBe(true)
+      const first = yield* o.take
+      expect(first?.length).toBe(30_000)
+      expect([first?.[0], first?.[10_000], first?.[29_999]]).toEqual([1, 2, 3])
+      // Encoding goes on into the other buffer while `first` is written.
+      expect(put(o, 5, 9)).toBe(true)
+      expect(first?.[0]).toBe(1)
+      const second = yield* o.take
+      expect(Array.from(second ?? [])).toEqual([9, 9, 9, 9, 9])
+      expect(o.writes).toBe(2)
+    }))
+
+  it.effect("Outbound makes senders wait for room, first come first served, and interrupted waiters queue nothing", () =>
+    Effect.gen(function* () {
+      const o = new Outbound({ maxFrames: 2, maxBytes: 1000 })
+      expect(put(o, 10, 1) && put(o, 10, 2)).toBe(true)
+      expect(o.room(10)).toBeUndefined() // two frames waiting: full
       const order: Array<string> = []
-      expect(yield* s.queue(frame(10), () => order.push("a"))).toBe("Queued")
-      expect(yield* s.queue(frame(10), () => order.push("b"))).toBe("Queued")
-      const c = yield* Effect.fork(s.queue(frame(10), () => order.push("c")))
+      const tryOf = (name: string) => () => {
+        if (!put(o, 10, 0)) return "NoRoom" as const
+        order.push(name)
+        return "Queued" as const
+      }
+      const b = yield* Effect.fork(o.awaitRoom(tryOf("b")))
+      const gone = yield* Effect.fork(o.awaitRoom(tryOf("gone")))
+      const c = yield* Effect.fork(o.awaitRoom(tryOf("c")))
       yield* Effect.yieldNow()
-      expect(s.waiting).toBe(1)
-      // A newcomer does not overtake the waiting sender.
-      expect(s.queueNow([frame(1)], 0, 1, () => order.push("d"))).toBe(0)
-      const batch = yield* s.outbox.take
-      expect(batch?.length).toBe(20)
-      s.spaceFreed()
+      expect(o.waiting).toBe(3)
+      yield* Fiber.interrupt(gone)
+      yield* o.take
+      expect(yield* Fiber.join(b)).toBe("Queued")
       expect(yield* Fiber.join(c)).toBe("Queued")
-      expect(order).toEqual(["a", "b", "c"])
+      expect(order).toEqual(["b", "c"])
+      expect(o.frames).toBe(2)
     }))
 
-  it.effect("Sender.finish queues the last frame even when the outbox is full, then refuses everything", () =>
+  it.effect("Outbound.finish appends the last frame even when full; waiters then get Closed", () =>
     Effect.gen(function* () {
-      const s = new Sender(1, 1000)
-      yield* s.queue(frame(1000), () => {})
-      const waiting = yield* Effect.fork(s.queue(frame(10), () => {}))
+      const o = new Outbound({ maxFrames: 1, maxBytes: 1000 })
+      put(o, 1000, 1)
+      const waiting = yield* Effect.fork(o.awaitRoom(() => (put(o, 10, 2) ? "Queued" : "NoRoom")))
       yield* Effect.yieldNow()
-      s.finish(frame(48))
+      o.finish(new Uint8Array(48))
       expect(yield* Fiber.join(waiting)).toBe("Closed")
-      expect(s.outbox.messages).toBe(2)
-      expect(yield* s.queue(frame(1), () => {})).toBe("Closed")
+      expect((yield* o.take)?.length).toBe(1048)
+      expect(yield* o.take).toBeUndefined()
+      expect(o.room(1)).toBeUndefined()
+    }))
+})
+
+describe("Sender", () => {
+  const specs: ReadonlyArray<MulticastSpec> = [
+    { privateGroup: PG, service: "Agreed", groups: ["g"], data: new Uint8Array([1, 2, 3]) },
+    { privateGroup: PG, service: "Safe", groups: ["a", "bb", "#bob#localhost"], data: new Uint8Array(0), messType: -2 },
+    { privateGroup: PG, service: "Unreliable", selfDiscard: true, groups: ["x"], data: new Uint8Array(1000).fill(7) },
+    { privateGroup: PG, service: "Fifo", groups: ["g"], data: new TextEncoder().encode("héllo"), messType: 65535 },
+  ]
+
+  it.effect("Sender encodes in place exactly the codec's frames, text as UTF-8", () =>
+    Effect.gen(function* () {
+      const out = new Outbound({ maxFrames: 100, maxBytes: 1 << 20 })
+      const s = senderOf(out)
+      for (const spec of specs) {
+        yield* s.multicast({
+          groups: spec.groups,
+          data: spec.service === "Fifo" ? "héllo" : spec.data,
+          service: spec.service,
+          messType: spec.messType,
+          selfDiscard: spec.selfDiscard,
+        })
+      }
+      yield* s.command("Join", "g")
+      yield* s.command("Leave", "g")
+      const expected = concatBytes([
+        ...specs.map(encodeMulticast),
+        encodeCommand("Join", PG, "g"),
+        encodeCommand("Leave", PG, "g"),
+      ])
+      expect(yield* out.take).toEqual(expected)
+      expect(s.killFrame).toEqual(encodeCommand("Kill", PG, PG))
     }))
 
-  it.effect("interrupting a waiting sender queues nothing", () =>
+  it.effect("Sender counts joins and leaves the daemon answers, and multicasts that come back", () =>
     Effect.gen(function* () {
-      const s = new Sender(1, 1000)
-      yield* s.queue(frame(10), () => {})
-      let committed = false
-      const waiting = yield* Effect.fork(s.queue(frame(10), () => (committed = true)))
-      yield* Effect.yieldNow()
-      yield* Fiber.interrupt(waiting)
-      yield* s.outbox.take
-      s.spaceFreed()
-      expect(committed).toBe(false)
-      expect(s.outbox.messages).toBe(0)
+      const out = new Outbound({ maxFrames: 100, maxBytes: 1 << 20 })
+      const flow = new FlowControl(fixedWindow(100))
+      const s = senderOf(out, flow)
+      yield* s.command("Join", "g") // answered: counted
+      yield* s.command("Join", "g") // already joined: no answer, not counted
+      yield* s.multicast({ groups: "g", data: "back" }) // comes back: counted
+      yield* s.multicast({ groups: "elsewhere", data: "not back" })
+      yield* s.multicast({ groups: "g", data: "discarded", selfDiscard: true })
+      yield* s.command("Leave", "nope") // not a member: no answer
+      yield* s.command("Leave", "g") // answered: counted
+      expect([flow.inFlight, flow.inUse]).toEqual([3, 3])
+      const quiet = senderOf(
+        new Outbound({ maxFrames: 100, maxBytes: 1 << 20 }),
+        new FlowControl(fixedWindow(100)),
+        false,
+      )
+      yield* quiet.command("Join", "g") // no membership messages: nothing answers
+      expect(s.joined.has("g")).toBe(false)
+      expect(quiet.joined.has("g")).toBe(true)
     }))
+
+  it.effect("Sender refuses what a real daemon mishandles before encoding anything", () =>
+    Effect.gen(function* () {
+      const out = new Outbound({ maxFrames: 100, maxBytes: 1 << 20 })
+      const s = senderOf(out)
+      const groups44 = Array.from({ length: 44 }, (_, i) => `g${i}`)
+      expect((yield* Effect.flip(s.multicast({ groups: groups44, data: "" }))).reason).toBe("TooManyGroups")
+      expect((yield* Effect.flip(s.multicast({ groups: "g", data: new Uint8Array(143_120) }))).reason).toBe(
+        "MessageTooLong",
+      )
+      yield* s.multicast({ groups: groups44.slice(0, 43), data: new Uint8Array(143_151 - 43 * 32) })
+      expect(out.frames).toBe(1)
+    }))
+})
+
+describe("ReceivedMessage", () => {
+  it("messageAt reads a data message with the codec's fields, one object, lazily", () => {
+    const bytes = encodeMulticast({
+      privateGroup: "#bob#localhost",
+      service: "Safe",
+      groups: ["g", "h"],
+      messType: -5,
+      data: new TextEncoder().encode("hello there"),
+    })
+    const m = messageAt(decoderAt(bytes))
+    expect(m).toBeInstanceOf(ReceivedMessage)
+    const codec = decodeServerMessage(frameOf(bytes))
+    if (!(m instanceof ReceivedMessage) || codec instanceof Error || codec._tag !== "Regular") {
+      throw new Error("not regular")
+    }
+    for (const k of ["sender", "groups", "service", "type", "messType", "endianMismatch", "data"] as const) {
+      expect(m[k]).toEqual(codec[k])
+    }
+    expect(m.sentBy(new TextEncoder().encode("#bob#localhost"))).toBe(true)
+    expect(m.sentBy(new TextEncoder().encode("#bob#localhos"))).toBe(false)
+  })
+
+  it("a ReceivedMessage prints its fields and a short preview (console.log, Effect.log, JSON)", () => {
+    const bytes = encodeMulticast({
+      privateGroup: "#bob#localhost",
+      service: "Fifo",
+      groups: ["chat"],
+      messType: 3,
+      data: new TextEncoder().encode("a fairly long message that goes past the preview\n".padEnd(50, "!")),
+    })
+    const m = messageAt(decoderAt(bytes))
+    const json = JSON.parse(JSON.stringify(m))
+    expect(json).toMatchObject({
+      sender: "#bob#localhost",
+      groups: ["chat"],
+      service: "Fifo",
+      messType: 3,
+      dataLength: 50,
+    })
+    expect(json.preview).toBe("a fairly long message that goes …")
+    const shown = Deno.inspect(m)
+    expect(shown).toContain("#bob#localhost")
+    expect(shown).toContain("dataLength: 50")
+    expect(String(m)).toContain("Regular from #bob#localhost to chat (Fifo, mess_type 3, 50 bytes)")
+  })
+
+  it("messageAt leaves membership and reject frames to the codec", () => {
+    const memb = encodeMembership("g", "Join", [PG], { procId: 1, time: 2, index: 3 }, PG)
+    expect(messageAt(decoderAt(memb))).toEqual(decodeServerMessage(frameOf(memb)))
+    const rejected = frameOf(
+      encodeMulticast({ privateGroup: PG, service: "Agreed", groups: ["g"], data: new Uint8Array(2) }),
+      "toDaemon",
+    )
+    const reject = encodeRejectFor(rejected, PG)
+    const m = messageAt(decoderAt(reject))
+    if (m instanceof Error) throw m
+    expect(m._tag).toBe("Reject")
+    expect(m).toEqual(decodeServerMessage(frameAt(decoderAt(reject))))
+  })
 })
 
 describe("ViewTracker", () => {
