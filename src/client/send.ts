@@ -24,11 +24,10 @@ import {
   REAL_DAEMON_MAX_GROUPS,
   REAL_DAEMON_MAX_PAYLOAD,
   ServiceBits,
-  serviceLevelBits,
 } from "../protocol/constants.ts"
 import { protocolError } from "../protocol/errors.ts"
-import { latin1Bytes, validateGroupName } from "../protocol/names.ts"
-import { type ConnectionError, type RequestError, requestErrorOf } from "./errors.ts"
+import { validateGroupName } from "../protocol/names.ts"
+import { type ConnectionError, RequestError, requestErrorOf } from "./errors.ts"
 import type { Outbound, TryResult } from "./outbound.ts"
 import type { ViewTracker } from "./views.ts"
 import type { FlowWindow } from "./options.ts"
@@ -102,7 +101,7 @@ export class Sender {
     failSticky: Effect.Effect<never, ConnectionError>,
   ) {
     this.#privateGroup = privateGroup
-    this.#nameField = latin1Bytes(privateGroup)
+    this.#nameField = paddedName(privateGroup)
     this.#out = out
     this.#flow = flow
     this.#views = views
@@ -122,7 +121,7 @@ export class Sender {
   multicast(m: OutgoingMessage): Effect.Effect<void, ConnectionError | RequestError> {
     return Effect.suspend((): Effect.Effect<void, ConnectionError | RequestError> => {
       const p = this.#prepare(m)
-      if (!("cost" in p)) return Effect.fail(p)
+      if (p instanceof RequestError) return Effect.fail(p)
       return this.#tryQueue(p) === "Queued" ? Effect.void : this.#queueSlow(p)
     })
   }
@@ -133,7 +132,7 @@ export class Sender {
       const items: Array<Prepared> = []
       for (const m of messages) {
         const p = this.#prepare(m)
-        if (!("cost" in p)) return Effect.fail(p)
+        if (p instanceof RequestError) return Effect.fail(p)
         items.push(p)
       }
       if (items.length === 0) return this.#out.closed ? this.#failSticky : Effect.void
@@ -207,15 +206,13 @@ export class Sender {
       if (bytes === undefined) {
         const invalid = validateGroupName(g, true)
         if (invalid !== undefined) return requestErrorOf("multicast", invalid)
-        if (this.#names.size >= NAME_CACHE) this.#names.clear()
-        bytes = latin1Bytes(g)
-        this.#names.set(g, bytes)
+        bytes = this.#nameOf(g)
       }
       groups[i] = bytes
     }
     const service = m.service ?? "Agreed"
-    const bits = serviceLevelBits[service]
-    if (bits === undefined) {
+    const bits = serviceBitsOf(service)
+    if (bits === 0) {
       return requestErrorOf(
         "multicast",
         protocolError("IllegalService", "service", String(service), "Unknown service level"),
@@ -312,15 +309,10 @@ export class Sender {
     }
     writeU32(buf, o, (p.type | ENDIAN_RESERVED) >>> 0, true)
     buf.set(this.#nameField, o + 4)
-    buf.fill(0, o + 4 + this.#nameField.length, o + 36)
     writeU32(buf, o + 36, n, true)
     writeU32(buf, o + 40, p.hint, true)
     writeU32(buf, o + 44, dataLen, true)
-    for (let i = 0, g = o + HEADER_SIZE; i < n; i++, g += MAX_GROUP_NAME) {
-      const name = p.groups[i]
-      buf.set(name, g)
-      buf.fill(0, g + name.length, g + MAX_GROUP_NAME)
-    }
+    for (let i = 0, g = o + HEADER_SIZE; i < n; i++, g += MAX_GROUP_NAME) buf.set(p.groups[i], g)
     out.commit(fixed + dataLen)
     this.#committed(p)
     return "Queued"
@@ -369,10 +361,11 @@ export class Sender {
     return attempt
   }
 
+  // The 32-byte, zero-padded group entry of a validated name (cached).
   #nameOf(group: string): Uint8Array {
     let bytes = this.#names.get(group)
     if (bytes === undefined) {
-      bytes = latin1Bytes(group)
+      bytes = paddedName(group)
       if (this.#names.size >= NAME_CACHE) this.#names.clear()
       this.#names.set(group, bytes)
     }
@@ -388,5 +381,32 @@ export class Sender {
     writeU32(buf, 40, ENDIAN_RESERVED, true)
     buf.set(this.#nameField, HEADER_SIZE)
     return buf
+  }
+}
+
+// A name as a 32-byte, zero-padded group entry (names are latin1, under 32 bytes).
+const paddedName = (name: string): Uint8Array => {
+  const out = new Uint8Array(MAX_GROUP_NAME)
+  for (let i = 0; i < name.length && i < MAX_GROUP_NAME - 1; i++) out[i] = name.charCodeAt(i) & 0xff
+  return out
+}
+
+// The service bits of a level; 0 for anything else (a switch, not a keyed lookup: cheap on the hot path).
+const serviceBitsOf = (service: ServiceLevel): number => {
+  switch (service) {
+    case "Unreliable":
+      return ServiceBits.UNRELIABLE_MESS
+    case "Reliable":
+      return ServiceBits.RELIABLE_MESS
+    case "Fifo":
+      return ServiceBits.FIFO_MESS
+    case "Causal":
+      return ServiceBits.CAUSAL_MESS
+    case "Agreed":
+      return ServiceBits.AGREED_MESS
+    case "Safe":
+      return ServiceBits.SAFE_MESS
+    default:
+      return 0
   }
 }
