@@ -229,6 +229,38 @@ describe("connect handshake", () => {
     20_000,
   )
 
+  it.scopedLive(
+    "connect to something that is not a Spread daemon fails with NotSpreadDaemon, quoting its reply",
+    () =>
+      Effect.gen(function* () {
+        // A NATS-like server speaks first; an HTTP-like one answers our bytes with a 400.
+        const replies: ReadonlyArray<readonly [string, string]> = [
+          ['INFO {"server_id":"NATS","version":"2.9.10"}\r\n', "INFO {"],
+          ["HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", "HTTP/1.1 400"],
+          ["SSH-2.0-OpenSSH_9.2\r\n", "SSH-2.0"],
+        ]
+        for (const [reply, quoted] of replies) {
+          const l = Deno.listen({ hostname: "127.0.0.1", port: 0 })
+          const port = (l.addr as Deno.NetAddr).port
+          const served = (async () => {
+            const c = await l.accept()
+            await c.read(new Uint8Array(1024))
+            await c.write(new TextEncoder().encode(reply))
+            await new Promise((r) => setTimeout(r, 100))
+            c.close()
+          })()
+          const e = yield* connectFailure({ daemon: `${port}@127.0.0.1` })
+          yield* Effect.promise(() => served)
+          l.close()
+          expect(e.reason).toBe("NotSpreadDaemon")
+          expect(e.message).toContain("not a Spread daemon")
+          expect(e.message).toContain(quoted)
+          expect(e.message).not.toContain("\r")
+        }
+      }),
+    TIMEOUT,
+  )
+
   it.live("connect fails with CouldNotConnect when nothing listens", () =>
     Effect.gen(function* () {
       const l = Deno.listen({ hostname: "127.0.0.1", port: 0 })
