@@ -3,6 +3,11 @@
  * each: the project's daemon (`src/cli/daemon.ts`) and `nats-server` each in
  * their own process, the clients in this process, on the same Deno.
  *
+ * spreadfx runs twice per workload: over TCP (as NATS does), and over the
+ * daemon's Unix socket — what `connect()` uses by default for a local
+ * daemon (`"4803"` is `/tmp/4803`, Spread's convention). Each gets its own
+ * ratio line.
+ *
  * Workloads, interleaved (each spreadfx figure is followed at once by the
  * NATS figure of the same workload, so both see the same machine state):
  *
@@ -66,6 +71,8 @@ const CASES: ReadonlyArray<Case> = ([
   .map((c) => (quick ? { ...c, count: c.count / 10 } : c))
 
 // ---------------------------------------------------------------- spreadfx
+
+const UNIX_PATH = `/tmp/spreadfx-bench-${Deno.pid}`
 
 const countRegular = (conn: Connection, count: number) =>
   Stream.runFoldWhile(conn.messages, 0, (n) => n < count, (n, m) => (m._tag === "Regular" ? n + 1 : n))
@@ -258,18 +265,22 @@ console.log(
   `spreadfx vs NATS: daemon and nats-server each in their own process, clients here; ` +
     `${Deno.build.os}/${Deno.build.arch}, ${navigator.hardwareConcurrency} cores, Deno ${Deno.version.deno}`,
 )
-const daemon = await ownProcess()
+const daemon = await ownProcess(["--unix", UNIX_PATH])
 const nats = await startNats()
 try {
   for (const c of CASES) {
-    const ours = await Effect.runPromise(
-      c.mode === "fanout" ? spreadFanout(daemon.spreadName, c) : spreadSelf(daemon.spreadName, c),
-    )
-    const a = line(c.label, "spreadfx", c.count, ours, c.size)
+    const run = (address: string) =>
+      Effect.runPromise(c.mode === "fanout" ? spreadFanout(address, c) : spreadSelf(address, c))
+    const tcp = line(c.label, "sfx tcp", c.count, await run(daemon.spreadName), c.size)
+    const unix = line(c.label, "sfx unix", c.count, await run(UNIX_PATH), c.size)
     if (nats === undefined) continue
     const theirs = c.mode === "fanout" ? await natsFanout(nats.port, c) : await natsSelf(nats.port, c)
     const b = line(c.label, "NATS", c.count, theirs, c.size)
-    console.log(`${c.label.padEnd(25)} ratio     spreadfx / NATS = ${(a / b).toFixed(2)}×`)
+    console.log(
+      `${c.label.padEnd(25)} ratio     spreadfx / NATS = ${(tcp / b).toFixed(2)}× over TCP, ${
+        (unix / b).toFixed(2)
+      }× over the Unix socket`,
+    )
   }
 } finally {
   await daemon.stop()
