@@ -64,8 +64,13 @@ export interface PreparedFrame {
   via: string | undefined
 }
 
-/** Strings up to this many UTF-16 units are encoded in place (3 bytes each at most). */
-const IN_PLACE_TEXT = 8 * 1024
+/**
+ * Strings up to this many UTF-16 units are encoded in place (3 bytes each at most).
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const IN_PLACE_TEXT = 8 * 1024
 /** Most validated destination names cached; the cache starts over beyond. */
 const NAME_CACHE = 4096
 const encoder = new TextEncoder()
@@ -92,6 +97,11 @@ export const paddedName = (name: string): Uint8Array => {
 export class NameCache {
   readonly #entries = new Map<string, Uint8Array>()
 
+  /** The entry of `name` when it was validated before. */
+  cached(name: string): Uint8Array | undefined {
+    return this.#entries.get(name)
+  }
+
   /** The entry of `name` if it is a valid destination, else the error. */
   destination(name: string): Uint8Array | RequestError {
     const cached = this.#entries.get(name)
@@ -113,8 +123,14 @@ export class NameCache {
   }
 }
 
-// The service bits of a level; 0 for anything else (a switch, not a keyed lookup: cheap on the hot path).
-const serviceBitsOf = (service: ServiceLevel): number => {
+/**
+ * The service bits of a level; 0 for anything else (a switch, not a keyed
+ * lookup: cheap on the hot path).
+ *
+ * @since 0.2.0
+ * @category encoding
+ */
+export const serviceBitsOf = (service: ServiceLevel): number => {
   switch (service) {
     case "Unreliable":
       return ServiceBits.UNRELIABLE_MESS
@@ -193,7 +209,7 @@ export const prepareMulticast = (m: OutgoingMessage, names: NameCache): Prepared
     groups,
     names: list,
     type: bits | (selfDiscard ? ServiceBits.SELF_DISCARD : 0),
-    hint: (((mt << 8) & 0x00ffff00) | ENDIAN_RESERVED) >>> 0,
+    hint: hintOf(mt),
     data,
     cost: 0,
     via: undefined,
@@ -248,13 +264,39 @@ export const writeFrame = (buf: Uint8Array, o: number, nameField: Uint8Array, p:
     buf.set(data, o + fixed)
     dataLen = data.length
   }
-  writeU32(buf, o, (p.type | ENDIAN_RESERVED) >>> 0, true)
-  buf.set(nameField, o + 4)
-  writeU32(buf, o + 36, n, true)
-  writeU32(buf, o + 40, p.hint, true)
-  writeU32(buf, o + 44, dataLen, true)
+  writeHeader(buf, o, nameField, p.type, n, p.hint, dataLen)
   for (let i = 0, g = o + HEADER_SIZE; i < n; i++, g += MAX_GROUP_NAME) buf.set(p.groups[i], g)
   return fixed + dataLen
+}
+
+/**
+ * The hint of a mess_type, little-endian marker included.
+ *
+ * @since 0.2.0
+ * @category encoding
+ */
+export const hintOf = (messType: number): number => (((messType << 8) & 0x00ffff00) | ENDIAN_RESERVED) >>> 0
+
+/**
+ * Writes a little-endian 48-byte header at `o`.
+ *
+ * @since 0.2.0
+ * @category encoding
+ */
+export const writeHeader = (
+  buf: Uint8Array,
+  o: number,
+  nameField: Uint8Array,
+  type: number,
+  numGroups: number,
+  hint: number,
+  dataLen: number,
+): void => {
+  writeU32(buf, o, (type | ENDIAN_RESERVED) >>> 0, true)
+  buf.set(nameField, o + 4)
+  writeU32(buf, o + 36, numGroups, true)
+  writeU32(buf, o + 40, hint, true)
+  writeU32(buf, o + 44, dataLen, true)
 }
 
 /**

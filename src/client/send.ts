@@ -20,6 +20,8 @@ import { validateGroupName } from "../protocol/names.ts"
 import { type ConnectionError, RequestError, requestErrorOf } from "./errors.ts"
 import {
   frameBound,
+  hintOf,
+  IN_PLACE_TEXT,
   killFrame,
   NameCache,
   type OutgoingMessage,
@@ -27,14 +29,19 @@ import {
   prepareCommand,
   type PreparedFrame,
   prepareMulticast,
+  serviceBitsOf,
   writeFrame,
+  writeHeader,
 } from "./frames.ts"
+import { HEADER_SIZE, MAX_GROUP_NAME, REAL_DAEMON_MAX_PAYLOAD, ServiceBits } from "../protocol/constants.ts"
 import type { FlowWindow } from "./options.ts"
 import type { Outbound, TryResult } from "./outbound.ts"
 import type { ViewTracker } from "./views.ts"
 import type { FlowControl } from "./window.ts"
 
 export type { OutgoingMessage } from "./frames.ts"
+
+const encoder = new TextEncoder()
 
 /**
  * The senders' side of one session.
@@ -83,11 +90,59 @@ export class Sender {
    */
   multicast(m: OutgoingMessage): Effect.Effect<void, ConnectionError | RequestError> {
     return Effect.suspend((): Effect.Effect<void, ConnectionError | RequestError> => {
+      if (this.#trySingle(m)) return Effect.void
       const p = prepareMulticast(m, this.#names)
       if (p instanceof RequestError) return Effect.fail(p)
       this.#count(p)
       return this.#tryQueue(p) === "Queued" ? Effect.void : this.#queueSlow(p)
     })
+  }
+
+  // The commonest send, in one step with no allocation: one destination,
+  // named by a string validated before, a payload that surely fits, and
+  // room in the window and the buffer. Anything else answers false and
+  // takes the general path (which checks and counts it the same way).
+  #trySingle(m: OutgoingMessage): boolean {
+    const g = m.groups
+    if (typeof g !== "string") return false
+    const entry = this.#names.cached(g)
+    if (entry === undefined) return false
+    const bits = serviceBitsOf(m.service ?? "Agreed")
+    const mt = m.messType ?? 0
+    const data = m.data
+    if (bits === 0 || (mt !== 0 && !(Number.isInteger(mt) && mt >= -32768 && mt <= 65535))) return false
+    const text = typeof data === "string"
+    const bound = text ? data.length * 3 : data.length
+    if ((text && data.length > IN_PLACE_TEXT) || bound + MAX_GROUP_NAME > REAL_DAEMON_MAX_PAYLOAD) return false
+    const out = this.#out
+    const flow = this.#flow
+    if (out.closed || out.waiting > 0 || flow.waiting > 0) return false
+    const selfDiscard = m.selfDiscard === true
+    let cost = 0
+    let via: string | undefined
+    if (flow.enabled && !selfDiscard) {
+      if (g === this.#privateGroup) cost = flow.costOf(1)
+      else if (this.joined.has(g)) {
+        cost = flow.costOf(this.#views.size(g))
+        via = g
+      }
+    }
+    const fixed = HEADER_SIZE + MAX_GROUP_NAME
+    const buf = out.room(fixed + bound)
+    if (buf === undefined || !flow.tryUse(cost)) return false
+    const o = out.end
+    let dataLen: number
+    if (text) {
+      dataLen = data.length === 0 ? 0 : encoder.encodeInto(data, buf.subarray(o + fixed, o + fixed + bound)).written
+    } else {
+      buf.set(data, o + fixed)
+      dataLen = data.length
+    }
+    writeHeader(buf, o, this.#nameField, selfDiscard ? bits | ServiceBits.SELF_DISCARD : bits, 1, hintOf(mt), dataLen)
+    buf.set(entry, o + HEADER_SIZE)
+    out.commit(fixed + dataLen)
+    if (cost > 0) flow.commit(cost, via)
+    return true
   }
 
   /** Multicasts in order; all are checked first, and none is sent if one is invalid. */
