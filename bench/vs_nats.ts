@@ -25,6 +25,13 @@
  *   member, so spreadfx's window paces it; NATS pauses while the slowest
  *   receiver is 500 behind); timed until every receiver has every message.
  *
+ * With `SPFLOODER` (the path of Spread's C `spflooder`) and `SPREAD_DAEMON`
+ * (a real Spread daemon, e.g. `4804@127.0.0.1`) set, the self-delivery
+ * workloads also time `spflooder -m N -b SIZE` against that daemon — the C
+ * client and daemon — and print spreadfx's ratio to it. Neither is built
+ * or shipped here; build Spread 5.0.1 from its sources outside the
+ * repository.
+ *
  * `nats-server` comes from Debian: `apt-get install nats-server` (the bench
  * says so and skips NATS when it is missing). The NATS client is the dev
  * dependency `@nats-io/transport-node` (npm; there is no npm build of the
@@ -252,6 +259,20 @@ const startNats = async (): Promise<{ port: number; stop: () => Promise<void> } 
   }
 }
 
+/** Times Spread's C flooder (send and receive N messages of SIZE bytes) against a real daemon; seconds. */
+const spreadC = async (c: Case): Promise<number | undefined> => {
+  const flooder = Deno.env.get("SPFLOODER")
+  const daemon = Deno.env.get("SPREAD_DAEMON")
+  if (flooder === undefined || daemon === undefined || c.mode === "fanout") return undefined
+  const t0 = performance.now()
+  const out = await new Deno.Command(flooder, {
+    args: ["-s", daemon, "-m", String(c.count), "-b", String(c.size)],
+    stdout: "null",
+    stderr: "null",
+  }).output()
+  return out.success ? (performance.now() - t0) / 1000 : undefined
+}
+
 const line = (label: string, who: string, count: number, seconds: number, size: number) => {
   const rate = count / seconds
   console.log(
@@ -273,6 +294,11 @@ try {
       Effect.runPromise(c.mode === "fanout" ? spreadFanout(address, c) : spreadSelf(address, c))
     const tcp = line(c.label, "sfx tcp", c.count, await run(daemon.spreadName), c.size)
     const unix = line(c.label, "sfx unix", c.count, await run(UNIX_PATH), c.size)
+    const cTime = await spreadC(c)
+    if (cTime !== undefined) {
+      const cRate = line(c.label, "Spread C", c.count, cTime, c.size)
+      console.log(`${c.label.padEnd(25)} ratio     spreadfx / Spread C = ${(tcp / cRate).toFixed(2)}× over TCP`)
+    }
     if (nats === undefined) continue
     const theirs = c.mode === "fanout" ? await natsFanout(nats.port, c) : await natsSelf(nats.port, c)
     const b = line(c.label, "NATS", c.count, theirs, c.size)
