@@ -5,6 +5,7 @@
  */
 import { Context, Effect, Fiber, FiberSet, Layer, type Scope } from "effect"
 import { validateDaemonName } from "../protocol/names.ts"
+import { quoted } from "../protocol/printable.ts"
 import { type Address, formatAddress } from "../transport/address.ts"
 import { listen, type Listener } from "../transport/conn.ts"
 import { type DaemonConfig, resolveConfig, type ResolvedConfig } from "./config.ts"
@@ -111,7 +112,7 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
     const c = resolveConfig(config)
     const bad = validateDaemonName(c.name)
     if (bad !== undefined) {
-      return yield* new DaemonError({ reason: "InvalidConfig", detail: `name "${c.name}": ${bad.detail}` })
+      return yield* new DaemonError({ reason: "InvalidConfig", detail: `name ${quoted(c.name)}: ${bad.detail}` })
     }
     if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535) {
       return yield* new DaemonError({ reason: "InvalidConfig", detail: `port ${c.port} is outside 0..65535` })
@@ -136,7 +137,7 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
       if (m.name.length === 0 || m.name.length > 29 || /[\s\0]/.test(m.name)) {
         return yield* new DaemonError({
           reason: "InvalidConfig",
-          detail: `auth method name "${m.name}" is not 1..29 bytes without spaces`,
+          detail: `auth method name ${quoted(m.name)} is not 1..29 bytes without spaces`,
         })
       }
     }

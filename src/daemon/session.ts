@@ -21,6 +21,7 @@ import {
   usesAuthExchange,
 } from "../protocol/handshake.ts"
 import { privateGroupName, validatePrivateName } from "../protocol/names.ts"
+import { quoted } from "../protocol/printable.ts"
 import type { ByteStream } from "../transport/conn.ts"
 import { compacted, Outbox } from "../transport/outbox.ts"
 import { clientFrameValidator, commandGroup } from "../protocol/messages.ts"
@@ -190,7 +191,7 @@ const handshake = (
       const bad = validatePrivateName(name)
       if (bad !== undefined) return yield* Effect.fail(rejected(REJECT_ILLEGAL_NAME, bad.detail))
       if (ctx.reserved.has(name)) {
-        return yield* Effect.fail(rejected(REJECT_NOT_UNIQUE, `private name "${name}" is in use`))
+        return yield* Effect.fail(rejected(REJECT_NOT_UNIQUE, `private name ${quoted(name)} is in use`))
       }
     }
     ctx.reserved.add(name)
@@ -203,9 +204,11 @@ const handshake = (
       const run = new Set<string>([...asked, ...ctx.config.requiredAuthMethods])
       for (const m of run) {
         const method = offered.find((o) => o.name === m)
-        if (method === undefined) return yield* Effect.fail(rejected(REJECT_AUTH, `auth method "${m}" is not enabled`))
+        if (method === undefined) {
+          return yield* Effect.fail(rejected(REJECT_AUTH, `auth method ${quoted(m)} is not enabled`))
+        }
         const ok = yield* method.authenticate({ privateName: name, remote: stream.address, transport: ctx.transport })
-        if (!ok) return yield* Effect.fail(rejected(REJECT_AUTH, `auth method "${m}" refused the client`))
+        if (!ok) return yield* Effect.fail(rejected(REJECT_AUTH, `auth method ${quoted(m)} refused the client`))
       }
     }
     yield* send(stream, encodeAccept(SPREAD_VERSION, privateGroupName(name, ctx.config.name), msg.version))
