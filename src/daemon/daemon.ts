@@ -12,7 +12,7 @@ import { type DaemonConfig, resolveConfig, type ResolvedConfig } from "./config.
 import { Engine, type EngineStats } from "./engine.ts"
 import { DaemonError } from "./errors.ts"
 import { publish } from "./metrics.ts"
-import { type DaemonContext, type OutboxDepth, serveConnection } from "./session.ts"
+import { type DaemonContext, type DaemonShared, serveConnection } from "./session.ts"
 
 /**
  * A running daemon.
@@ -60,8 +60,12 @@ export interface DaemonStats {
   readonly bytesOut: number
   /** Sessions cut off as slow readers. */
   readonly cutOff: number
+  /** Joins refused with a REJECT (a full group, too many groups). */
+  readonly joinsRefused: number
   /** Connections accepted and not yet closed, handshaking included. */
   readonly connections: number
+  /** Connections still shaking hands. */
+  readonly handshaking: number
   /** Frames waiting in the deepest session outbox now. */
   readonly outboxDepth: number
   /** The deepest any session outbox has been since the daemon started (frames). */
@@ -127,6 +131,10 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
         ],
         ["handshakeTimeoutMs", c.handshakeTimeoutMs],
         ["maxGroupMembers", c.maxGroupMembers],
+        ["maxGroupsPerSession", c.maxGroupsPerSession],
+        ["maxGroups", c.maxGroups],
+        ["maxHandshaking", c.maxHandshaking],
+        ["partialFrameTimeoutMs", c.partialFrameTimeoutMs],
       ] as const
     ) {
       if (!Number.isFinite(v) || v < 1) {
@@ -141,15 +149,28 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
         })
       }
     }
-    const engine = new Engine(c.name, c.procId, Math.floor(Date.now() / 1000), c.maxGroupMembers)
-    const depth: OutboxDepth = { outboxes: new Set(), peak: 0, recentPeak: 0 }
+    const clock = yield* Effect.clock
+    const engine = new Engine(c.name, c.procId, Math.floor(clock.unsafeCurrentTimeMillis() / 1000), {
+      maxGroupMembers: c.maxGroupMembers,
+      maxGroupsPerSession: c.maxGroupsPerSession,
+      maxGroups: c.maxGroups,
+    })
+    const shared: DaemonShared = {
+      open: 0,
+      handshaking: 0,
+      sessions: 0,
+      handshakesRefused: 0,
+      live: new Set(),
+      peak: 0,
+      recentPeak: 0,
+      generated: 0,
+    }
     const deepest = (): number => {
       let n = 0
-      for (const o of depth.outboxes) if (o.messages > n) n = o.messages
+      for (const s of shared.live) if (s.outbox.messages > n) n = s.outbox.messages
       return n
     }
     const reserved = new Set<string>()
-    const shared = { open: 0 }
     const listenOn = (address: Address) =>
       listen(address).pipe(
         Effect.mapError((e) =>
@@ -169,19 +190,7 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
 
     const sessions = yield* FiberSet.make<void, never>()
     const acceptLoop = (l: Listener, transport: "tcp" | "unix") => {
-      const ctx: DaemonContext = {
-        config: c,
-        engine,
-        reserved,
-        transport,
-        depth,
-        get open() {
-          return shared.open
-        },
-        set open(v: number) {
-          shared.open = v
-        },
-      }
+      const ctx: DaemonContext = { config: c, engine, reserved, shared, transport, clock }
       // A failed accept (out of descriptors, say) is logged and retried after
       // a pause that grows to 1 s; only closing the listener ends the loop.
       return Effect.gen(function* () {
@@ -212,12 +221,27 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
       const now = { ...engine.stats }
       // The deepest outbox since the last publish (the high-water mark kept
       // by every offer), not just at this instant.
-      const p = publish(now, last, Math.max(depth.recentPeak, deepest()))
-      depth.recentPeak = deepest()
+      const p = publish(now, last, Math.max(shared.recentPeak, deepest()))
+      shared.recentPeak = deepest()
       last = now
       return p
     })
     yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(1000), publishNow)))
+    // Frames begun and not finished: one sweep over the sessions a few times
+    // per deadline, so reading costs nothing extra per chunk.
+    const limit = c.partialFrameTimeoutMs
+    const sweep = Effect.sync(() => {
+      const now = clock.unsafeCurrentTimeMillis()
+      for (const s of shared.live) {
+        const since = s.partialSince()
+        if (since >= 0 && now - since >= limit) {
+          s.expire(`killed: a frame begun ${now - since} ms ago is unfinished (partialFrameTimeoutMs ${limit})`)
+        }
+      }
+    })
+    yield* Effect.forkScoped(
+      Effect.forever(Effect.zipRight(Effect.sleep(Math.max(10, Math.min(1000, Math.floor(limit / 4)))), sweep)),
+    )
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
         // Stop accepting first, then end every session. The accept loops end
@@ -242,7 +266,13 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
       spreadName: `${port}@${c.host}`,
       unixPath,
       config: c,
-      stats: () => ({ ...engine.stats, connections: shared.open, outboxDepth: deepest(), outboxPeak: depth.peak }),
+      stats: () => ({
+        ...engine.stats,
+        connections: shared.open,
+        handshaking: shared.handshaking,
+        outboxDepth: deepest(),
+        outboxPeak: shared.peak,
+      }),
       members: (group: string) => engine.members(group),
     }
   })

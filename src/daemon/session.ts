@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { Effect, Fiber } from "effect"
+import { type Clock, Effect, Fiber, Random } from "effect"
 import { SPREAD_VERSION } from "../protocol/constants.ts"
 import { concatBytes } from "../protocol/bytes.ts"
 import { FrameDecoder } from "../protocol/decoder.ts"
@@ -29,18 +29,47 @@ import type { ResolvedConfig } from "./config.ts"
 import type { Engine, EngineSession } from "./engine.ts"
 
 /**
- * How deep the session outboxes are: the deepest now, and high-water marks.
+ * What the daemon knows of one operational session, for the checks that
+ * run across all of them (the deepest outbox, unfinished frames).
  *
  * @since 0.1.0
  * @category models
  */
-export interface OutboxDepth {
-  /** Every live session's outbox. */
-  readonly outboxes: Set<Outbox>
+export interface SessionControl {
+  /** The session's outbox. */
+  readonly outbox: Outbox
+  /**
+   * When (Clock ms) the frame the session is in the middle of sending
+   * began, or -1 when no frame is half-received.
+   */
+  readonly partialSince: () => number
+  /** Ends the session (a limit was passed): logs `why` and closes the socket. */
+  readonly expire: (why: string) => void
+}
+
+/**
+ * Counters and registries the daemon's listeners share.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DaemonShared {
+  /** Connections accepted and not yet closed (handshaking included). */
+  open: number
+  /** Connections still shaking hands. */
+  handshaking: number
+  /** Places taken by operational sessions (and handshakes just accepted). */
+  sessions: number
+  /** Connections refused since the handshake bound was last reached (for one log line per episode). */
+  handshakesRefused: number
+  /** Every operational session. */
+  readonly live: Set<SessionControl>
   /** The deepest any outbox has been since the daemon started (messages). */
   peak: number
   /** The deepest any outbox has been since the metrics were last published. */
   recentPeak: number
+  /** Generated private names handed out so far (the counter in `r<random>-<counter>`). */
+  generated: number
 }
 
 /**
@@ -54,10 +83,10 @@ export interface DaemonContext {
   readonly engine: Engine
   /** Names taken by operational sessions and by sessions still shaking hands. */
   readonly reserved: Set<string>
-  /** Sessions accepted and not yet closed (handshaking included). */
-  open: number
+  readonly shared: DaemonShared
   readonly transport: "tcp" | "unix"
-  readonly depth: OutboxDepth
+  /** The daemon's clock: deadlines and the stall rule read it. */
+  readonly clock: Clock.Clock
 }
 
 const REJECT_QUOTA = -3
@@ -85,7 +114,7 @@ const rejected = (code: number, why: string): HandshakeEnd => ({ _tag: "Rejected
 /** Accumulates handshake bytes and parses them as they arrive. */
 class HandshakeReader {
   #buf: Uint8Array = new Uint8Array(0)
-  constructor(readonly stream: ByteStream) {}
+  constructor(readonly stream: ByteStream, readonly clock: Clock.Clock) {}
 
   /** Bytes received past the last part parsed. */
   get rest(): Uint8Array {
@@ -105,10 +134,11 @@ class HandshakeReader {
     const loop: Effect.Effect<A, HandshakeEnd> = Effect.suspend(() => {
       const r = parse(this.#buf)
       if (r === undefined) {
-        if (this.#buf.length > 0 && deadline < 0) deadline = Date.now() + HANDSHAKE_PART_MS
+        const now = this.clock.unsafeCurrentTimeMillis()
+        if (this.#buf.length > 0 && deadline < 0) deadline = now + HANDSHAKE_PART_MS
         const next = deadline < 0 ? read : read.pipe(
           Effect.timeoutFail({
-            duration: Math.max(0, deadline - Date.now()),
+            duration: Math.max(0, deadline - now),
             onTimeout: () => short(this.#buf),
           }),
         )
@@ -149,15 +179,24 @@ const STALL_MS = 100
 const shortAuthChoice = (b: Uint8Array): HandshakeEnd =>
   rejected(REJECT_AUTH, `the auth choice came in pieces (${b.length} of 90 bytes)`)
 
-let generated = 0
+// `r<random 0..9998>-<counter>`, at most 9 characters, unique on this
+// daemon: the counter is the daemon's own, the random part comes from
+// Effect's `Random` (seeded per fiber; TestRandom in tests).
+const generateName = (ctx: DaemonContext): Effect.Effect<string> =>
+  Effect.gen(function* () {
+    for (;;) {
+      ctx.shared.generated = (ctx.shared.generated + 1) % 1000
+      const name = `r${yield* Random.nextIntBetween(0, 9999)}-${ctx.shared.generated}`
+      if (!ctx.reserved.has(name)) return name
+    }
+  })
 
-// `r<random 0..9998>-<counter>`, at most 9 characters, unique on this daemon.
-const generateName = (ctx: DaemonContext): string => {
-  for (;;) {
-    generated = (generated + 1) % 1000
-    const name = `r${Math.floor(Math.random() * 9999)}-${generated}`
-    if (!ctx.reserved.has(name)) return name
-  }
+/** What a connection holds and must give back when it ends. */
+interface Held {
+  /** The private name it reserved. */
+  name: string | undefined
+  /** Whether it took a session place. */
+  place: boolean
 }
 
 interface Accepted {
@@ -169,10 +208,10 @@ interface Accepted {
 const handshake = (
   ctx: DaemonContext,
   stream: ByteStream,
-  held: { name: string | undefined },
+  held: Held,
 ): Effect.Effect<Accepted, HandshakeEnd> =>
   Effect.gen(function* () {
-    const reader = new HandshakeReader(stream)
+    const reader = new HandshakeReader(stream, ctx.clock)
     const c = yield* reader.need(parseConnect, shortConnect)
     if (c._tag === "TooOld") {
       const v = c.version
@@ -186,7 +225,7 @@ const handshake = (
     const msg = c.message
     let name = msg.name
     if (name.length === 0) {
-      name = generateName(ctx)
+      name = yield* generateName(ctx)
     } else {
       const bad = validatePrivateName(name)
       if (bad !== undefined) return yield* Effect.fail(rejected(REJECT_ILLEGAL_NAME, bad.detail))
@@ -211,6 +250,13 @@ const handshake = (
         if (!ok) return yield* Effect.fail(rejected(REJECT_AUTH, `auth method ${quoted(m)} refused the client`))
       }
     }
+    // Places go to sessions in the order their handshakes finish; a
+    // handshake never holds one.
+    if (ctx.shared.sessions >= ctx.config.maxSessions) {
+      return yield* Effect.fail(rejected(REJECT_QUOTA, `${ctx.config.maxSessions} sessions (maxSessions)`))
+    }
+    ctx.shared.sessions++
+    held.place = true
     yield* send(stream, encodeAccept(SPREAD_VERSION, privateGroupName(name, ctx.config.name), msg.version))
     return { name, membership: msg.membership, rest: reader.rest }
   })
@@ -226,20 +272,41 @@ const send = (stream: ByteStream, bytes: Uint8Array): Effect.Effect<void, Handsh
  * @category combinators
  */
 export const serveConnection = (ctx: DaemonContext, stream: ByteStream): Effect.Effect<void> => {
-  const held: { name: string | undefined } = { name: undefined }
+  const held: Held = { name: undefined, place: false }
+  const shared = ctx.shared
+  const config = ctx.config
+  let handshaking = false
   const program = Effect.gen(function* () {
-    if (ctx.open > ctx.config.maxSessions) {
-      yield* Effect.logWarning(`Rejected ${stream.address}: REJECT_QUOTA (${ctx.config.maxSessions} sessions)`)
+    if (shared.sessions >= config.maxSessions) {
+      yield* Effect.logWarning(`Rejected ${stream.address}: REJECT_QUOTA (${config.maxSessions} sessions)`)
       yield* stream.write(encodeReject(REJECT_QUOTA)).pipe(Effect.ignore)
       return
     }
+    if (shared.handshaking >= config.maxHandshaking) {
+      // One line per episode: a flood of slow handshakes must not flood the log.
+      if (shared.handshakesRefused++ === 0) {
+        yield* Effect.logWarning(
+          `Refusing connections with REJECT_QUOTA: ${config.maxHandshaking} handshakes in progress (maxHandshaking)`,
+        )
+      }
+      yield* stream.write(encodeReject(REJECT_QUOTA)).pipe(Effect.ignore)
+      return
+    }
+    if (shared.handshakesRefused > 0) {
+      yield* Effect.logInfo(`Accepting handshakes again (${shared.handshakesRefused} connections refused)`)
+      shared.handshakesRefused = 0
+    }
+    shared.handshaking++
+    handshaking = true
     const hs = yield* handshake(ctx, stream, held).pipe(
       Effect.timeoutFail({
-        duration: ctx.config.handshakeTimeoutMs,
-        onTimeout: () => gone(`no handshake within ${ctx.config.handshakeTimeoutMs} ms`),
+        duration: config.handshakeTimeoutMs,
+        onTimeout: () => gone(`no handshake within ${config.handshakeTimeoutMs} ms`),
       }),
       Effect.either,
     )
+    shared.handshaking--
+    handshaking = false
     if (hs._tag === "Left") {
       const end = hs.left
       if (end._tag === "Rejected") {
@@ -254,7 +321,9 @@ export const serveConnection = (ctx: DaemonContext, stream: ByteStream): Effect.
   })
   return program.pipe(
     Effect.ensuring(Effect.suspend(() => {
-      ctx.open--
+      shared.open--
+      if (handshaking) shared.handshaking--
+      if (held.place) shared.sessions--
       if (held.name !== undefined && !ctx.engine.has(held.name)) ctx.reserved.delete(held.name)
       return stream.close
     })),
@@ -266,10 +335,11 @@ type Ending = { readonly why: string; readonly warn: boolean }
 
 const runSession = (ctx: DaemonContext, stream: ByteStream, hs: Accepted): Effect.Effect<void> => {
   let current: EngineSession | undefined
-  let outbox: Outbox | undefined
+  let control: SessionControl | undefined
   return Effect.gen(function* () {
     const config = ctx.config
-    const depth = ctx.depth
+    const depth = ctx.shared
+    const clock = ctx.clock
     const privateGroup = privateGroupName(hs.name, config.name)
     // The outbox bounds bytes; the message limit is applied by `offer`.
     const box = new Outbox({ maxMessages: Number.MAX_SAFE_INTEGER, maxBytes: config.maxSessionBytes })
@@ -278,18 +348,28 @@ const runSession = (ctx: DaemonContext, stream: ByteStream, hs: Accepted): Effec
     let writingSince = -1
     // Whether the queue was compacted during the current stall.
     let compactedSinceStall = false
-    outbox = box
-    depth.outboxes.add(box)
     let ended: Ending | undefined
     const end = (why: string, warn: boolean): void => {
       ended ??= { why, warn }
     }
+    // When the frame being received began (Clock ms), or -1 between frames.
+    let partialSince = -1
+    control = {
+      outbox: box,
+      partialSince: () => partialSince,
+      expire: (why) => {
+        end(why, true)
+        Effect.runSync(stream.close)
+      },
+    }
+    depth.live.add(control)
     const session: EngineSession = {
       privateName: hs.name,
       privateGroup,
       membership: hs.membership,
       offer: (bytes) => {
-        const stalled = writingSince >= 0 && box.messages > 0 && Date.now() - writingSince >= STALL_MS
+        const stalled = writingSince >= 0 && box.messages > 0 &&
+          clock.unsafeCurrentTimeMillis() - writingSince >= STALL_MS
         if (stalled) {
           if (box.messages >= maxMessages) return "Overflow"
           // Frames are views into read chunks of up to 64 KiB. While the
@@ -328,7 +408,7 @@ const runSession = (ctx: DaemonContext, stream: ByteStream, hs: Accepted): Effec
       while (true) {
         const batch = yield* box.take
         if (batch === undefined) return
-        writingSince = Date.now()
+        writingSince = clock.unsafeCurrentTimeMillis()
         yield* stream.write(batch)
         writingSince = -1
         compactedSinceStall = false
@@ -349,11 +429,19 @@ const runSession = (ctx: DaemonContext, stream: ByteStream, hs: Accepted): Effec
     )
     const decoder = new FrameDecoder("toDaemon")
     const checkFrame = clientFrameValidator(hs.name, config.name)
+    // Joins refused so far: the first is logged, the count ends the session's last line.
+    let refusals = 0
+    let refusal: string | undefined
     // Handles every whole frame buffered; answers false once the session ends.
     const drain = (): boolean => {
-      for (;;) {
+      for (let handled = false;; handled = true) {
         const f = decoder.next()
-        if (f === undefined) return true
+        if (f === undefined) {
+          // A frame begun and not finished starts (or keeps) its deadline.
+          if (decoder.buffered === 0) partialSince = -1
+          else if (handled || partialSince < 0) partialSince = clock.unsafeCurrentTimeMillis()
+          return true
+        }
         if (isProtocolError(f)) {
           end(`killed: ${f.message}`, true)
           return false
@@ -367,9 +455,12 @@ const runSession = (ctx: DaemonContext, stream: ByteStream, hs: Accepted): Effec
           case "Multicast":
             ctx.engine.multicast(session, f, req.selfDiscard)
             break
-          case "Join":
-            ctx.engine.join(session, commandGroup(f), f)
+          case "Join": {
+            const group = commandGroup(f)
+            const refused = ctx.engine.join(session, group, f)
+            if (refused !== undefined && refusals++ === 0) refusal = `join of ${quoted(group)} refused: ${refused}`
             break
+          }
           case "Leave":
             ctx.engine.leave(session, commandGroup(f))
             break
@@ -395,12 +486,17 @@ const runSession = (ctx: DaemonContext, stream: ByteStream, hs: Accepted): Effec
       }
       decoder.push(chunk.right)
       go = drain()
+      if (refusal !== undefined) {
+        yield* Effect.logInfo(`Session ${privateGroup} ${refusal} (further refusals are only counted)`)
+        refusal = undefined
+      }
     }
     // Sequence the disconnect, then let the writer flush what is queued
     // (bounded), then close.
     ctx.engine.remove(session)
     box.close()
-    const e = ended ?? { why: "closed", warn: false }
+    const e0 = ended ?? { why: "closed", warn: false }
+    const e = refusals === 0 ? e0 : { ...e0, why: `${e0.why} (${refusals} joins refused)` }
     if (e.warn) yield* Effect.logWarning(`Session ${privateGroup} ${e.why}`)
     else yield* Effect.logDebug(`Session ${privateGroup} ended: ${e.why}`)
     yield* Fiber.join(writer).pipe(Effect.timeout(1000), Effect.ignore)
@@ -408,7 +504,7 @@ const runSession = (ctx: DaemonContext, stream: ByteStream, hs: Accepted): Effec
     // However the session ends (shutdown interrupts it), it leaves the engine.
     Effect.ensuring(Effect.sync(() => {
       if (current !== undefined) ctx.engine.remove(current)
-      if (outbox !== undefined) ctx.depth.outboxes.delete(outbox)
+      if (control !== undefined) ctx.shared.live.delete(control)
     })),
   )
 }
