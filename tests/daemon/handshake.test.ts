@@ -271,14 +271,8 @@ describe("Daemon handshake", () => {
     T,
   )
 
-  it.scopedLive("Daemon waits 1000 ms for the connect message by default, as Spread", () =>
-    Effect.gen(function* () {
-      const d = yield* startDaemon()
-      expect(d.config.handshakeTimeoutMs).toBe(1000)
-      const silent = yield* RawClient.open(tcp(d))
-      expect(yield* silent.awaitEof(600)).toBe(false)
-      expect(yield* silent.awaitEof(1500)).toBe(true)
-    }).pipe(quiet), T)
+  // That it waits 1000 ms for the connect message by default, as Spread,
+  // is tested on TestClock in clock.test.ts.
 
   it.scopedLive(
     "Daemon refuses a connect message or auth choice split by a pause, with Spread's reject codes",
