@@ -12,7 +12,8 @@ import { type DaemonConfig, resolveConfig, type ResolvedConfig } from "./config.
 import { Engine, type EngineStats } from "./engine.ts"
 import { DaemonError } from "./errors.ts"
 import { publish } from "./metrics.ts"
-import { type DaemonContext, type DaemonShared, serveConnection } from "./session.ts"
+import type { DaemonContext, DaemonShared } from "./context.ts"
+import { serveConnection } from "./handshake.ts"
 
 /**
  * A running daemon.
@@ -150,6 +151,7 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
       }
     }
     const clock = yield* Effect.clock
+    const runtime = yield* Effect.runtime<never>()
     const engine = new Engine(c.name, c.procId, Math.floor(clock.unsafeCurrentTimeMillis() / 1000), {
       maxGroupMembers: c.maxGroupMembers,
       maxGroupsPerSession: c.maxGroupsPerSession,
@@ -190,7 +192,7 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
 
     const sessions = yield* FiberSet.make<void, never>()
     const acceptLoop = (l: Listener, transport: "tcp" | "unix") => {
-      const ctx: DaemonContext = { config: c, engine, reserved, shared, transport, clock }
+      const ctx: DaemonContext = { config: c, engine, reserved, shared, transport, clock, runtime }
       // A failed accept (out of descriptors, say) is logged and retried after
       // a pause that grows to 1 s; only closing the listener ends the loop.
       return Effect.gen(function* () {
@@ -252,6 +254,7 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
         if (unix !== undefined) yield* unix.close
         yield* Fiber.awaitAll(accepting).pipe(Effect.timeout(1000), Effect.ignore)
         yield* FiberSet.clear(sessions)
+        for (const s of [...shared.live]) s.shutdown()
         yield* publishNow
         yield* Effect.logDebug(`Daemon ${c.name} stopped`)
       })
