@@ -55,8 +55,12 @@ export interface DaemonConfig {
   /** TCP port; 0 picks a free one. Default 4803. */
   readonly port?: number
   /**
-   * Unix socket: `true` for Spread's `/tmp/<port>`, a path, or `false` for
-   * none. Default `false`.
+   * Unix socket: `true` for Spread's `/tmp/<port>` (with the bound port when
+   * `port` is 0), a path, or `false` for none. Default `true`, as the real
+   * daemon and the `daemon` command do, so a client's `connect({ daemon:
+   * "<port>" })`, which dials `/tmp/<port>` as Spread's naming says, reaches
+   * it. A stale socket file at the path is replaced; any other file is left
+   * alone and the daemon does not start (`ListenFailed`).
    */
   readonly unixSocket?: boolean | string
   /** Daemon name, in every private group `#name#<daemon>`. Default `localhost`. */
@@ -186,7 +190,7 @@ export const resolveConfig = (c: DaemonConfig = {}): ResolvedConfig => {
   return {
     host: c.host ?? "127.0.0.1",
     port: c.port ?? DEFAULT_SPREAD_PORT,
-    unixSocket: c.unixSocket ?? false,
+    unixSocket: c.unixSocket ?? true,
     name,
     maxSessions: c.maxSessions ?? 997,
     maxGroupMembers: c.maxGroupMembers ?? MAX_LOCAL_GROUP_MEMBERS,

@@ -30,7 +30,7 @@ export interface Daemon {
   readonly host: string
   /** The address in Spread's form, `port@host`, for clients. */
   readonly spreadName: string
-  /** The Unix socket path, when one was asked for. */
+  /** The Unix socket path (`/tmp/<port>` by default), or `undefined` with `unixSocket: false`. */
   readonly unixPath: string | undefined
   /** The configuration in force. */
   readonly config: ResolvedConfig
@@ -93,9 +93,10 @@ export const SpreadDaemonBase: Context.TagClass<SpreadDaemon, "spreadfx/SpreadDa
 export class SpreadDaemon extends SpreadDaemonBase {}
 
 /**
- * Starts a daemon: listens on TCP (and on a Unix socket when configured),
- * serves every connection on its own fibers, and stops when the scope
- * closes — no longer accepting, closing every session, releasing every
+ * Starts a daemon: listens on TCP and, unless `unixSocket: false`, on the
+ * Unix socket `/tmp/<port>` as Spread does (so `connect({ daemon: "<port>" })`
+ * reaches it), serves every connection on its own fibers, and stops when the
+ * scope closes — no longer accepting, closing every session, releasing every
  * socket and removing the Unix socket file.
  *
  * @example
@@ -105,7 +106,8 @@ export class SpreadDaemon extends SpreadDaemonBase {}
  *
  * const program = Effect.scoped(Effect.gen(function* () {
  *   const daemon = yield* Daemon.make({ port: 0 })
- *   yield* Effect.log(`listening on ${daemon.spreadName}`)
+ *   // TCP on a free port, and the Unix socket /tmp/<that port>
+ *   yield* Effect.log(`listening on ${daemon.spreadName} and ${daemon.unixPath}`)
  * }))
  * ```
  *
@@ -281,7 +283,9 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
   })
 
 /**
- * A layer providing a running {@link SpreadDaemon} for the layer's lifetime.
+ * A layer providing a running {@link SpreadDaemon} for the layer's lifetime,
+ * with the same defaults as {@link make} (TCP and the Unix socket
+ * `/tmp/<port>`; `unixSocket: false` for TCP only).
  *
  * @since 0.1.0
  * @category layers
