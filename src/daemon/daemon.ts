@@ -11,7 +11,7 @@ import { listen, type Listener } from "../transport/conn.ts"
 import { type DaemonConfig, resolveConfig, type ResolvedConfig } from "./config.ts"
 import { Engine, type EngineStats } from "./engine.ts"
 import { DaemonError } from "./errors.ts"
-import { publish } from "./metrics.ts"
+import { daemonMetrics, type DaemonMetricSet, publish } from "./metrics.ts"
 import type { DaemonContext, DaemonShared } from "./context.ts"
 import { serveConnection } from "./handshake.ts"
 
@@ -36,6 +36,11 @@ export interface Daemon {
   readonly config: ResolvedConfig
   /** A snapshot of the running totals. */
   readonly stats: () => DaemonStats
+  /**
+   * This daemon's metrics: `DaemonMetrics` tagged `daemon=<name>`, published
+   * once a second and at shutdown.
+   */
+  readonly metrics: DaemonMetricSet
   /** Current members of a group, in the order membership messages list them. */
   readonly members: (group: string) => ReadonlyArray<string>
 }
@@ -220,12 +225,13 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
     const accepting = [yield* Effect.forkScoped(acceptLoop(tcp, "tcp"))]
     if (unix !== undefined) accepting.push(yield* Effect.forkScoped(acceptLoop(unix, "unix")))
 
+    const metrics = daemonMetrics(c.name)
     let last: EngineStats = { ...engine.stats }
     const publishNow = Effect.suspend(() => {
       const now = { ...engine.stats }
       // The deepest outbox since the last publish (the high-water mark kept
       // by every offer), not just at this instant.
-      const p = publish(now, last, Math.max(shared.recentPeak, deepest()))
+      const p = publish(metrics, now, last, Math.max(shared.recentPeak, deepest()))
       shared.recentPeak = deepest()
       last = now
       return p
@@ -278,6 +284,7 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
         outboxDepth: deepest(),
         outboxPeak: shared.peak,
       }),
+      metrics,
       members: (group: string) => engine.members(group),
     }
   })
