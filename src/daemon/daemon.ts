@@ -6,7 +6,7 @@
 import { Context, Effect, Fiber, FiberSet, Layer, type Scope } from "effect"
 import { validateDaemonName } from "../protocol/names.ts"
 import { quoted } from "../protocol/printable.ts"
-import { type Address, formatAddress } from "../transport/address.ts"
+import { type Address, formatAddress } from "../protocol/address.ts"
 import { listen, type Listener } from "../transport/conn.ts"
 import { type DaemonConfig, resolveConfig, type ResolvedConfig } from "./config.ts"
 import { Engine, type EngineStats } from "./engine.ts"
