@@ -16,7 +16,7 @@
 import { Effect, Runtime } from "effect"
 import { FrameDecoder } from "../protocol/decoder.ts"
 import { isProtocolError } from "../protocol/handshake.ts"
-import { clientFrameValidator, commandGroup } from "../protocol/messages.ts"
+import { clientFrameValidator, commandGroup } from "../protocol/client_frames.ts"
 import { privateGroupName } from "../protocol/names.ts"
 import { quoted } from "../protocol/printable.ts"
 import type { ByteStream } from "../transport/conn.ts"
