@@ -197,7 +197,7 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
     const unixPath = c.unixSocket === false ? undefined : c.unixSocket === true ? `/tmp/${port}` : c.unixSocket
     const unix = unixPath === undefined ? undefined : yield* listenOn({ _tag: "Unix", path: unixPath })
 
-    const sessions = yield* FiberSet.make<void, never>()
+    const handshakes = yield* FiberSet.make<void, never>()
     const acceptLoop = (l: Listener, transport: "tcp" | "unix") => {
       const ctx: DaemonContext = { config: c, engine, reserved, shared, transport, clock, runtime }
       // A failed accept (out of descriptors, say) is logged and retried after
@@ -218,7 +218,7 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
           }
           pause = 10
           shared.open++
-          yield* FiberSet.run(sessions, serveConnection(ctx, accepted.right))
+          yield* FiberSet.run(handshakes, serveConnection(ctx, accepted.right))
         }
       })
     }
@@ -261,7 +261,7 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
         yield* tcp.close
         if (unix !== undefined) yield* unix.close
         yield* Fiber.awaitAll(accepting).pipe(Effect.timeout(1000), Effect.ignore)
-        yield* FiberSet.clear(sessions)
+        yield* FiberSet.clear(handshakes)
         for (const s of [...shared.live]) s.shutdown()
         yield* publishNow
         yield* Effect.logDebug(`Daemon ${c.name} stopped`)
