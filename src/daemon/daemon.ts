@@ -5,13 +5,15 @@
  */
 import { Context, Effect, Fiber, FiberSet, Layer, type Scope } from "effect"
 import { validateDaemonName } from "../protocol/names.ts"
-import { type Address, formatAddress } from "../transport/address.ts"
+import { quoted } from "../protocol/printable.ts"
+import { type Address, formatAddress } from "../protocol/address.ts"
 import { listen, type Listener } from "../transport/conn.ts"
 import { type DaemonConfig, resolveConfig, type ResolvedConfig } from "./config.ts"
 import { Engine, type EngineStats } from "./engine.ts"
 import { DaemonError } from "./errors.ts"
-import { publish } from "./metrics.ts"
-import { type DaemonContext, type OutboxDepth, serveConnection } from "./session.ts"
+import { daemonMetrics, type DaemonMetricSet, publish } from "./metrics.ts"
+import type { DaemonContext, DaemonShared } from "./context.ts"
+import { serveConnection } from "./handshake.ts"
 
 /**
  * A running daemon.
@@ -34,6 +36,11 @@ export interface Daemon {
   readonly config: ResolvedConfig
   /** A snapshot of the running totals. */
   readonly stats: () => DaemonStats
+  /**
+   * This daemon's metrics: `DaemonMetrics` tagged `daemon=<name>`, published
+   * once a second and at shutdown.
+   */
+  readonly metrics: DaemonMetricSet
   /** Current members of a group, in the order membership messages list them. */
   readonly members: (group: string) => ReadonlyArray<string>
 }
@@ -59,8 +66,12 @@ export interface DaemonStats {
   readonly bytesOut: number
   /** Sessions cut off as slow readers. */
   readonly cutOff: number
+  /** Joins refused with a REJECT (a full group, too many groups). */
+  readonly joinsRefused: number
   /** Connections accepted and not yet closed, handshaking included. */
   readonly connections: number
+  /** Connections still shaking hands. */
+  readonly handshaking: number
   /** Frames waiting in the deepest session outbox now. */
   readonly outboxDepth: number
   /** The deepest any session outbox has been since the daemon started (frames). */
@@ -113,7 +124,7 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
     const c = resolveConfig(config)
     const bad = validateDaemonName(c.name)
     if (bad !== undefined) {
-      return yield* new DaemonError({ reason: "InvalidConfig", detail: `name "${c.name}": ${bad.detail}` })
+      return yield* new DaemonError({ reason: "InvalidConfig", detail: `name ${quoted(c.name)}: ${bad.detail}` })
     }
     if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535) {
       return yield* new DaemonError({ reason: "InvalidConfig", detail: `port ${c.port} is outside 0..65535` })
@@ -128,6 +139,10 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
         ],
         ["handshakeTimeoutMs", c.handshakeTimeoutMs],
         ["maxGroupMembers", c.maxGroupMembers],
+        ["maxGroupsPerSession", c.maxGroupsPerSession],
+        ["maxGroups", c.maxGroups],
+        ["maxHandshaking", c.maxHandshaking],
+        ["partialFrameTimeoutMs", c.partialFrameTimeoutMs],
       ] as const
     ) {
       if (!Number.isFinite(v) || v < 1) {
@@ -138,19 +153,33 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
       if (m.name.length === 0 || m.name.length > 29 || /[\s\0]/.test(m.name)) {
         return yield* new DaemonError({
           reason: "InvalidConfig",
-          detail: `auth method name "${m.name}" is not 1..29 bytes without spaces`,
+          detail: `auth method name ${quoted(m.name)} is not 1..29 bytes without spaces`,
         })
       }
     }
-    const engine = new Engine(c.name, c.procId, Math.floor(Date.now() / 1000), c.maxGroupMembers)
-    const depth: OutboxDepth = { outboxes: new Set(), peak: 0, recentPeak: 0 }
+    const clock = yield* Effect.clock
+    const runtime = yield* Effect.runtime<never>()
+    const engine = new Engine(c.name, c.procId, Math.floor(clock.unsafeCurrentTimeMillis() / 1000), {
+      maxGroupMembers: c.maxGroupMembers,
+      maxGroupsPerSession: c.maxGroupsPerSession,
+      maxGroups: c.maxGroups,
+    })
+    const shared: DaemonShared = {
+      open: 0,
+      handshaking: 0,
+      sessions: 0,
+      handshakesRefused: 0,
+      live: new Set(),
+      peak: 0,
+      recentPeak: 0,
+      generated: 0,
+    }
     const deepest = (): number => {
       let n = 0
-      for (const o of depth.outboxes) if (o.messages > n) n = o.messages
+      for (const s of shared.live) if (s.outbox.messages > n) n = s.outbox.messages
       return n
     }
     const reserved = new Set<string>()
-    const shared = { open: 0 }
     const listenOn = (address: Address) =>
       listen(address).pipe(
         Effect.mapError((e) =>
@@ -168,21 +197,9 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
     const unixPath = c.unixSocket === false ? undefined : c.unixSocket === true ? `/tmp/${port}` : c.unixSocket
     const unix = unixPath === undefined ? undefined : yield* listenOn({ _tag: "Unix", path: unixPath })
 
-    const sessions = yield* FiberSet.make<void, never>()
+    const handshakes = yield* FiberSet.make<void, never>()
     const acceptLoop = (l: Listener, transport: "tcp" | "unix") => {
-      const ctx: DaemonContext = {
-        config: c,
-        engine,
-        reserved,
-        transport,
-        depth,
-        get open() {
-          return shared.open
-        },
-        set open(v: number) {
-          shared.open = v
-        },
-      }
+      const ctx: DaemonContext = { config: c, engine, reserved, shared, transport, clock, runtime }
       // A failed accept (out of descriptors, say) is logged and retried after
       // a pause that grows to 1 s; only closing the listener ends the loop.
       return Effect.gen(function* () {
@@ -201,24 +218,40 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
           }
           pause = 10
           shared.open++
-          yield* FiberSet.run(sessions, serveConnection(ctx, accepted.right))
+          yield* FiberSet.run(handshakes, serveConnection(ctx, accepted.right))
         }
       })
     }
     const accepting = [yield* Effect.forkScoped(acceptLoop(tcp, "tcp"))]
     if (unix !== undefined) accepting.push(yield* Effect.forkScoped(acceptLoop(unix, "unix")))
 
+    const metrics = daemonMetrics(c.name)
     let last: EngineStats = { ...engine.stats }
     const publishNow = Effect.suspend(() => {
       const now = { ...engine.stats }
       // The deepest outbox since the last publish (the high-water mark kept
       // by every offer), not just at this instant.
-      const p = publish(now, last, Math.max(depth.recentPeak, deepest()))
-      depth.recentPeak = deepest()
+      const p = publish(metrics, now, last, Math.max(shared.recentPeak, deepest()))
+      shared.recentPeak = deepest()
       last = now
       return p
     })
     yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(1000), publishNow)))
+    // Frames begun and not finished: one sweep over the sessions a few times
+    // per deadline, so reading costs nothing extra per chunk.
+    const limit = c.partialFrameTimeoutMs
+    const sweep = Effect.sync(() => {
+      const now = clock.unsafeCurrentTimeMillis()
+      for (const s of shared.live) {
+        const since = s.partialSince()
+        if (since >= 0 && now - since >= limit) {
+          s.expire(`killed: a frame begun ${now - since} ms ago is unfinished (partialFrameTimeoutMs ${limit})`)
+        }
+      }
+    })
+    yield* Effect.forkScoped(
+      Effect.forever(Effect.zipRight(Effect.sleep(Math.max(10, Math.min(1000, Math.floor(limit / 4)))), sweep)),
+    )
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
         // Stop accepting first, then end every session. The accept loops end
@@ -228,7 +261,8 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
         yield* tcp.close
         if (unix !== undefined) yield* unix.close
         yield* Fiber.awaitAll(accepting).pipe(Effect.timeout(1000), Effect.ignore)
-        yield* FiberSet.clear(sessions)
+        yield* FiberSet.clear(handshakes)
+        for (const s of [...shared.live]) s.shutdown()
         yield* publishNow
         yield* Effect.logDebug(`Daemon ${c.name} stopped`)
       })
@@ -243,7 +277,14 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
       spreadName: `${port}@${c.host}`,
       unixPath,
       config: c,
-      stats: () => ({ ...engine.stats, connections: shared.open, outboxDepth: deepest(), outboxPeak: depth.peak }),
+      stats: () => ({
+        ...engine.stats,
+        connections: shared.open,
+        handshaking: shared.handshaking,
+        outboxDepth: deepest(),
+        outboxPeak: shared.peak,
+      }),
+      metrics,
       members: (group: string) => engine.members(group),
     }
   })

@@ -20,4 +20,11 @@
 export { type AuthContext, type AuthMethod, type DaemonConfig, NullAuth, type ResolvedConfig } from "./config.ts"
 export { type Daemon, type DaemonStats, layer, make, SpreadDaemon, SpreadDaemonBase } from "./daemon.ts"
 export { DaemonError, DaemonErrorBase, type DaemonErrorFields } from "./errors.ts"
-export { DaemonMetrics, type DaemonMetricSet } from "./metrics.ts"
+export {
+  DaemonMetrics,
+  daemonMetrics,
+  type DaemonMetricSet,
+  type MetricsEndpoint,
+  prometheusText,
+  serveMetrics,
+} from "./metrics.ts"

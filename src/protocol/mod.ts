@@ -21,6 +21,7 @@
  *
  * @module
  */
+export * from "./address.ts"
 export * from "./bytes.ts"
 export * from "./constants.ts"
 export * from "./decoder.ts"
@@ -29,3 +30,4 @@ export * from "./frame.ts"
 export * from "./handshake.ts"
 export * from "./messages.ts"
 export * from "./names.ts"
+export * from "./printable.ts"

@@ -126,6 +126,15 @@ export class Outbox {
     }).pipe(Effect.zipRight(this.take))
   })
 
+  /**
+   * Takes what is queued as one buffer (up to the batch size) without
+   * waiting: `undefined` when nothing is queued. For writers that are not
+   * fibers (the daemon's sessions start one only while frames wait).
+   */
+  takeNow(): Uint8Array | undefined {
+    return this.messages > 0 ? this.#drain() : undefined
+  }
+
   #drain(): Uint8Array {
     const frames = this.#frames
     const first = frames[this.#head]
