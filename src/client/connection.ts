@@ -45,6 +45,9 @@ import { type ConnectOptions, type ResolvedOptions, resolveOptions } from "./opt
 import { Outbound } from "./outbound.ts"
 import { reader } from "./receive.ts"
 import type { Connection } from "./model.ts"
+import { request, type RequestContext, requestMany, respond } from "./request.ts"
+import { Router } from "./router.ts"
+import { subscribe, type SubscribeContext } from "./subscribe.ts"
 import { Sender } from "./send.ts"
 import { Lifecycle } from "./state.ts"
 import { ViewTracker } from "./views.ts"
@@ -134,6 +137,7 @@ const start = (
     const views = yield* SubscriptionRef.make(tracker.current)
     const flow = new FlowControl(opts.window)
     const fibers = yield* FiberSet.make<void, never>()
+    const router = new Router(privateGroup, opts.membership, crypto.getRandomValues(new Uint32Array(1))[0])
     const counters = { received: 0, reads: 0 }
 
     // ----- the session -----
@@ -145,7 +149,7 @@ const start = (
     // Wakes everything blocked: receivers, senders waiting for permits or
     // room, and watchers of `awaitClosed` and `events`.
     const wakeAll = (e: ConnectionError) =>
-      Effect.all([Deferred.succeed(terminated, e), flow.wakeAll, inbound.end(e)], { discard: true })
+      Effect.all([Deferred.succeed(terminated, e), flow.wakeAll, inbound.end(e), router.end(e)], { discard: true })
 
     /** Records the first failure; later ones are ignored. */
     const fail = (reason: ConnectionError["reason"], detail: string, cause?: unknown): Effect.Effect<void> => {
@@ -168,6 +172,7 @@ const start = (
         tracker,
         views,
         inbound,
+        router,
         counters,
         fail,
         ended: () => out.closed,
@@ -220,15 +225,42 @@ const start = (
     )
     yield* Effect.addFinalizer(() => close)
 
+    const join = (group: string) => sender.command("Join", group)
+    const leave = (group: string) => sender.command("Leave", group)
+    const multicast: Connection["multicast"] = (m) => sender.multicast(m)
+    const subscribeContext: SubscribeContext = {
+      router,
+      events,
+      capacity: opts.inboundCapacity,
+      slowRatio: opts.slowHigh / opts.inboundCapacity,
+      failSticky,
+      closing,
+      join,
+      leave,
+    }
+    const subscribeTo: Connection["subscribe"] = (group, options) => subscribe(subscribeContext, group, options)
+    const requestContext: RequestContext = {
+      router,
+      privateGroup,
+      multicast,
+      subscribe: subscribeTo,
+      othersIn: (group) =>
+        Effect.map(
+          SubscriptionRef.get(views),
+          (m) =>
+            Option.map(Option.fromNullable(m.get(group)), (v) => v.members.filter((x) => x !== privateGroup).length),
+        ),
+    }
+
     const connection: Connection = {
       privateGroup,
       privateName: hs.privateName,
       daemonName: hs.daemonName,
       daemonVersion: hs.accept.version,
       address: opts.label,
-      join: (group) => sender.command("Join", group),
-      leave: (group) => sender.command("Leave", group),
-      multicast: (m) => sender.multicast(m),
+      join,
+      leave,
+      multicast,
       multicastMany: (ms) => sender.multicastMany(ms),
       receive: inbound.take,
       receiveChunk: (max = MAX_TAKE) => inbound.takeChunk(Math.max(1, Math.floor(max))),
@@ -242,6 +274,10 @@ const start = (
           // Ends with the sticky error when the connection ends.
           Stream.interruptWhen(Effect.flatMap(Deferred.await(terminated), Effect.fail)),
         ),
+      subscribe: subscribeTo,
+      request: (group, data, options) => request(requestContext, group, data, options),
+      requestMany: (group, data, options) => requestMany(requestContext, group, data, options),
+      respond: (group, handler, options) => respond(requestContext, group, handler, options),
       events: events.stream,
       stats: Effect.sync(() => ({
         window: flow.window,
@@ -258,7 +294,10 @@ const start = (
         outboxBytes: out.bytes,
         sendersWaiting: out.waiting + flow.waiting,
         sent: out.framesQueued,
-        received: counters.received,
+        received: counters.received + router.routed,
+        subscribers: router.subscribers,
+        pendingRequests: router.pendingRequests,
+        lateReplies: router.lateReplies,
         reads: counters.reads,
         writes: out.writes,
       })),
