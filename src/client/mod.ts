@@ -65,6 +65,16 @@ export {
   type ResponderErrorFields,
   type RespondOptions,
 } from "./request.ts"
+export {
+  json,
+  type PayloadCodec,
+  PayloadError,
+  PayloadErrorBase,
+  type PayloadErrorFields,
+  type PayloadErrorReason,
+  type PayloadMessageOptions,
+  type PayloadSource,
+} from "./schema.ts"
 export { layer, Spread, SpreadBase } from "./spread.ts"
 export type { SubscribeOptions } from "./subscribe.ts"
 export type { GroupView } from "./views.ts"
