@@ -49,6 +49,7 @@ import { request, type RequestContext, requestMany, respond } from "./request.ts
 import { Router } from "./router.ts"
 import { subscribe, type SubscribeContext } from "./subscribe.ts"
 import { Sender } from "./send.ts"
+import { publishMetrics } from "./observability.ts"
 import { Lifecycle } from "./state.ts"
 import { ViewTracker } from "./views.ts"
 import { FlowControl } from "./window.ts"
@@ -86,7 +87,12 @@ export const connect = (options: ConnectOptions = {}): Effect.Effect<Connection,
       Effect.onExit((exit) => (Exit.isFailure(exit) ? Scope.close(ioScope, exit) : Effect.void)),
     )
     return yield* start(opts, stream, hs)
-  })
+  }).pipe(Effect.withSpan("spread.connect", { attributes: { "spread.daemon": labelOfOptions(options) } }))
+
+const labelOfOptions = (options: ConnectOptions): string => {
+  const d = options.daemon
+  return d === undefined ? "4803" : typeof d === "string" ? d : "path" in d ? d.path : `${d.port ?? 4803}@${d.host}`
+}
 
 /**
  * Alias of {@link connect}, in Effect's `make` + `layer` style.
@@ -138,7 +144,8 @@ const start = (
     const flow = new FlowControl(opts.window)
     const fibers = yield* FiberSet.make<void, never>()
     const router = new Router(privateGroup, opts.membership, crypto.getRandomValues(new Uint32Array(1))[0])
-    const counters = { received: 0, reads: 0 }
+    const counters = { received: 0, reads: 0, bytes: 0 }
+    let bytesWritten = 0
 
     // ----- the session -----
     const out = new Outbound({ maxFrames: opts.outboxMessages, maxBytes: opts.outboxBytes })
@@ -185,6 +192,7 @@ const start = (
         while (true) {
           const bytes = yield* out.take
           if (bytes === undefined) return
+          bytesWritten += bytes.length
           const r = yield* Effect.either(stream.write(bytes))
           if (r._tag === "Left") return yield* fail("NetError", `writing to ${stream.address} failed`, r.left)
         }
@@ -225,8 +233,26 @@ const start = (
     )
     yield* Effect.addFinalizer(() => close)
 
-    const join = (group: string) => sender.command("Join", group)
-    const leave = (group: string) => sender.command("Leave", group)
+    // `useSpan`, not `withSpan`: the span is not made the current one, so
+    // the sticky error fails these calls as the very same object (a failure
+    // inside a current span is wrapped to carry it).
+    const join = (group: string) =>
+      Effect.useSpan("spread.join", { attributes: { "spread.group": group } }, () => sender.command("Join", group))
+    const leave = (group: string) =>
+      Effect.useSpan("spread.leave", { attributes: { "spread.group": group } }, () => sender.command("Leave", group))
+    if (opts.metrics) {
+      yield* FiberSet.run(
+        fibers,
+        publishMetrics(privateGroup, () => ({
+          sent: out.framesQueued,
+          bytesSent: bytesWritten,
+          received: counters.received + router.routed,
+          bytesReceived: counters.bytes,
+          windowInUse: flow.inUse,
+          inbound: inbound.buffered,
+        })),
+      )
+    }
     const multicast: Connection["multicast"] = (m) => sender.multicast(m)
     const subscribeContext: SubscribeContext = {
       router,
@@ -299,6 +325,8 @@ const start = (
         pendingRequests: router.pendingRequests,
         lateReplies: router.lateReplies,
         reads: counters.reads,
+        bytesRead: counters.bytes,
+        bytesWritten,
         writes: out.writes,
       })),
       state: life.get,

@@ -67,6 +67,13 @@ export {
   type RespondOptions,
 } from "./request.ts"
 export {
+  ClientMetrics,
+  type ClientMetricSet,
+  CONNECTION_TAG,
+  type MetricSample,
+  publishMetrics,
+} from "./observability.ts"
+export {
   json,
   type PayloadCodec,
   PayloadError,

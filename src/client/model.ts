@@ -74,6 +74,10 @@ export interface ConnectionStats {
   readonly reads: number
   /** Socket writes so far (each a coalesced batch of frames). */
   readonly writes: number
+  /** Bytes read from the socket so far. */
+  readonly bytesRead: number
+  /** Bytes handed to the socket so far. */
+  readonly bytesWritten: number
 }
 
 /**

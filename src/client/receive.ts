@@ -31,6 +31,8 @@ import type { FlowControl } from "./window.ts"
 export interface ReadCounters {
   received: number
   reads: number
+  /** Bytes read from the socket. */
+  bytes: number
 }
 
 /**
@@ -162,6 +164,7 @@ export const reader = (ctx: ReaderContext): Effect.Effect<void> => {
           : ctx.fail("ConnectionClosed", "the daemon closed the connection in the middle of a message", cut)
       }
       ctx.counters.reads++
+      ctx.counters.bytes += chunk.right.length
       if (!ctx.ended()) decoder.push(chunk.right)
     }
   })

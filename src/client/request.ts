@@ -227,6 +227,11 @@ const envelopeOf = (
     : Effect.succeed(bytes)
 }
 
+// A span that is not made the current one, so a sticky error fails the call
+// as the very same object (a failure inside a current span is wrapped).
+const traced = (name: string, group: string) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.useSpan(name, { attributes: { "spread.group": group } }, () => self)
+
 const timeoutOf = (t: Duration.DurationInput | undefined): Duration.Duration =>
   t === undefined ? Duration.millis(DEFAULT_TIMEOUT) : Duration.decode(t)
 
@@ -285,7 +290,7 @@ export const request = (
     return first._tag === "Reply" ? Effect.succeed(first) : Effect.fail(
       new ResponderError({ group, responder: first.sender, reason: first.reason, correlationId: id }),
     )
-  }).pipe(Effect.withSpan("spread.request", { attributes: { "spread.group": group } }))
+  }).pipe(traced("spread.request", group))
 
 /**
  * Sends a request to `group` and collects replies until `count` came or the
@@ -306,7 +311,7 @@ export const requestMany = (
     if (!(count > 0)) return []
     const { replies } = yield* gather(ctx, "requestMany", group, data, count, options)
     return replies
-  }).pipe(Effect.withSpan("spread.requestMany", { attributes: { "spread.group": group } }))
+  }).pipe(traced("spread.requestMany", group))
 
 /** The request a message carries, if it is a request envelope with a reply-to. */
 const requestOf = (group: string, m: ServerMessage): IncomingRequest | undefined => {

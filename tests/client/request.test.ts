@@ -180,7 +180,8 @@ describe("request/reply", () => {
         expect(Exit.isFailure(exit)).toBe(true)
         if (Exit.isFailure(exit)) expect(JSON.stringify(exit.cause)).toContain("ConnectionError")
         const after = yield* Effect.flip(client.request("void", "x"))
-        expect(after._tag).toBe("ConnectionError")
+        // The very same sticky error, not a copy or a wrapper.
+        expect(after).toBe(yield* client.awaitClosed)
       }).pipe(quiet),
     TIMEOUT,
   )
