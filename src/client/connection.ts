@@ -143,13 +143,14 @@ const start = (
     const views = yield* SubscriptionRef.make(tracker.current)
     const flow = new FlowControl(opts.window)
     const fibers = yield* FiberSet.make<void, never>()
-    const router = new Router(privateGroup, opts.membership, crypto.getRandomValues(new Uint32Array(1))[0])
     const counters = { received: 0, reads: 0, bytes: 0 }
     let bytesWritten = 0
 
     // ----- the session -----
     const out = new Outbound({ maxFrames: opts.outboxMessages, maxBytes: opts.outboxBytes })
     const sender = new Sender(privateGroup, out, flow, tracker, opts.membership, failSticky)
+    const nonce = crypto.getRandomValues(new Uint32Array(1))[0]
+    const router = new Router(privateGroup, opts.membership, nonce, (group) => sender.joined.has(group))
     const decoder = new FrameDecoder("toClient")
     decoder.push(hs.leftover)
 

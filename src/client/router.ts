@@ -124,6 +124,7 @@ export class Router {
   readonly nonce: number
   readonly #privateGroup: string
   readonly #membership: boolean
+  readonly #isJoined: (group: string) => boolean
   readonly #groups = new Map<string, GroupEntry>()
   readonly #pending = new Map<number, PendingRequest>()
   #requests = false
@@ -131,9 +132,15 @@ export class Router {
   #dirty: Array<Subscriber> = []
   #ended: ConnectionError | undefined
 
-  constructor(privateGroup: string, membership: boolean, nonce: number) {
+  /**
+   * A router for the session `privateGroup`; `isJoined` tells whether a
+   * group is joined as of the frames queued so far (a leave of a group that
+   * is not gets no self-leave).
+   */
+  constructor(privateGroup: string, membership: boolean, nonce: number, isJoined: (group: string) => boolean) {
     this.#privateGroup = privateGroup
     this.#membership = membership
+    this.#isJoined = isJoined
     this.nonce = nonce >>> 0
   }
 
@@ -181,8 +188,10 @@ export class Router {
     sub.pending = []
     this.#dirty = this.#dirty.filter((s) => s !== sub)
     if (e.subs.size > 0) return false
-    if (this.#membership) e.leaving++
-    else this.#groups.delete(sub.group)
+    // The leave that follows gets a self-leave only with membership messages
+    // on and when the group is joined (a refused join left it unjoined).
+    if (this.#membership && this.#isJoined(sub.group)) e.leaving++
+    else if (e.leaving === 0) this.#groups.delete(sub.group)
     this.#updateActive()
     return true
   }

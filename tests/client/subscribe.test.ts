@@ -182,6 +182,32 @@ describe("Connection.subscribe", () => {
   )
 
   it.scopedLive(
+    "a refused join reaches the subscriber as a Reject; after it ends, the group's messages flow to messages again",
+    () =>
+      Effect.gen(function* () {
+        const d = yield* startDaemon({ maxGroupMembers: 1 })
+        const a = yield* connect({ daemon: d.spreadName, name: "alice" })
+        const b = yield* connect({ daemon: d.spreadName, name: "bob" })
+        yield* b.join("g")
+        yield* awaitMembers(b, "g", 1)
+        const scope = yield* Scope.make()
+        const s = yield* open(a, "g").pipe(Scope.extend(scope))
+        expect(yield* collect(s, 1, (m) => m._tag === "Reject")).toEqual(["<Reject>"])
+        yield* Scope.close(scope, Exit.void)
+        yield* b.leave("g")
+        while (Option.isSome(yield* b.view("g"))) yield* sleep(5)
+        yield* a.join("g")
+        while (Option.isNone(yield* a.view("g"))) yield* sleep(5)
+        yield* b.multicast({ groups: "g", data: "after" })
+        // Nothing is left waiting for a self-leave that a refused join never gets.
+        let m = yield* a.receive
+        while (m._tag !== "Regular") m = yield* a.receive
+        expect(textOf(m)).toBe("after")
+      }),
+    TIMEOUT,
+  )
+
+  it.scopedLive(
     "fails with a RequestError for a bad group and with the sticky error when the connection closes",
     () =>
       Effect.gen(function* () {
