@@ -120,6 +120,11 @@ export interface ConnectOptions {
    * written before the socket is closed anyway; 1 second by default.
    */
   readonly closeTimeout?: Duration.DurationInput
+  /**
+   * Publish the connection's Effect metrics (`ClientMetrics`, tagged with
+   * its private group) once a second; true by default.
+   */
+  readonly metrics?: boolean
 }
 
 /**
@@ -144,6 +149,7 @@ export interface ResolvedOptions {
   readonly outboxMessages: number
   readonly outboxBytes: number
   readonly closeTimeout: Duration.Duration
+  readonly metrics: boolean
 }
 
 /** The smallest outbox byte limit: one maximum-size frame plus headroom. */
@@ -256,5 +262,6 @@ export const resolveOptions = (options: ConnectOptions): Effect.Effect<ResolvedO
       outboxMessages,
       outboxBytes,
       closeTimeout: closeTimeout.value,
+      metrics: options.metrics ?? true,
     })
   })
