@@ -37,8 +37,10 @@ import {
 import { FrameDecoder } from "../protocol/decoder.ts"
 import { type ByteStream, dial } from "../transport/conn.ts"
 import type { TransportError } from "../transport/errors.ts"
-import { ConnectError, ConnectionError } from "./errors.ts"
+import { ConnectError, ConnectionError, RequestError } from "./errors.ts"
 import { Events } from "./events.ts"
+import { fragmentPayloads, keepsSenderOrder, mayNeedFragments, needsFragments, Reassembly } from "./fragments.ts"
+import type { OutgoingMessage } from "./frames.ts"
 import { type Handshake, handshake } from "./handshake.ts"
 import { Inbound, MAX_TAKE } from "./inbound.ts"
 import { type ConnectOptions, type ResolvedOptions, resolveOptions } from "./options.ts"
@@ -57,6 +59,8 @@ import { FlowControl } from "./window.ts"
 export type { Connection, ConnectionStats } from "./model.ts"
 export type { ConnectionState } from "./state.ts"
 export type { OutgoingMessage } from "./frames.ts"
+
+const textEncoder = new TextEncoder()
 
 /**
  * Connects to a daemon. The connection belongs to the scope: closing the
@@ -153,6 +157,7 @@ const start = (
     const router = new Router(privateGroup, opts.membership, nonce, (group) => sender.joined.has(group))
     const decoder = new FrameDecoder("toClient")
     decoder.push(hs.leftover)
+    const reassembly = new Reassembly(opts.maxMessageBytes, opts.maxReassemblyBytes)
 
     // Wakes everything blocked: receivers, senders waiting for permits or
     // room, and watchers of `awaitClosed` and `events`.
@@ -181,6 +186,7 @@ const start = (
         views,
         inbound,
         router,
+        reassembly,
         counters,
         fail,
         ended: () => out.closed,
@@ -254,7 +260,50 @@ const start = (
         })),
       )
     }
-    const multicast: Connection["multicast"] = (m) => sender.multicast(m)
+    // A payload too large for one Spread message goes in fragments
+    // (fragments.ts): `expand` answers the messages to send in its place,
+    // or why it is refused.
+    let largeMessages = 0
+    const expand = (m: OutgoingMessage): ReadonlyArray<OutgoingMessage> | RequestError => {
+      const data = typeof m.data === "string" ? textEncoder.encode(m.data) : m.data
+      const groups = typeof m.groups === "string" ? 1 : m.groups.length
+      if (!needsFragments(data.length, groups)) return [{ ...m, data }]
+      const refuse = (reason: RequestError["reason"], detail: string) =>
+        new RequestError({ reason, operation: "multicast", detail })
+      if (data.length > opts.maxMessageBytes) {
+        return refuse("MessageTooLong", `Cannot send ${data.length} bytes: maxMessageBytes is ${opts.maxMessageBytes}`)
+      }
+      const service = m.service ?? "Agreed"
+      if (!keepsSenderOrder(service)) {
+        return refuse(
+          "NeedsOrderedService",
+          `Cannot send ${data.length} bytes with ${service}: a message sent in fragments needs Fifo or stronger`,
+        )
+      }
+      return fragmentPayloads(data, nonce, largeMessages++).map((part) => ({ ...m, data: part }))
+    }
+    const isLarge = (m: OutgoingMessage) => mayNeedFragments(m.data, typeof m.groups === "string" ? 1 : m.groups.length)
+    const multicast: Connection["multicast"] = (m) =>
+      isLarge(m)
+        ? Effect.suspend(() => {
+          const parts = expand(m)
+          return parts instanceof RequestError ? Effect.fail(parts) : sender.multicastMany(parts)
+        })
+        : sender.multicast(m)
+    // All-or-nothing as before: every message is checked (large ones
+    // expanded into their fragments) before any is sent.
+    const multicastMany: Connection["multicastMany"] = (ms) =>
+      Effect.suspend(() => {
+        const all = Array.isArray(ms) ? (ms as ReadonlyArray<OutgoingMessage>) : Array.from(ms)
+        if (!all.some(isLarge)) return sender.multicastMany(all)
+        const flat: Array<OutgoingMessage> = []
+        for (const m of all) {
+          const parts = isLarge(m) ? expand(m) : [m]
+          if (parts instanceof RequestError) return Effect.fail(parts)
+          flat.push(...parts)
+        }
+        return sender.multicastMany(flat)
+      })
     const subscribeContext: SubscribeContext = {
       router,
       events,
@@ -288,7 +337,7 @@ const start = (
       join,
       leave,
       multicast,
-      multicastMany: (ms) => sender.multicastMany(ms),
+      multicastMany,
       receive: inbound.take,
       receiveChunk: (max = MAX_TAKE) => inbound.takeChunk(Math.max(1, Math.floor(max))),
       messages: inbound.stream,
@@ -325,6 +374,9 @@ const start = (
         subscribers: router.subscribers,
         pendingRequests: router.pendingRequests,
         lateReplies: router.lateReplies,
+        largeMessagesAssembled: reassembly.stats.assembled,
+        largeMessagesDropped: reassembly.stats.dropped,
+        reassemblyBytes: reassembly.stats.pendingBytes,
         reads: counters.reads,
         bytesRead: counters.bytes,
         bytesWritten,

@@ -30,11 +30,9 @@
  * text starts with the byte `0xFF`. Anything else is an ordinary message and
  * is delivered as one.
  *
- * Kind 16 (fragment) is reserved for fragmenting large messages: a later
- * version adds its fields (message id, index, count) as extension fields
- * before the checksum, which `H` lets a reader of this version skip. This
- * version decodes a fragment's header like any other but nothing acts on
- * it: such a message is delivered as an ordinary message.
+ * Kind 16 (fragment) carries a part of a large message: its fields (index,
+ * count, total length) are extension fields before the checksum, and the
+ * correlation id is the message's id; see fragments.ts.
  *
  * @module
  */
@@ -81,7 +79,7 @@ export const EnvelopeKinds = {
   Request: 1,
   Reply: 2,
   ErrorReply: 3,
-  /** Reserved for fragments of large messages; not decoded by this version. */
+  /** A fragment of a large message (see fragments.ts). */
   Fragment: 16,
 } as const
 

@@ -273,8 +273,12 @@ export class ConnectionError extends ConnectionErrorBase {
  * - `NoGroups`: a multicast names no destination.
  * - `TooManyGroups`: a multicast names more than 43 destinations (what a real
  *   Spread 5.0.1 daemon routes correctly; see `REAL_DAEMON_MAX_GROUPS`).
- * - `MessageTooLong`: `data + 32 * groups` exceeds 143151 bytes (exactly
- *   143152 corrupts a real 5.0.1 daemon's heap; larger sizes abort or kill it).
+ * - `MessageTooLong`: the payload exceeds `maxMessageBytes` (16 MiB by
+ *   default). (A payload above what one Spread message carries, 143151 bytes
+ *   with its groups, is sent in fragments; see `FRAGMENT_BYTES`.)
+ * - `NeedsOrderedService`: a payload large enough to be fragmented was sent
+ *   with `Unreliable` or `Reliable`, which do not keep a sender's messages in
+ *   order; use `Fifo` or stronger.
  * - `IllegalMessType`: mess_type is not a 16-bit integer.
  * - `IllegalService`: the service level is not one of the six.
  *
@@ -288,6 +292,7 @@ export type RequestErrorReason =
   | "MessageTooLong"
   | "IllegalMessType"
   | "IllegalService"
+  | "NeedsOrderedService"
 
 /**
  * The Spread C API result code of each {@link RequestErrorReason}.
@@ -302,6 +307,7 @@ export const requestErrorCodes: { readonly [K in RequestErrorReason]: number } =
   MessageTooLong: ErrorCodes.MESSAGE_TOO_LONG,
   IllegalMessType: ErrorCodes.ILLEGAL_MESSAGE,
   IllegalService: ErrorCodes.ILLEGAL_SERVICE,
+  NeedsOrderedService: ErrorCodes.ILLEGAL_SERVICE,
 }
 
 /**

@@ -86,3 +86,4 @@ export {
 export { layer, Spread, SpreadBase } from "./spread.ts"
 export type { SubscribeOptions } from "./subscribe.ts"
 export type { GroupView } from "./views.ts"
+export { DEFAULT_MAX_MESSAGE_BYTES, FRAGMENT_BYTES, FRAGMENT_HEADER } from "./fragments.ts"

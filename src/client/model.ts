@@ -70,6 +70,12 @@ export interface ConnectionStats {
   readonly pendingRequests: number
   /** Replies that came after their request had ended (dropped). */
   readonly lateReplies: number
+  /** Large messages received in fragments and delivered whole. */
+  readonly largeMessagesAssembled: number
+  /** Large messages dropped partway (out of order, over a bound, or their sender left). */
+  readonly largeMessagesDropped: number
+  /** Bytes held by large messages partly received. */
+  readonly reassemblyBytes: number
   /** Socket reads so far (each decoded as a batch). */
   readonly reads: number
   /** Socket writes so far (each a coalesced batch of frames). */
@@ -109,7 +115,9 @@ export interface Connection {
   readonly leave: (group: string) => Effect.Effect<void, ConnectionError | RequestError>
   /**
    * Multicasts one message. Waits while the flow window or the outbox is
-   * full; succeeds once the frame is queued.
+   * full; succeeds once the frame is queued. A payload too large for one
+   * Spread message (up to `maxMessageBytes`) is sent in fragments and
+   * delivered whole by receiving spreadfx clients (see fragments.ts).
    */
   readonly multicast: (message: OutgoingMessage) => Effect.Effect<void, ConnectionError | RequestError>
   /**

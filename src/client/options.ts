@@ -125,6 +125,18 @@ export interface ConnectOptions {
    * its private group) once a second; true by default.
    */
   readonly metrics?: boolean
+  /**
+   * Most bytes of one message, 16 MiB by default. Payloads above what one
+   * Spread message carries (143151 bytes with its groups) are sent in
+   * fragments of 128 KiB and put back together by the receiving client;
+   * a larger fragmented message from a sender is dropped by a receiver.
+   */
+  readonly maxMessageBytes?: number
+  /**
+   * Most bytes all partial large messages being received may hold together,
+   * 64 MiB by default; a fragment past it drops its message.
+   */
+  readonly maxReassemblyBytes?: number
 }
 
 /**
@@ -150,6 +162,8 @@ export interface ResolvedOptions {
   readonly outboxBytes: number
   readonly closeTimeout: Duration.Duration
   readonly metrics: boolean
+  readonly maxMessageBytes: number
+  readonly maxReassemblyBytes: number
 }
 
 /** The smallest outbox byte limit: one maximum-size frame plus headroom. */
@@ -244,6 +258,12 @@ export const resolveOptions = (options: ConnectOptions): Effect.Effect<ResolvedO
     if (!isPositiveInt(outboxBytes) || outboxBytes < MIN_OUTBOX_BYTES) {
       return bad("IllegalOption", `outboxBytes ${outboxBytes} is below ${MIN_OUTBOX_BYTES}`)
     }
+    const maxMessageBytes = options.maxMessageBytes ?? 16 * 1024 * 1024
+    const maxReassemblyBytes = options.maxReassemblyBytes ?? 64 * 1024 * 1024
+    if (!isPositiveInt(maxMessageBytes)) return bad("IllegalOption", `maxMessageBytes ${maxMessageBytes} is not > 0`)
+    if (!isPositiveInt(maxReassemblyBytes)) {
+      return bad("IllegalOption", `maxReassemblyBytes ${maxReassemblyBytes} is not > 0`)
+    }
     const priority = options.priority ?? 0
     if (!Number.isFinite(priority)) return bad("IllegalOption", `priority ${priority} is not a number`)
     return Effect.succeed<ResolvedOptions>({
@@ -263,5 +283,7 @@ export const resolveOptions = (options: ConnectOptions): Effect.Effect<ResolvedO
       outboxBytes,
       closeTimeout: closeTimeout.value,
       metrics: options.metrics ?? true,
+      maxMessageBytes,
+      maxReassemblyBytes,
     })
   })

@@ -16,6 +16,7 @@ import { latin1Bytes } from "../protocol/names.ts"
 import type { ByteStream } from "../transport/conn.ts"
 import type { ConnectionError } from "./errors.ts"
 import type { Inbound } from "./inbound.ts"
+import { mayBeFragment, type Reassembly } from "./fragments.ts"
 import { messageAt, ReceivedMessage } from "./message.ts"
 import type { Router } from "./router.ts"
 import type { Sender } from "./send.ts"
@@ -52,6 +53,8 @@ export interface ReaderContext {
   readonly inbound: Inbound
   /** Subscriptions and pending requests; consulted only while `router.active`. */
   readonly router: Router
+  /** Partial large messages (fragments put back together per sender). */
+  readonly reassembly: Reassembly
   readonly counters: ReadCounters
   /** Records the failure (the first one sticks). */
   readonly fail: (reason: ConnectionError["reason"], detail: string, cause?: unknown) => Effect.Effect<void>
@@ -69,7 +72,7 @@ export interface ReaderContext {
  * @category constructors
  */
 export const reader = (ctx: ReaderContext): Effect.Effect<void> => {
-  const { decoder, flow, router, sender, stream } = ctx
+  const { decoder, flow, reassembly, router, sender, stream } = ctx
   const ownName = latin1Bytes(ctx.privateGroup)
 
   const isOwnCountedReject = (m: RejectMessage): boolean =>
@@ -89,8 +92,11 @@ export const reader = (ctx: ReaderContext): Effect.Effect<void> => {
       const m = messageAt(decoder)
       if (m instanceof ReceivedMessage) {
         if (counting && m.sentBy(ownName)) permits += flow.returned()
-        if (router.active && router.claim(m)) continue
-        out.push(m)
+        // A fragment of a large message waits for the rest of it.
+        const whole = mayBeFragment(m) ? reassembly.add(m) : m
+        if (whole === undefined) continue
+        if (router.active && router.claim(whole)) continue
+        out.push(whole)
         continue
       }
       if (m instanceof ProtocolError) return m
@@ -116,6 +122,11 @@ export const reader = (ctx: ReaderContext): Effect.Effect<void> => {
           // The answer to our own join.
           if (counting && m.cause === "Join" && m.changed === ctx.privateGroup) permits += flow.returned()
           ctx.tracker.apply(m)
+          // A sender gone mid-message leaves nothing partial behind.
+          if (reassembly.holding) {
+            if (m.cause === "Network") reassembly.keepOnly(m.members)
+            else if (m.cause !== "Join" && m.changed !== undefined) reassembly.senderGone(m.changed)
+          }
           break
         case "SelfLeave":
           if (counting) permits += flow.returned()

@@ -137,7 +137,7 @@ describe("Connection against the embedded daemon", () => {
   it.scopedLive("invalid names and sizes fail with a RequestError and send nothing", () =>
     Effect.gen(function* () {
       const d = yield* startDaemon()
-      const a = yield* connect({ daemon: d.spreadName })
+      const a = yield* connect({ daemon: d.spreadName, maxMessageBytes: 200_000 })
       const before = d.stats().messagesIn
       const cases: Array<[Effect.Effect<void, ConnectionError | RequestError>, RequestError["reason"]]> = [
         [a.join(""), "IllegalGroup"],
@@ -149,10 +149,10 @@ describe("Connection against the embedded daemon", () => {
         // A real 5.0.1 daemon misroutes 44 or more destinations (see REAL_DAEMON_MAX_GROUPS).
         [a.multicast({ groups: Array.from({ length: 44 }, (_, i) => `g${i}`), data: "" }), "TooManyGroups"],
         [a.multicast({ groups: "g", data: "", messType: 1 << 16 }), "IllegalMessType"],
-        // Exactly 143152 corrupts a real 5.0.1 daemon's heap (see REAL_DAEMON_MAX_PAYLOAD).
-        [a.multicast({ groups: "g", data: new Uint8Array(143152 - 32) }), "MessageTooLong"],
-        [a.multicast({ groups: ["a", "b"], data: new Uint8Array(143152 - 64) }), "MessageTooLong"],
-        [a.multicast({ groups: "g", data: "é".repeat(80_000) }), "MessageTooLong"],
+        // Above one Spread message a payload goes in fragments, up to maxMessageBytes.
+        [a.multicast({ groups: "g", data: new Uint8Array(200_001), service: "Fifo" }), "MessageTooLong"],
+        [a.multicast({ groups: "g", data: "é".repeat(100_001), service: "Fifo" }), "MessageTooLong"],
+        [a.multicast({ groups: "g", data: new Uint8Array(143152 - 32), service: "Reliable" }), "NeedsOrderedService"],
       ]
       for (const [call, reason] of cases) {
         const e = yield* Effect.flip(call)

@@ -81,6 +81,7 @@ describe("error mapping", () => {
       MessageTooLong: -17,
       IllegalMessType: -13,
       IllegalService: -12,
+      NeedsOrderedService: -12,
     })
   })
 

@@ -135,6 +135,28 @@ describe.skipIf(DAEMON === undefined)(
     )
 
     it.scopedLive(
+      "a 2 MiB message goes in fragments through the real daemon and arrives whole, with 43 destinations",
+      () =>
+        Effect.gen(function* () {
+          const gs = Array.from({ length: 43 }, (_, i) => group(`frag${i}`))
+          const a = yield* connect({ daemon, membership: false })
+          const b = yield* connect({ daemon, membership: false })
+          yield* b.join(gs[42])
+          yield* Effect.sleep(100)
+          const data = new Uint8Array(2 * 1024 * 1024 + 3)
+          for (let i = 0; i < data.length; i++) data[i] = (i * 31) & 0xff
+          yield* a.multicast({ groups: gs, data, service: "Safe" })
+          const m = yield* next(b, isRegular)
+          expect(m.data.length).toBe(data.length)
+          let same = true
+          for (let i = 0; i < data.length && same; i++) same = m.data[i] === data[i]
+          expect(same).toBe(true)
+          expect(m.groups).toEqual(gs)
+        }),
+      TIMEOUT,
+    )
+
+    it.scopedLive(
       "a sender flooding 20,000 1 KB self-delivered messages is not cut off (window on)",
       () =>
         Effect.gen(function* () {

@@ -1,0 +1,275 @@
+/**
+ * Large messages: a payload too big for one Spread message is sent as a run
+ * of fragment envelopes (kind 16 of envelope.ts) and put back together by
+ * the receiving client, in order, per sender. Pure bookkeeping: no Effect,
+ * no IO.
+ *
+ * A fragment's envelope has no reply-to and three extension fields, so its
+ * header is 36 bytes (all big-endian):
+ *
+ * | offset | size | field                                              |
+ * | ------ | ---- | -------------------------------------------------- |
+ * | 0..19  |      | the envelope's fixed fields; kind 16, `H` = 36     |
+ * | 8      | 8    | correlation id: the message's id, unique per sender |
+ * | 20     | 4    | index of this fragment, from 0                      |
+ * | 24     | 4    | count of fragments                                  |
+ * | 28     | 4    | total length of the whole payload                   |
+ * | 32     | 4    | CRC-32 of bytes 0..31                               |
+ * | 36     | …    | this fragment's part of the payload                 |
+ *
+ * The fragments of one message go out in order under the flow window, and
+ * only with a service that keeps FIFO order per sender (`Fifo`, `Causal`,
+ * `Agreed`, `Safe`); a receiver appends each to its sender's partial message
+ * and delivers the whole once the last arrives, with the sender, groups,
+ * service and mess_type of its fragments. Each fragment body is at most
+ * {@link FRAGMENT_BYTES}, so a fragment to 43 groups stays far below the
+ * sizes that break a real 5.0.1 daemon (143,088 bytes and up).
+ *
+ * What a receiver holds is bounded: one message at most `maxMessageBytes`,
+ * all partial messages together at most `maxReassemblyBytes`. A fragment out
+ * of order, one that would pass a bound, or one whose sender leaves or
+ * disconnects (its membership message says so) drops that sender's partial
+ * message: nothing partial is ever delivered, and its memory goes at once.
+ *
+ * @module
+ */
+import { MAX_GROUP_NAME, REAL_DAEMON_MAX_PAYLOAD, type ServiceLevel } from "../protocol/constants.ts"
+import type { RegularMessage } from "../protocol/messages.ts"
+import { crc32, ENVELOPE_MAGIC, ENVELOPE_VERSION, EnvelopeKinds, parseEnvelope } from "./envelope.ts"
+import type { ReceivedMessage } from "./message.ts"
+
+/**
+ * Most payload bytes in one fragment (128 KiB).
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const FRAGMENT_BYTES = 128 * 1024
+
+/**
+ * The header of a fragment: the envelope's 24 bytes and three 4-byte fields.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const FRAGMENT_HEADER = 36
+
+/**
+ * The default most bytes of one message, fragmented or not (16 MiB).
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+/**
+ * Whether a service keeps a sender's messages in order (and so may carry
+ * fragments).
+ *
+ * @since 0.2.0
+ * @category predicates
+ */
+export const keepsSenderOrder = (service: ServiceLevel): boolean =>
+  service === "Fifo" || service === "Causal" || service === "Agreed" || service === "Safe"
+
+/**
+ * Whether a message may be too large for one Spread message (text counts 3
+ * bytes a UTF-16 unit); such a message is measured exactly, and fragmented
+ * when it is.
+ *
+ * @since 0.2.0
+ * @category predicates
+ */
+export const mayNeedFragments = (data: Uint8Array | string, groups: number): boolean =>
+  (typeof data === "string" ? data.length * 3 : data.length) + MAX_GROUP_NAME * groups > REAL_DAEMON_MAX_PAYLOAD
+
+/**
+ * Whether `bytes` of payload to `groups` groups need fragmenting.
+ *
+ * @since 0.2.0
+ * @category predicates
+ */
+export const needsFragments = (bytes: number, groups: number): boolean =>
+  bytes + MAX_GROUP_NAME * groups > REAL_DAEMON_MAX_PAYLOAD
+
+/**
+ * The fragment payloads of `data`, for the message id `idHigh:idLow`.
+ * Each is a fresh buffer: header and its part of `data`.
+ *
+ * @since 0.2.0
+ * @category encoding
+ */
+export const fragmentPayloads = (data: Uint8Array, idHigh: number, idLow: number): Array<Uint8Array> => {
+  const count = Math.max(1, Math.ceil(data.length / FRAGMENT_BYTES))
+  const out = new Array<Uint8Array>(count)
+  for (let i = 0; i < count; i++) {
+    const part = data.subarray(i * FRAGMENT_BYTES, Math.min(data.length, (i + 1) * FRAGMENT_BYTES))
+    const p = new Uint8Array(FRAGMENT_HEADER + part.length)
+    const v = new DataView(p.buffer)
+    p.set(ENVELOPE_MAGIC, 0)
+    p[4] = ENVELOPE_VERSION
+    p[5] = EnvelopeKinds.Fragment
+    v.setUint16(6, FRAGMENT_HEADER)
+    v.setUint32(8, idHigh >>> 0)
+    v.setUint32(12, idLow >>> 0)
+    v.setUint32(20, i)
+    v.setUint32(24, count)
+    v.setUint32(28, data.length)
+    v.setUint32(32, crc32(p, 0, 32))
+    p.set(part, FRAGMENT_HEADER)
+    out[i] = p
+  }
+  return out
+}
+
+/**
+ * Whether a received data message carries a fragment (the cheap test the
+ * reader makes on every message: two bytes).
+ *
+ * @since 0.2.0
+ * @category predicates
+ */
+export const mayBeFragment = (m: ReceivedMessage): boolean =>
+  m.dataByte(0) === 0xff && m.dataByte(5) === EnvelopeKinds.Fragment
+
+interface Partial {
+  readonly sender: string
+  readonly id: string
+  readonly count: number
+  readonly bytes: Uint8Array
+  readonly first: RegularMessage
+  next: number
+  filled: number
+}
+
+/**
+ * Counters of a {@link Reassembly}.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ReassemblyStats {
+  /** Large messages delivered whole. */
+  readonly assembled: number
+  /** Partial messages dropped (out of order, over a bound, or the sender left). */
+  readonly dropped: number
+  /** Bytes held by partial messages now. */
+  readonly pendingBytes: number
+}
+
+/**
+ * The partial large messages of one connection.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export class Reassembly {
+  readonly #maxMessage: number
+  readonly #maxTotal: number
+  // Keyed by sender, then message id.
+  readonly #partials = new Map<string, Map<string, Partial>>()
+  #pending = 0
+  #assembled = 0
+  #dropped = 0
+
+  /** Bounds: one message at most `maxMessageBytes`, all partials at most `maxTotalBytes`. */
+  constructor(maxMessageBytes: number, maxTotalBytes: number) {
+    this.#maxMessage = maxMessageBytes
+    this.#maxTotal = maxTotalBytes
+  }
+
+  /** The counters now. */
+  get stats(): ReassemblyStats {
+    return { assembled: this.#assembled, dropped: this.#dropped, pendingBytes: this.#pending }
+  }
+
+  /**
+   * Takes a fragment: answers the whole message when this was its last
+   * fragment, `undefined` when it was kept (or dropped), and `m` itself when
+   * it is no fragment after all (its envelope does not check out).
+   */
+  add(m: ReceivedMessage): RegularMessage | undefined {
+    const payload = m.data
+    const env = parseEnvelope(payload)
+    if (env === undefined || env.kind !== "Fragment" || env.headerLength < FRAGMENT_HEADER || env.replyTo !== "") {
+      return m
+    }
+    const v = new DataView(payload.buffer, payload.byteOffset, payload.byteLength)
+    const index = v.getUint32(20)
+    const count = v.getUint32(24)
+    const total = v.getUint32(28)
+    const body = payload.subarray(env.headerLength)
+    const sender = m.sender
+    const id = `${env.idHigh}:${env.idLow}`
+    let bySender = this.#partials.get(sender)
+    let p = bySender?.get(id)
+    if (p === undefined) {
+      // The rest of a message already dropped (or never begun here): ignored.
+      if (index !== 0) return undefined
+      if (count === 0 || total > this.#maxMessage || this.#pending + total > this.#maxTotal) {
+        this.#dropped++
+        return undefined
+      }
+      p = { sender, id, count, bytes: new Uint8Array(total), first: m, next: 0, filled: 0 }
+      if (bySender === undefined) this.#partials.set(sender, bySender = new Map())
+      bySender.set(id, p)
+      this.#pending += total
+    }
+    if (index !== p.next || count !== p.count || total !== p.bytes.length || p.filled + body.length > total) {
+      this.#drop(p)
+      return undefined
+    }
+    p.bytes.set(body, p.filled)
+    p.filled += body.length
+    p.next++
+    if (p.next < p.count) return undefined
+    this.#forget(p)
+    if (p.filled !== total) {
+      this.#dropped++
+      return undefined
+    }
+    this.#assembled++
+    const f = p.first
+    return {
+      _tag: "Regular",
+      sender: f.sender,
+      groups: f.groups,
+      service: f.service,
+      type: f.type,
+      messType: f.messType,
+      endianMismatch: f.endianMismatch,
+      data: p.bytes,
+    }
+  }
+
+  /** Drops every partial message of `sender` (it left or disconnected). */
+  senderGone(sender: string): void {
+    const bySender = this.#partials.get(sender)
+    if (bySender === undefined) return
+    for (const p of [...bySender.values()]) this.#drop(p)
+  }
+
+  /** Drops the partial messages of every sender not in `members` (a network change). */
+  keepOnly(members: ReadonlyArray<string>): void {
+    if (this.#partials.size === 0) return
+    const keep = new Set(members)
+    for (const sender of [...this.#partials.keys()]) if (!keep.has(sender)) this.senderGone(sender)
+  }
+
+  /** Whether any partial message is held. */
+  get holding(): boolean {
+    return this.#partials.size > 0
+  }
+
+  #drop(p: Partial): void {
+    this.#forget(p)
+    this.#dropped++
+  }
+
+  #forget(p: Partial): void {
+    const bySender = this.#partials.get(p.sender)
+    if (bySender?.delete(p.id) !== true) return
+    if (bySender.size === 0) this.#partials.delete(p.sender)
+    this.#pending -= p.bytes.length
+  }
+}

@@ -1,0 +1,187 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Fiber, Stream } from "effect"
+import { connect, type Connection } from "../../src/client/connection.ts"
+import { RequestError } from "../../src/client/errors.ts"
+import { FRAGMENT_BYTES, fragmentPayloads, Reassembly } from "../../src/client/fragments.ts"
+import { messageAt, ReceivedMessage } from "../../src/client/message.ts"
+import { encodeMulticast, FrameDecoder, type RegularMessage, type ServerMessage } from "../../src/protocol/mod.ts"
+import { Prng } from "../_helpers/prng.ts"
+import { sleep, startDaemon } from "./_fixtures.ts"
+
+const TIMEOUT = 20_000
+
+const bytesOf = (n: number, seed: number): Uint8Array => new Prng(seed).bytes(n)
+
+// Byte equality without vitest's element-by-element diffing (slow on MiBs).
+const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
+/** The next `n` data messages of `conn`. */
+const regulars = (conn: Connection, n: number) =>
+  Stream.runCollect(
+    conn.messages.pipe(
+      Stream.filter((m: ServerMessage): m is RegularMessage => m._tag === "Regular"),
+      Stream.take(n),
+    ),
+  ).pipe(Effect.map((c) => Array.from(c)))
+
+/** A received message made of `payload`, as the reader would see it. */
+const received = (payload: Uint8Array, sender = "#bob#localhost"): ReceivedMessage => {
+  const d = new FrameDecoder("toClient")
+  d.push(encodeMulticast({ privateGroup: sender, service: "Fifo", groups: ["g"], data: payload }))
+  if (d.advance() !== true) throw new Error("no frame")
+  const m = messageAt(d)
+  if (!(m instanceof ReceivedMessage)) throw new Error("not a data message")
+  return m
+}
+
+describe("large messages", () => {
+  it.scopedLive(
+    "a 1 MiB message goes in fragments and arrives whole, in order with its sender's other messages",
+    () =>
+      Effect.gen(function* () {
+        const d = yield* startDaemon()
+        const a = yield* connect({ daemon: d.spreadName, name: "a" })
+        const b = yield* connect({ daemon: d.spreadName, name: "b" })
+        yield* b.join("big")
+        yield* a.join("big")
+        yield* sleep(50)
+        const big = bytesOf(1024 * 1024 + 7, 1)
+        const got = yield* Effect.fork(regulars(b, 3))
+        yield* a.multicast({ groups: "big", data: "before", service: "Fifo" })
+        yield* a.multicast({ groups: "big", data: big, service: "Agreed", messType: 9 })
+        yield* a.multicast({ groups: "big", data: "after", service: "Fifo" })
+        const [m1, m2, m3] = yield* Fiber.join(got)
+        expect(new TextDecoder().decode(m1.data)).toBe("before")
+        expect(m2.data.length).toBe(big.length)
+        expect(sameBytes(m2.data, big)).toBe(true)
+        expect([m2.sender, m2.groups, m2.messType, m2.service]).toEqual(["#a#localhost", ["big"], 9, "Agreed"])
+        expect(new TextDecoder().decode(m3.data)).toBe("after")
+        const sb = yield* b.stats
+        expect([sb.largeMessagesAssembled, sb.largeMessagesDropped, sb.reassemblyBytes]).toEqual([1, 0, 0])
+        // The sender received its own copy whole too, and its window was respected.
+        const own = yield* regulars(a, 3)
+        expect(sameBytes(own[1].data, big)).toBe(true)
+        const sa = yield* a.stats
+        expect(sa.windowPeak).toBeLessThanOrEqual(sa.windowCapacity)
+      }),
+    TIMEOUT,
+  )
+
+  it.scopedLive(
+    "multicast refuses a payload over maxMessageBytes and a fragmented one with an unordered service",
+    () =>
+      Effect.gen(function* () {
+        const d = yield* startDaemon()
+        const a = yield* connect({ daemon: d.spreadName, maxMessageBytes: 300_000 })
+        const tooBig = yield* Effect.flip(a.multicast({ groups: "g", data: new Uint8Array(300_001), service: "Fifo" }))
+        expect(tooBig).toBeInstanceOf(RequestError)
+        expect(tooBig.reason).toBe("MessageTooLong")
+        for (const service of ["Unreliable", "Reliable"] as const) {
+          const e = yield* Effect.flip(a.multicast({ groups: "g", data: new Uint8Array(200_000), service }))
+          expect(e.reason).toBe("NeedsOrderedService")
+        }
+        // multicastMany stays all-or-nothing with large members.
+        const e = yield* Effect.flip(a.multicastMany([
+          { groups: "g", data: "fine" },
+          { groups: "g", data: new Uint8Array(200_000), service: "Unreliable" },
+        ]))
+        expect(e.reason).toBe("NeedsOrderedService")
+        expect((yield* a.stats).sent).toBe(0)
+        // Text is measured as UTF-8: 100,000 'é' are 200,000 bytes, sent in fragments.
+        yield* a.join("g")
+        yield* a.multicast({ groups: "g", data: "é".repeat(100_000), service: "Fifo" })
+        const [m] = yield* regulars(a, 1)
+        expect(new TextDecoder().decode(m.data)).toBe("é".repeat(100_000))
+      }),
+    TIMEOUT,
+  )
+
+  it.scopedLive(
+    "a sender that disconnects mid-message leaves nothing delivered and no memory held",
+    () =>
+      Effect.gen(function* () {
+        const d = yield* startDaemon()
+        const b = yield* connect({ daemon: d.spreadName, name: "b" })
+        yield* b.join("big")
+        const parts = fragmentPayloads(bytesOf(5 * FRAGMENT_BYTES, 2), 1, 1)
+        yield* Effect.scoped(Effect.gen(function* () {
+          const a = yield* connect({ daemon: d.spreadName, name: "a" })
+          yield* a.join("big")
+          // Three of five fragments, then the sender goes away.
+          yield* a.multicastMany(parts.slice(0, 3).map((data) => ({ groups: "big", data, service: "Fifo" as const })))
+          yield* sleep(100)
+          expect((yield* b.stats).reassemblyBytes).toBe(5 * FRAGMENT_BYTES)
+        }))
+        yield* b.multicast({ groups: "big", data: "marker" })
+        const [m] = yield* regulars(b, 1)
+        expect(new TextDecoder().decode(m.data)).toBe("marker")
+        const s = yield* b.stats
+        expect([s.largeMessagesAssembled, s.largeMessagesDropped, s.reassemblyBytes]).toEqual([0, 1, 0])
+      }),
+    TIMEOUT,
+  )
+
+  it.scopedLive(
+    "a receiver drops a fragmented message above its maxMessageBytes and carries on",
+    () =>
+      Effect.gen(function* () {
+        const d = yield* startDaemon()
+        const a = yield* connect({ daemon: d.spreadName })
+        const b = yield* connect({ daemon: d.spreadName, maxMessageBytes: 200_000 })
+        yield* b.join("big")
+        yield* sleep(50)
+        yield* a.multicast({ groups: "big", data: new Uint8Array(500_000), service: "Fifo" })
+        yield* a.multicast({ groups: "big", data: "small", service: "Fifo" })
+        const [m] = yield* regulars(b, 1)
+        expect(new TextDecoder().decode(m.data)).toBe("small")
+        const s = yield* b.stats
+        expect([s.largeMessagesAssembled, s.largeMessagesDropped, s.reassemblyBytes]).toEqual([0, 1, 0])
+      }),
+    TIMEOUT,
+  )
+})
+
+describe("Reassembly", () => {
+  const parts = fragmentPayloads(bytesOf(3 * FRAGMENT_BYTES + 5, 3), 7, 9)
+
+  it("Reassembly delivers a message only once every fragment came, in order", () => {
+    const r = new Reassembly(1 << 24, 1 << 26)
+    expect(r.add(received(parts[0]))).toBeUndefined()
+    expect(r.add(received(parts[1]))).toBeUndefined()
+    expect(r.add(received(parts[2]))).toBeUndefined()
+    const whole = r.add(received(parts[3]))
+    expect(whole?.data.length).toBe(3 * FRAGMENT_BYTES + 5)
+    expect(r.stats).toEqual({ assembled: 1, dropped: 0, pendingBytes: 0 })
+  })
+
+  it("Reassembly drops a message whose fragments come out of order, and never delivers part of it", () => {
+    const r = new Reassembly(1 << 24, 1 << 26)
+    r.add(received(parts[0]))
+    expect(r.add(received(parts[2]))).toBeUndefined()
+    expect(r.add(received(parts[1]))).toBeUndefined() // the rest of a dropped message is ignored
+    expect(r.add(received(parts[3]))).toBeUndefined()
+    expect(r.stats).toEqual({ assembled: 0, dropped: 1, pendingBytes: 0 })
+  })
+
+  it("Reassembly bounds what all senders' partial messages hold together", () => {
+    const r = new Reassembly(1 << 24, 4 * FRAGMENT_BYTES)
+    r.add(received(parts[0], "#one#d"))
+    expect(r.stats.pendingBytes).toBe(3 * FRAGMENT_BYTES + 5)
+    expect(r.add(received(parts[0], "#two#d"))).toBeUndefined() // would pass the total: dropped at once
+    expect(r.stats).toEqual({ assembled: 0, dropped: 1, pendingBytes: 3 * FRAGMENT_BYTES + 5 })
+    r.senderGone("#one#d")
+    expect(r.stats).toEqual({ assembled: 0, dropped: 2, pendingBytes: 0 })
+  })
+
+  it("a payload that only looks like a fragment (bad checksum) is an ordinary message", () => {
+    const fake = parts[0].slice()
+    fake[33] ^= 1 // the checksum
+    const m = received(fake)
+    const r = new Reassembly(1 << 24, 1 << 26)
+    expect(r.add(m)).toBe(m)
+  })
+})
