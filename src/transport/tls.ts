@@ -1,0 +1,538 @@
+/**
+ * TLS byte streams: a listener that can require client certificates, and a
+ * dialer that can present one. Both produce the same {@link ByteStream} as
+ * TCP and Unix sockets, so everything above the byte stream (the daemon's
+ * session, the client's handshake and connection) is one code path for all
+ * three transports.
+ *
+ * Why `node:tls` on the listening side: `Deno.listenTls` (Deno 2.9) cannot
+ * request or verify client certificates. Deno's `node:tls` server honours
+ * `requestCert` + `ca` + `rejectUnauthorized`: a client without a
+ * certificate, or with one from another issuer, is refused during the TLS
+ * handshake (checked in Deno 2.9.6: the first gets a `CertificateRequired`
+ * alert, the second a closed socket; neither reaches the Spread handshake).
+ * The node socket is wrapped here with the same contract as `fromConn`:
+ * a pull-based read (the socket is paused unless a read is waiting, so
+ * buffering is bounded), writes that complete only once the socket took
+ * every byte (partial writes are the socket's business, not the caller's),
+ * and an idempotent close.
+ *
+ * The dialing side uses `Deno.connectTls` (client certificate via
+ * `cert`/`key`), except when the name to verify differs from the host to
+ * dial: Deno has no option for that together with a client certificate
+ * (`Deno.startTls` takes a name but no certificate), so that case goes
+ * through `node:tls`'s `connect` and the same wrapper.
+ *
+ * @module
+ */
+import { Effect, type Scope } from "effect"
+import type { Buffer } from "node:buffer"
+import tls from "node:tls"
+import { type Address, formatAddress } from "./address.ts"
+import { type ByteStream, fromConn, type Listener } from "./conn.ts"
+import { TransportError } from "./errors.ts"
+
+/**
+ * What a TLS listener serves with, and whom it lets in. PEM strings.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TlsServerOptions {
+  /** The server's certificate chain (PEM). */
+  readonly cert: string
+  /** The server's private key (PEM). */
+  readonly key: string
+  /**
+   * Certificate authorities (PEM) a client certificate must be issued by.
+   * When set, every client must present a certificate issued by one of them;
+   * without one the handshake is refused. When unset, no client certificate
+   * is asked for.
+   */
+  readonly ca?: string | undefined
+  /**
+   * When set (with `ca`), the subject common name (or a DNS subject
+   * alternative name) of the client certificate must be one of these.
+   */
+  readonly allowSubjects?: ReadonlyArray<string> | undefined
+  /** Time a client has to finish the TLS handshake, in ms. Default 10000. */
+  readonly handshakeTimeoutMs?: number | undefined
+}
+
+/**
+ * A TLS client that was turned away before any Spread byte was exchanged.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TlsRefusal {
+  /** `host:port` of the client, when known. */
+  readonly remote: string
+  /** Why, as the TLS layer said it (or the allow-list). */
+  readonly reason: string
+}
+
+/**
+ * A {@link Listener} for TLS, with the refusals it made.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TlsListener extends Listener {
+  /**
+   * The next refusal (a failed TLS handshake, or a subject not on the
+   * allow-list). The last 64 are kept; older ones are dropped.
+   */
+  readonly refused: Effect.Effect<TlsRefusal>
+}
+
+/**
+ * A small bounded FIFO with one waiting taker: what the node callbacks
+ * hand to Effect code.
+ */
+class Handoff<A> {
+  #items: Array<A> = []
+  #wake: (() => void) | undefined
+  constructor(readonly capacity: number, readonly policy: "dropOldest" | "refuse") {}
+  get size(): number {
+    return this.#items.length
+  }
+  /** Adds an item; answers false when it was refused (full, `refuse` policy). */
+  push(a: A): boolean {
+    if (this.#items.length >= this.capacity) {
+      if (this.policy === "refuse") return false
+      this.#items.shift()
+    }
+    this.#items.push(a)
+    this.wake()
+    return true
+  }
+  wake(): void {
+    const w = this.#wake
+    this.#wake = undefined
+    w?.()
+  }
+  shift(): A | undefined {
+    return this.#items.shift()
+  }
+  drain(): Array<A> {
+    const all = this.#items
+    this.#items = []
+    return all
+  }
+  /** Waits until `ready()` holds (re-checked after every wake-up). */
+  until(ready: () => boolean): Effect.Effect<void> {
+    return Effect.suspend(() =>
+      ready() ? Effect.void : Effect.async<void>((resume) => {
+        this.#wake = () => resume(Effect.void)
+        return Effect.sync(() => {
+          this.#wake = undefined
+        })
+      }).pipe(Effect.zipRight(this.until(ready)))
+    )
+  }
+}
+
+// At most this many bytes read from the socket wait for the reader; past it
+// the socket is paused (TCP backpressure to the peer) until a read drains it.
+const READ_HIGH_WATER = 64 * 1024
+
+/**
+ * Wraps a connected `node:tls` socket as a {@link ByteStream}: reads pull
+ * (the socket is paused while `READ_HIGH_WATER` bytes wait), a write ends
+ * when the socket has taken all of it, close is idempotent.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromNodeSocket = (socket: tls.TLSSocket, address: string): ByteStream => {
+  let closed = false
+  // EOF seen, and the socket error if one came (reads report it after the
+  // chunks that arrived before it).
+  let ended = false
+  let failure: unknown = undefined
+  let buffered = 0
+  const chunks = new Handoff<Uint8Array>(Number.MAX_SAFE_INTEGER, "refuse")
+  // Write callbacks waiting, woken with an error if the socket dies first.
+  const writers = new Set<(e: unknown) => void>()
+  const failWriters = (e: unknown): void => {
+    for (const w of writers) w(e)
+    writers.clear()
+  }
+  socket.on("data", (b: Buffer) => {
+    // A plain Uint8Array the caller may keep: node may hand out views of a
+    // shared pool, and Buffer's `slice` is a view, not a copy.
+    const own = b.byteOffset === 0 && b.byteLength === b.buffer.byteLength
+      ? new Uint8Array(b.buffer, 0, b.byteLength)
+      : Uint8Array.prototype.slice.call(b)
+    buffered += own.length
+    chunks.push(own)
+    if (buffered >= READ_HIGH_WATER) socket.pause()
+  })
+  socket.on("end", () => {
+    ended = true
+    chunks.wake()
+  })
+  socket.on("error", (e: Error) => {
+    failure ??= e
+    failWriters(e)
+    chunks.wake()
+  })
+  socket.on("close", () => {
+    ended = true
+    failWriters(failure ?? new Error("socket closed"))
+    chunks.wake()
+  })
+  const close = Effect.sync(() => {
+    if (closed) return
+    closed = true
+    failWriters(new Error("closed locally"))
+    chunks.wake()
+    if (socket.destroyed) return
+    // Say goodbye properly: what the socket already took (a last membership
+    // notice, say) is flushed, then close_notify and FIN. A peer that does
+    // not read lets none of it finish: the socket is dropped after a second
+    // whatever happens (the timer does not keep the process alive).
+    const timer = setTimeout(() => socket.destroy(), 1000)
+    Deno.unrefTimer(timer)
+    socket.once("close", () => clearTimeout(timer))
+    socket.end(() => socket.destroy())
+  })
+  const read: Effect.Effect<Uint8Array | undefined, TransportError> = Effect.suspend(() => {
+    if (closed) return Effect.fail(new TransportError({ reason: "Closed", address }))
+    if (chunks.size === 0 && !ended && failure === undefined) socket.resume()
+    return chunks.until(() => closed || chunks.size > 0 || ended || failure !== undefined).pipe(
+      Effect.flatMap(() => {
+        if (closed) return Effect.fail(new TransportError({ reason: "Closed", address }))
+        const c = chunks.shift()
+        if (c !== undefined) {
+          buffered -= c.length
+          return Effect.succeed(c)
+        }
+        if (failure !== undefined) {
+          return Effect.fail(new TransportError({ reason: "ReadFailed", address, cause: failure }))
+        }
+        return Effect.succeed(undefined)
+      }),
+    )
+  })
+  const write = (bytes: Uint8Array): Effect.Effect<void, TransportError> =>
+    Effect.suspend(() => {
+      if (closed) return Effect.fail(new TransportError({ reason: "Closed", address }))
+      if (failure !== undefined) {
+        return Effect.fail(new TransportError({ reason: "WriteFailed", address, cause: failure }))
+      }
+      // The callback runs once the socket has handed every byte on (node
+      // loops over partial writes itself); until then the caller (a
+      // session's writer fiber) waits and takes nothing more from its outbox.
+      return Effect.async<void, TransportError>((resume) => {
+        let done = false
+        const finish = (e: unknown) => {
+          if (done) return
+          done = true
+          writers.delete(finish)
+          resume(
+            e === undefined || e === null
+              ? Effect.void
+              : Effect.fail(new TransportError({ reason: closed ? "Closed" : "WriteFailed", address, cause: e })),
+          )
+        }
+        writers.add(finish)
+        socket.write(bytes, (e?: Error | null) => finish(e ?? undefined))
+        return Effect.sync(() => {
+          done = true
+          writers.delete(finish)
+        })
+      })
+    })
+  socket.pause()
+  return { address, read, write, close, isClosed: () => closed }
+}
+
+/** Subject names of a peer certificate: the common name and DNS alternative names. */
+const subjectNames = (socket: tls.TLSSocket): Array<string> => {
+  const cert = socket.getPeerCertificate()
+  const names: Array<string> = []
+  const cn = cert?.subject?.CN
+  if (typeof cn === "string") names.push(cn)
+  else if (Array.isArray(cn)) names.push(...cn.filter((x): x is string => typeof x === "string"))
+  const alt = cert?.subjectaltname
+  if (typeof alt === "string") {
+    for (const part of alt.split(",")) {
+      const m = /^\s*DNS:(.+)$/.exec(part)
+      if (m !== null) names.push(m[1].trim())
+    }
+  }
+  return names
+}
+
+const remoteOf = (socket: { remoteAddress?: string; remotePort?: number }): string =>
+  socket.remoteAddress === undefined ? "unknown" : `${socket.remoteAddress}:${socket.remotePort ?? "?"}`
+
+/**
+ * Listens for TLS on a TCP address. With `ca`, every client must present a
+ * certificate issued by it, checked during the TLS handshake; with
+ * `allowSubjects` too, its subject must be on the list (checked right after
+ * the handshake, before the stream is handed out). Refused clients never
+ * become streams; they are reported on `refused`. Port 0 picks a free port.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const listenTls = (
+  address: { readonly hostname: string; readonly port: number },
+  options: TlsServerOptions,
+): Effect.Effect<TlsListener, TransportError, Scope.Scope> => {
+  const label = formatAddress({ _tag: "Tcp", ...address })
+  const acquire = Effect.async<{ server: tls.Server; bound: Address }, TransportError>((resume) => {
+    let server: tls.Server
+    try {
+      server = tls.createServer({
+        cert: options.cert,
+        key: options.key,
+        ...(options.ca === undefined ? {} : { ca: options.ca, requestCert: true, rejectUnauthorized: true }),
+        handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
+      })
+    } catch (cause) {
+      resume(Effect.fail(new TransportError({ reason: "ListenFailed", address: label, cause })))
+      return
+    }
+    const onError = (cause: Error) => {
+      resume(Effect.fail(new TransportError({ reason: "ListenFailed", address: label, cause })))
+    }
+    server.once("error", onError)
+    server.listen(address.port, address.hostname, () => {
+      server.off("error", onError)
+      const a = server.address()
+      const port = typeof a === "object" && a !== null ? a.port : address.port
+      resume(Effect.succeed({ server, bound: { _tag: "Tcp", hostname: address.hostname, port } }))
+    })
+  })
+  return Effect.acquireRelease(
+    Effect.map(acquire, ({ bound, server }) => makeTlsListener(server, bound, options)),
+    (l) => l.close,
+  )
+}
+
+// Connections accepted by TLS and not yet taken by the accept loop; past it
+// new ones are closed (the accept loop is stuck, or the daemon is flooded).
+const ACCEPT_BACKLOG = 1024
+
+const makeTlsListener = (server: tls.Server, address: Address, options: TlsServerOptions): TlsListener => {
+  let closed = false
+  const label = formatAddress(address)
+  const accepted = new Handoff<ByteStream>(ACCEPT_BACKLOG, "refuse")
+  const refusals = new Handoff<TlsRefusal>(64, "dropOldest")
+  const allow = options.ca !== undefined && options.allowSubjects !== undefined
+    ? new Set(options.allowSubjects)
+    : undefined
+  server.on("secureConnection", (socket: tls.TLSSocket) => {
+    const remote = remoteOf(socket)
+    if (closed) {
+      socket.destroy()
+      return
+    }
+    if (allow !== undefined) {
+      const names = subjectNames(socket)
+      if (!names.some((n) => allow.has(n))) {
+        socket.destroy()
+        refusals.push({
+          remote,
+          reason: `client certificate subject ${names.map((n) => `"${n}"`).join(", ") || "(none)"} is not allowed`,
+        })
+        return
+      }
+    }
+    socket.setNoDelay(true)
+    socket.setKeepAlive(true)
+    if (!accepted.push(fromNodeSocket(socket, remote))) {
+      socket.destroy()
+      refusals.push({ remote, reason: `${ACCEPT_BACKLOG} connections are already waiting to be served` })
+    }
+  })
+  server.on("tlsClientError", (e: Error & { code?: string }, socket: tls.TLSSocket) => {
+    refusals.push({
+      remote: remoteOf(socket),
+      reason: `TLS handshake failed: ${e.message}${e.code === undefined ? "" : ` (${e.code})`}`,
+    })
+  })
+  server.on("error", (e: Error) => refusals.push({ remote: label, reason: `listener error: ${e.message}` }))
+  return {
+    address,
+    accept: accepted.until(() => closed || accepted.size > 0).pipe(
+      Effect.flatMap(() => {
+        const s = closed ? undefined : accepted.shift()
+        return s === undefined
+          ? Effect.fail(new TransportError({ reason: "Closed", address: label }))
+          : Effect.succeed(s)
+      }),
+    ),
+    refused: refusals.until(() => refusals.size > 0).pipe(
+      Effect.flatMap(() => {
+        const r = refusals.shift()
+        return r === undefined ? Effect.never : Effect.succeed(r)
+      }),
+    ),
+    close: Effect.suspend(() => {
+      if (closed) return Effect.void
+      closed = true
+      accepted.wake()
+      for (const s of accepted.drain()) Effect.runSync(s.close)
+      // `close` stops listening at once; its callback would wait for every
+      // connection to end, and those are the sessions' to close (the daemon
+      // closes them next). So this does not wait for it.
+      return Effect.sync(() => {
+        try {
+          server.close()
+        } catch {
+          // not listening any more
+        }
+      })
+    }),
+  }
+}
+
+/**
+ * What a TLS dial presents and trusts. PEM strings.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TlsClientOptions {
+  /** Authorities to trust for the daemon's certificate (instead of only the system's). */
+  readonly caCerts?: ReadonlyArray<string> | undefined
+  /** The client certificate to present (with `key`). */
+  readonly cert?: string | undefined
+  /** The client certificate's private key. */
+  readonly key?: string | undefined
+  /** The name the daemon's certificate must carry; the host dialled by default. */
+  readonly serverName?: string | undefined
+}
+
+/**
+ * Why a TLS handshake failed, as far as the client can tell.
+ *
+ * - `UnknownAuthority`: the daemon's certificate is not issued by a trusted authority.
+ * - `NameMismatch`: the daemon's certificate does not carry the expected name.
+ * - `CertificateRefused`: the daemon refused this client's certificate (or its absence).
+ * - `Other`: another TLS failure.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type TlsFailure = "UnknownAuthority" | "NameMismatch" | "CertificateRefused" | "Other"
+
+const messageChain = (e: unknown): string => {
+  const parts: Array<string> = []
+  for (let c: unknown = e, i = 0; c !== undefined && c !== null && i < 5; i++) {
+    if (c instanceof TransportError) {
+      c = c.cause
+      continue
+    }
+    if (c instanceof Error) {
+      parts.push(c.message)
+      c = (c as { cause?: unknown }).cause
+      continue
+    }
+    parts.push(String(c))
+    break
+  }
+  return parts.join(": ")
+}
+
+/**
+ * Classifies a failure seen while dialling or shaking hands over TLS
+ * (the messages of Deno 2.9's rustls and of `node:tls`); `undefined` when it
+ * does not look like a TLS failure.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const classifyTlsFailure = (e: unknown): TlsFailure | undefined => {
+  const m = messageChain(e)
+  if (/UnknownIssuer|unknown ?ca|UNABLE_TO_(GET|VERIFY)|self[- ]signed|CERT_UNTRUSTED/i.test(m)) {
+    return "UnknownAuthority"
+  }
+  if (/not valid for name|ALTNAME|hostname\/IP does not match|NotValidForName/i.test(m)) return "NameMismatch"
+  if (/CertificateRequired|BadCertificate|certificate required|bad certificate|UnsupportedCertificate/i.test(m)) {
+    return "CertificateRefused"
+  }
+  // A daemon that refuses a certificate from another issuer closes the
+  // socket without an alert: the client sees an EOF without close_notify.
+  if (/close_notify|UnexpectedEof|ECONNRESET/i.test(m)) return "CertificateRefused"
+  if (/tls|certificate|handshake|alert/i.test(m)) return "Other"
+  return undefined
+}
+
+/**
+ * Dials a daemon over TLS and completes the TLS handshake; the scope closes
+ * the stream. Interruptible at any moment (bound it with a timeout); a
+ * socket that connects after the caller gave up is closed at once.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const dialTls = (
+  address: { readonly hostname: string; readonly port: number },
+  options: TlsClientOptions,
+): Effect.Effect<ByteStream, TransportError, Scope.Scope> => {
+  const label = formatAddress({ _tag: "Tcp", ...address })
+  const caCerts = options.caCerts === undefined ? undefined : [...options.caCerts]
+  const open = Effect.async<ByteStream, TransportError>((resume) => {
+    let gaveUp = false
+    let pending: Promise<ByteStream>
+    if (options.serverName === undefined || options.serverName === address.hostname) {
+      const cert = options.cert !== undefined && options.key !== undefined
+        ? { cert: options.cert, key: options.key }
+        : {}
+      pending = Deno.connectTls({ hostname: address.hostname, port: address.port, caCerts, ...cert }).then(
+        async (conn) => {
+          try {
+            await conn.handshake()
+          } catch (e) {
+            conn.close()
+            throw e
+          }
+          return fromConn(conn, label)
+        },
+      )
+    } else {
+      const servername = options.serverName
+      pending = new Promise<ByteStream>((ok, ko) => {
+        const socket = tls.connect({
+          host: address.hostname,
+          port: address.port,
+          servername,
+          ...(caCerts === undefined ? {} : { ca: caCerts }),
+          ...(options.cert === undefined ? {} : { cert: options.cert }),
+          ...(options.key === undefined ? {} : { key: options.key }),
+        })
+        const onError = (e: Error) => {
+          socket.destroy()
+          ko(e)
+        }
+        socket.once("error", onError)
+        socket.once("secureConnect", () => {
+          socket.off("error", onError)
+          socket.setNoDelay(true)
+          ok(fromNodeSocket(socket, label))
+        })
+      })
+    }
+    pending.then(
+      (stream) => {
+        if (gaveUp) Effect.runSync(stream.close)
+        else resume(Effect.succeed(stream))
+      },
+      (cause) => {
+        if (!gaveUp) resume(Effect.fail(new TransportError({ reason: "ConnectFailed", address: label, cause })))
+      },
+    )
+    return Effect.sync(() => {
+      gaveUp = true
+    })
+  })
+  return Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(restore(open), (stream) => Effect.as(Effect.addFinalizer(() => stream.close), stream))
+  )
+}
