@@ -38,4 +38,5 @@ export {
   randomPrivateName,
 } from "./options.ts"
 export { layer, Spread, SpreadBase } from "./spread.ts"
+export type { TlsOptions } from "./tls.ts"
 export type { GroupView } from "./views.ts"

@@ -9,6 +9,7 @@ import { encodeAuthChoice, isProtocolError } from "../protocol/handshake.ts"
 import { validatePrivateName } from "../protocol/names.ts"
 import { type Address, formatAddress, parseSpreadName } from "../transport/address.ts"
 import { ConnectError } from "./errors.ts"
+import { checkTlsOptions, type TlsOptions } from "./tls.ts"
 
 /**
  * The flow window: how many of its own messages a connection may have in
@@ -120,6 +121,13 @@ export interface ConnectOptions {
    * written before the socket is closed anyway; 1 second by default.
    */
   readonly closeTimeout?: Duration.DurationInput
+  /**
+   * Connect over TLS (TCP addresses only): the authorities to trust, a
+   * client certificate for daemons that ask for one, the name to verify.
+   * Failures are `ConnectError`s `TlsUnknownAuthority`, `TlsNameMismatch`,
+   * `TlsCertificateRefused` or `TlsFailed`.
+   */
+  readonly tls?: TlsOptions
 }
 
 /**
@@ -144,6 +152,7 @@ export interface ResolvedOptions {
   readonly outboxMessages: number
   readonly outboxBytes: number
   readonly closeTimeout: Duration.Duration
+  readonly tls: TlsOptions | undefined
 }
 
 /** The smallest outbox byte limit: one maximum-size frame plus headroom. */
@@ -198,6 +207,10 @@ export const resolveOptions = (options: ConnectOptions): Effect.Effect<ResolvedO
     const address = addressOf(options.daemon)
     if (address === undefined) {
       return bad("IllegalSpread", `"${given}" is not "<port>", "<port>@<host>" or a socket path`)
+    }
+    if (options.tls !== undefined) {
+      const tlsError = checkTlsOptions(options.tls, address, given)
+      if (tlsError !== undefined) return Effect.fail(tlsError)
     }
     const name = options.name ?? randomPrivateName()
     const nameError = validatePrivateName(name)
@@ -256,5 +269,6 @@ export const resolveOptions = (options: ConnectOptions): Effect.Effect<ResolvedO
       outboxMessages,
       outboxBytes,
       closeTimeout: closeTimeout.value,
+      tls: options.tls,
     })
   })

@@ -5,6 +5,7 @@
  */
 import { Effect } from "effect"
 import { DEFAULT_MAX_SESSION_MESSAGES, DEFAULT_SPREAD_PORT, MAX_LOCAL_GROUP_MEMBERS } from "../protocol/constants.ts"
+import type { TlsConfig } from "./tls_sessions.ts"
 
 /**
  * An authentication method a daemon offers (Spread's `NULL`, `IP`, ...).
@@ -90,6 +91,8 @@ export interface DaemonConfig {
   readonly requiredAuthMethods?: ReadonlyArray<string>
   /** The daemon membership id in group ids. Default: a hash of the name. */
   readonly procId?: number
+  /** TLS sessions (with client-certificate checks) beside TCP and Unix. Default none. */
+  readonly tls?: TlsConfig
 }
 
 /**
@@ -123,6 +126,8 @@ export interface ResolvedConfig {
   readonly requiredAuthMethods: ReadonlyArray<string>
   /** The daemon membership id in group ids. */
   readonly procId: number
+  /** TLS sessions, if any. */
+  readonly tls: TlsConfig | undefined
 }
 
 /**
@@ -161,5 +166,6 @@ export const resolveConfig = (c: DaemonConfig = {}): ResolvedConfig => {
     authMethods: c.authMethods ?? [NullAuth],
     requiredAuthMethods: c.requiredAuthMethods ?? [],
     procId: c.procId ?? hashName(name),
+    tls: c.tls,
   }
 }

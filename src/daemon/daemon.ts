@@ -12,6 +12,7 @@ import { Engine, type EngineStats } from "./engine.ts"
 import { DaemonError } from "./errors.ts"
 import { publish } from "./metrics.ts"
 import { type DaemonContext, type OutboxDepth, serveConnection } from "./session.ts"
+import { listenTlsSessions } from "./tls_sessions.ts"
 
 /**
  * A running daemon.
@@ -30,6 +31,8 @@ export interface Daemon {
   readonly spreadName: string
   /** The Unix socket path, when one was asked for. */
   readonly unixPath: string | undefined
+  /** The bound TLS port, when TLS sessions were asked for. */
+  readonly tlsPort: number | undefined
   /** The configuration in force. */
   readonly config: ResolvedConfig
   /** A snapshot of the running totals. */
@@ -165,6 +168,10 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
     const port = tcp.address._tag === "Tcp" ? tcp.address.port : c.port
     const unixPath = c.unixSocket === false ? undefined : c.unixSocket === true ? `/tmp/${port}` : c.unixSocket
     const unix = unixPath === undefined ? undefined : yield* listenOn({ _tag: "Unix", path: unixPath })
+    // TLS sessions are served by the same session code: the listener hands
+    // out byte streams once the TLS handshake (and client-certificate
+    // check) is done.
+    const tls = c.tls === undefined ? undefined : yield* listenTlsSessions(c.tls, c.host, c.handshakeTimeoutMs)
 
     const sessions = yield* FiberSet.make<void, never>()
     const acceptLoop = (l: Listener, transport: "tcp" | "unix") => {
@@ -205,6 +212,7 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
     }
     const accepting = [yield* Effect.forkScoped(acceptLoop(tcp, "tcp"))]
     if (unix !== undefined) accepting.push(yield* Effect.forkScoped(acceptLoop(unix, "unix")))
+    if (tls !== undefined) accepting.push(yield* Effect.forkScoped(acceptLoop(tls, "tcp")))
 
     let last: EngineStats = { ...engine.stats }
     const publishNow = Effect.suspend(() => {
@@ -225,6 +233,7 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
         // again as soon as this scope is closed.
         yield* tcp.close
         if (unix !== undefined) yield* unix.close
+        if (tls !== undefined) yield* tls.close
         yield* Fiber.awaitAll(accepting).pipe(Effect.timeout(1000), Effect.ignore)
         yield* FiberSet.clear(sessions)
         yield* publishNow
@@ -240,6 +249,7 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
       host: c.host,
       spreadName: `${port}@${c.host}`,
       unixPath,
+      tlsPort: tls?.address._tag === "Tcp" ? tls.address.port : undefined,
       config: c,
       stats: () => ({ ...engine.stats, connections: shared.open, outboxDepth: deepest(), outboxPeak: depth.peak }),
       members: (group: string) => engine.members(group),

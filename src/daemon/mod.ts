@@ -21,3 +21,4 @@ export { type AuthContext, type AuthMethod, type DaemonConfig, NullAuth, type Re
 export { type Daemon, type DaemonStats, layer, make, SpreadDaemon, SpreadDaemonBase } from "./daemon.ts"
 export { DaemonError, DaemonErrorBase, type DaemonErrorFields } from "./errors.ts"
 export { DaemonMetrics, type DaemonMetricSet } from "./metrics.ts"
+export { type PemSource, type TlsConfig } from "./tls_sessions.ts"
