@@ -6,6 +6,7 @@
 import { Effect } from "effect"
 import { DEFAULT_MAX_SESSION_MESSAGES, DEFAULT_SPREAD_PORT, MAX_LOCAL_GROUP_MEMBERS } from "../protocol/constants.ts"
 import type { TlsConfig } from "./tls_sessions.ts"
+import type { UdpIngressConfig } from "./udp_ingress.ts"
 
 /**
  * An authentication method a daemon offers (Spread's `NULL`, `IP`, ...).
@@ -93,6 +94,8 @@ export interface DaemonConfig {
   readonly procId?: number
   /** TLS sessions (with client-certificate checks) beside TCP and Unix. Default none. */
   readonly tls?: TlsConfig
+  /** UDP sockets whose datagrams are multicast into a group. Default none. */
+  readonly udpIngress?: ReadonlyArray<UdpIngressConfig>
 }
 
 /**
@@ -128,6 +131,8 @@ export interface ResolvedConfig {
   readonly procId: number
   /** TLS sessions, if any. */
   readonly tls: TlsConfig | undefined
+  /** UDP ingresses. */
+  readonly udpIngress: ReadonlyArray<UdpIngressConfig>
 }
 
 /**
@@ -167,5 +172,6 @@ export const resolveConfig = (c: DaemonConfig = {}): ResolvedConfig => {
     requiredAuthMethods: c.requiredAuthMethods ?? [],
     procId: c.procId ?? hashName(name),
     tls: c.tls,
+    udpIngress: c.udpIngress ?? [],
   }
 }

@@ -13,6 +13,7 @@ import { DaemonError } from "./errors.ts"
 import { publish } from "./metrics.ts"
 import { type DaemonContext, type OutboxDepth, serveConnection } from "./session.ts"
 import { listenTlsSessions } from "./tls_sessions.ts"
+import { startUdpIngress, type UdpIngress } from "./udp_ingress.ts"
 
 /**
  * A running daemon.
@@ -33,6 +34,8 @@ export interface Daemon {
   readonly unixPath: string | undefined
   /** The bound TLS port, when TLS sessions were asked for. */
   readonly tlsPort: number | undefined
+  /** The UDP ingresses, in configuration order. */
+  readonly udpIngress: ReadonlyArray<UdpIngress>
   /** The configuration in force. */
   readonly config: ResolvedConfig
   /** A snapshot of the running totals. */
@@ -240,6 +243,7 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
         yield* Effect.logDebug(`Daemon ${c.name} stopped`)
       })
     )
+    const udpIngress = yield* Effect.forEach(c.udpIngress, (u) => startUdpIngress(engine, reserved, c.name, u))
     yield* Effect.logDebug(
       `Daemon ${c.name} listening on ${port}@${c.host}${unixPath === undefined ? "" : ` and ${unixPath}`}`,
     )
@@ -250,6 +254,7 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
       spreadName: `${port}@${c.host}`,
       unixPath,
       tlsPort: tls?.address._tag === "Tcp" ? tls.address.port : undefined,
+      udpIngress,
       config: c,
       stats: () => ({ ...engine.stats, connections: shared.open, outboxDepth: deepest(), outboxPeak: depth.peak }),
       members: (group: string) => engine.members(group),

@@ -22,3 +22,4 @@ export { type Daemon, type DaemonStats, layer, make, SpreadDaemon, SpreadDaemonB
 export { DaemonError, DaemonErrorBase, type DaemonErrorFields } from "./errors.ts"
 export { DaemonMetrics, type DaemonMetricSet } from "./metrics.ts"
 export { type PemSource, type TlsConfig } from "./tls_sessions.ts"
+export { type UdpIngress, type UdpIngressConfig, UdpIngressMetrics, type UdpIngressStats } from "./udp_ingress.ts"

@@ -7,9 +7,11 @@ import { Effect, HashMap, Logger, LogLevel, type Scope } from "effect"
 import * as Daemon from "../../src/daemon/mod.ts"
 import {
   concatBytes,
+  decodeServerMessage,
   encodeAuthChoice,
   encodeCommand,
   encodeConnect,
+  FrameDecoder,
   isProtocolError,
   parseAccept,
   parseAuthList,
@@ -160,5 +162,39 @@ export const stalledMember = (
         }
       }),
   )
+
+/** What a raw member read: the data of each regular message in order, and whether the daemon closed it. */
+export interface Drained {
+  readonly data: Array<Uint8Array>
+  readonly eof: boolean
+}
+
+/**
+ * Reads what the daemon sent `conn` until `n` regular messages arrived,
+ * the daemon closed it, or `idleMs` passed without a byte.
+ */
+export const drain = (conn: Deno.Conn, n: number, idleMs = 2000): Effect.Effect<Drained> =>
+  Effect.promise(async () => {
+    const decoder = new FrameDecoder("toClient")
+    const data: Array<Uint8Array> = []
+    const buf = new Uint8Array(256 * 1024)
+    while (data.length < n) {
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const r = await Promise.race([
+        conn.read(buf).catch(() => null),
+        new Promise<"idle">((ok) => timer = setTimeout(() => ok("idle"), idleMs)),
+      ])
+      clearTimeout(timer)
+      if (r === "idle") return { data, eof: false }
+      if (r === null) return { data, eof: true }
+      decoder.push(buf.slice(0, r))
+      for (let f = decoder.next(); f !== undefined; f = decoder.next()) {
+        if (isProtocolError(f)) throw f
+        const m = decodeServerMessage(f)
+        if (!isProtocolError(m) && m._tag === "Regular") data.push(m.data.slice())
+      }
+    }
+    return { data, eof: false }
+  })
 
 export { HashMap, LogLevel }
