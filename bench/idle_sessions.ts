@@ -1,5 +1,5 @@
 /**
- * Idle sessions: starts the daemon command in its own process, opens N
+ * Idle sessions: starts a daemon in its own process (bench/_idle_daemon.ts), opens N
  * sessions to it with raw handshakes (each joins one of 100 groups), and
  * reports the daemon's resident memory per session, how long the
  * connections took, and a round trip through the daemon while they all sit
@@ -24,7 +24,6 @@ import {
   isProtocolError,
   SPREAD_VERSION,
 } from "../src/protocol/mod.ts"
-import { ownProcess } from "./_daemons.ts"
 
 const N = Number(Deno.args.find((a) => a.startsWith("--n="))?.slice(4) ?? 10_000)
 const PARALLEL = 200
@@ -34,10 +33,51 @@ const rssKiB = (pid: number): number => {
   return m === null ? NaN : Number(m[1])
 }
 
-const daemon = await ownProcess(["--max-sessions", String(N + 10), "--log-level", "warning"])
-const pid = daemon.pid ?? NaN
-const port = Number(daemon.spreadName.split("@")[0])
+// The daemon in its own process (bench/_idle_daemon.ts), which reports its
+// heap on request after a full GC.
+const child = new Deno.Command(Deno.execPath(), {
+  args: [
+    "run",
+    "--allow-net",
+    "--v8-flags=--expose-gc",
+    new URL("./_idle_daemon.ts", import.meta.url).pathname,
+    JSON.stringify({ maxSessions: N + 10 }),
+  ],
+  stdin: "piped",
+  stdout: "piped",
+  stderr: "inherit",
+}).spawn()
+const pid = child.pid
+const out = child.stdout.pipeThrough(new TextDecoderStream()).getReader()
+const stdin = child.stdin.getWriter()
+let pending = ""
+const line = async (): Promise<string> => {
+  for (;;) {
+    const nl = pending.indexOf("\n")
+    if (nl >= 0) {
+      const l = pending.slice(0, nl)
+      pending = pending.slice(nl + 1)
+      return l
+    }
+    const { value, done } = await out.read()
+    if (done) throw new Error("the daemon process exited")
+    pending += value
+  }
+}
+interface Heap {
+  readonly rss: number
+  readonly heapUsed: number
+  readonly heapTotal: number
+  readonly external: number
+  readonly sessions: number
+}
+const heap = async (): Promise<Heap> => {
+  await stdin.write(new TextEncoder().encode("\n"))
+  return JSON.parse(await line())
+}
+const port = Number(/listening on (\d+)@/.exec(await line())?.[1])
 await new Promise((r) => setTimeout(r, 300))
+const heapBefore = await heap()
 const before = rssKiB(pid)
 
 const auth = encodeAuthChoice(["NULL"])
@@ -73,7 +113,16 @@ for (let i = 0; i < N; i += PARALLEL) {
 }
 const connectSeconds = (performance.now() - t0) / 1000
 await new Promise((r) => setTimeout(r, 1000))
+const heapFresh = await heap()
+const fresh = rssKiB(pid)
+if (heapFresh.sessions !== N) throw new Error(`the daemon has ${heapFresh.sessions} sessions, not ${N}`)
+// V8 keeps the heap pages the connection burst grew until its memory
+// reducer compacts an idle heap (some 10-20 s later, measured): the idle
+// figure is taken 30 s after opening (`--settle=S` to change).
+const SETTLE = Number(Deno.args.find((a) => a.startsWith("--settle="))?.slice(9) ?? 30)
+await new Promise((r) => setTimeout(r, SETTLE * 1000))
 const during = rssKiB(pid)
+const heapDuring = await heap()
 
 // A round trip through the daemon while every session sits idle.
 const probe = conns[0]
@@ -102,16 +151,31 @@ rtts.sort((a, b) => a - b)
 
 for (const c of conns) c.close()
 await new Promise((r) => setTimeout(r, 1500))
+const heapAfter = await heap()
 const after = rssKiB(pid)
-await daemon.stop()
+child.kill("SIGTERM")
+await stdin.close().catch(() => undefined)
+await out.cancel().catch(() => undefined)
+await child.status
 
 const perSession = ((during - before) * 1024) / N
+const perSessionFresh = ((fresh - before) * 1024) / N
 console.log(
   `idle sessions: ${N.toLocaleString("en-US")} sessions (each joined to one of 100 groups) opened in ${
     connectSeconds.toFixed(2)
   } s; daemon RSS ${(before / 1024).toFixed(0)} MiB empty, ${(during / 1024).toFixed(0)} MiB with them (${
     (perSession / 1024).toFixed(1)
-  } KiB per session), ${(after / 1024).toFixed(0)} MiB after they closed`,
+  } KiB per session ${SETTLE} s after opening; ${(perSessionFresh / 1024).toFixed(1)} KiB 1 s after opening), ${
+    (after / 1024).toFixed(0)
+  } MiB after they closed`,
+)
+const per = (k: keyof Heap): string => ((heapDuring[k] - heapBefore[k]) / N / 1024).toFixed(1)
+console.log(
+  `per session ${SETTLE} s after opening, after a full GC: ${per("rss")} KiB resident, ${
+    per("heapUsed")
+  } KiB JavaScript heap in use (${per("heapTotal")} KiB reserved), ${per("external")} KiB external (array buffers); ${
+    (heapAfter.heapUsed / 1024 / 1024).toFixed(0)
+  } MiB heap after they closed`,
 )
 console.log(
   `round trip with ${N.toLocaleString("en-US")} idle sessions: p50 ${rtts[499].toFixed(0)} µs, p99 ${

@@ -1,10 +1,28 @@
 /**
- * A small flag parser for the command-line tools, with Spread's short flags
- * (`-s 4803@host`, `-u name`, `-ro`) and long ones (`--port 4803`).
+ * The one flag parser of the four tools (`daemon`, `user`, `flooder`,
+ * `ping`), with Spread's flag style: short flags (`-s 4803@host`, `-u name`),
+ * multi-letter single-dash flags (`-ro`, `-wo`, as `spflooder` has them) and
+ * long ones (`--port 4803`, `--port=4803`).
+ *
+ * Why not `@effect/cli`: it spells every name longer than one letter with two
+ * dashes and reads `-ro` as the cluster `-r -o`, so `spflooder`'s flags
+ * cannot be declared with it; it also adds its own built-in options
+ * (`--wizard`, `--completions`, `--log-level`, `--version`) and two printer
+ * packages. This file is small and has the behaviour the tools promise:
+ *
+ * - every usage error says what is wrong, quoting the value
+ *   (`unknown flag "--bogus"`, `--port takes a whole number from 0 to 65535,
+ *   not "http"`), prints a short usage line, and exits 2;
+ * - `-h` / `--help` print the full help on stdout and exit 0;
+ * - a value may be given as the next argument or, for `--long` flags, after
+ *   `=`; a following argument that is itself a flag of the tool is not taken
+ *   as a value (`-s -u bob` is "-s needs a value");
+ * - the last occurrence of a flag wins.
  *
  * @module
  */
 import { Console, Data, Effect } from "effect"
+import { validatePrivateName } from "../protocol/names.ts"
 
 /**
  * A flag the tool takes.
@@ -15,14 +33,28 @@ import { Console, Data, Effect } from "effect"
 export interface FlagSpec {
   /** Every spelling, e.g. `["-s", "--spread"]`. */
   readonly names: ReadonlyArray<string>
-  /** `"string"`, `"int"` (a whole number ≥ 0) or `"bool"` (takes no value). */
-  readonly kind: "string" | "int" | "bool"
-  /** The key in the result. */
+  /**
+   * `"string"` (takes a value), `"int"` (a whole number ≥ 0, within `min` and
+   * `max`), `"bool"` (takes no value; sets `true`, or `constant`) or
+   * `"optional"` (a string value that may be left out; then `true`).
+   */
+  readonly kind: "string" | "int" | "bool" | "optional"
+  /** The key in the result. Several flags may share one key; the last one given wins. */
   readonly key: string
   /** One line for `--help`. */
   readonly help: string
   /** Placeholder for the value in `--help`. */
   readonly value?: string
+  /** Smallest value of an `"int"` flag (default 0). */
+  readonly min?: number
+  /** Largest value of an `"int"` flag (default `Number.MAX_SAFE_INTEGER`). */
+  readonly max?: number
+  /** The values a `"string"` flag accepts. */
+  readonly choices?: ReadonlyArray<string>
+  /** What a `"bool"` flag sets (default `true`). */
+  readonly constant?: string | number | boolean
+  /** Checks a `"string"` value: the problem, or `undefined` when it is fine. */
+  readonly check?: (value: string) => string | undefined
 }
 
 /**
@@ -49,49 +81,106 @@ export class UsageError extends Data.TaggedError("UsageError")<{ readonly detail
  * @category models
  */
 export interface Parsed {
+  /** The value of every flag given, by key. */
   readonly values: ReadonlyMap<string, string | number | boolean>
+  /** `-h` or `--help` was given. */
   readonly help: boolean
 }
 
+const isHelp = (arg: string): boolean => arg === "-h" || arg === "--help"
+
 /**
- * Parses `argv` against `specs`. `-h` and `--help` set `help`.
+ * Parses `argv` against `specs`. `-h` and `--help` set `help`, wherever they
+ * are; every other problem is a `UsageError` for the first bad argument.
  *
  * @since 0.1.0
  * @category parsing
  */
 export const parseFlags = (argv: ReadonlyArray<string>, specs: ReadonlyArray<FlagSpec>): Parsed | UsageError => {
+  if (argv.some(isHelp)) return { values: new Map(), help: true }
   const values = new Map<string, string | number | boolean>()
-  let help = false
+  const specOf = (name: string): FlagSpec | undefined => specs.find((s) => s.names.includes(name))
+  const bad = (detail: string) => new UsageError({ detail })
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
-    if (arg === "-h" || arg === "--help") {
-      help = true
-      continue
-    }
     const eq = arg.startsWith("--") ? arg.indexOf("=") : -1
     const name = eq > 0 ? arg.slice(0, eq) : arg
-    const spec = specs.find((s) => s.names.includes(name))
-    if (spec === undefined) return new UsageError({ detail: `Unknown flag "${arg}"` })
-    if (spec.kind === "bool") {
-      if (eq > 0) return new UsageError({ detail: `Flag "${name}" takes no value` })
-      values.set(spec.key, true)
-      continue
+    const inline = eq > 0 ? arg.slice(eq + 1) : undefined
+    const spec = specOf(name)
+    if (spec === undefined) {
+      return bad(arg.startsWith("-") ? `unknown flag "${name}"` : `unexpected argument "${arg}"`)
     }
-    let raw: string | undefined
-    if (eq > 0) raw = arg.slice(eq + 1)
-    else raw = argv[++i]
-    if (raw === undefined) return new UsageError({ detail: `Flag "${name}" needs a value` })
-    if (spec.kind === "int") {
-      if (!/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw))) {
-        return new UsageError({ detail: `Flag "${name}" takes a whole number, not "${raw}"` })
+    // The next argument, unless it is one of this tool's flags.
+    const next = (): string | undefined => {
+      const n = argv[i + 1]
+      if (n === undefined || specOf(n.startsWith("--") && n.includes("=") ? n.slice(0, n.indexOf("=")) : n)) {
+        return undefined
       }
-      values.set(spec.key, Number(raw))
-    } else {
-      values.set(spec.key, raw)
+      i++
+      return n
+    }
+    switch (spec.kind) {
+      case "bool": {
+        if (inline !== undefined) return bad(`${name} takes no value`)
+        values.set(spec.key, spec.constant ?? true)
+        break
+      }
+      case "optional": {
+        if (inline === "") return bad(`${name}= needs a ${spec.value ?? "value"}`)
+        const raw = inline ?? (argv[i + 1]?.startsWith("-") ? undefined : next())
+        values.set(spec.key, raw ?? true)
+        break
+      }
+      case "int": {
+        const raw = inline ?? next()
+        if (raw === undefined) return bad(`${name} needs a value`)
+        const min = spec.min ?? 0
+        const max = spec.max ?? Number.MAX_SAFE_INTEGER
+        const n = Number(raw)
+        if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < min || n > max) {
+          const range = max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`
+          return bad(`${name} takes a whole number ${range}, not "${raw}"`)
+        }
+        values.set(spec.key, n)
+        break
+      }
+      case "string": {
+        const raw = inline ?? next()
+        if (raw === undefined || raw.length === 0) return bad(`${name} needs a value`)
+        if (spec.choices !== undefined && !spec.choices.includes(raw)) {
+          const list = spec.choices.slice(0, -1).join(", ") + ` or ${spec.choices[spec.choices.length - 1]}`
+          return bad(`${name} takes ${list}, not "${raw}"`)
+        }
+        const problem = spec.check?.(raw)
+        if (problem !== undefined) return bad(`${name}: ${problem}`)
+        values.set(spec.key, raw)
+        break
+      }
     }
   }
-  return { values, help }
+  return { values, help: false }
 }
+
+const placeholder = (s: FlagSpec): string => {
+  switch (s.kind) {
+    case "bool":
+      return ""
+    case "optional":
+      return ` [${s.value ?? "value"}]`
+    default:
+      return ` ${s.value ?? s.kind}`
+  }
+}
+
+/**
+ * The short usage line printed after a usage error: every flag in one line.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const usageLine = (tool: string, specs: ReadonlyArray<FlagSpec>): string =>
+  `Usage: deno task ${tool} ${specs.map((s) => `[${s.names[0]}${placeholder(s)}]`).join(" ")}\n` +
+  `(deno task ${tool} --help describes every flag)`
 
 /**
  * The `--help` text: a usage line, a description and one line per flag.
@@ -100,13 +189,16 @@ export const parseFlags = (argv: ReadonlyArray<string>, specs: ReadonlyArray<Fla
  * @category formatting
  */
 export const usage = (tool: string, about: string, specs: ReadonlyArray<FlagSpec>): string => {
-  const rows = specs.map((s) => {
-    const left = s.names.join(", ") + (s.kind === "bool" ? "" : ` <${s.value ?? s.kind}>`)
-    return `  ${left.padEnd(30)} ${s.help}`
-  })
-  return [`Usage: ${tool} [flags]`, "", about, "", "Flags:", ...rows, `  ${"-h, --help".padEnd(30)} this text`].join(
-    "\n",
-  )
+  const rows = specs.map((s) => `  ${(s.names.join(", ") + placeholder(s)).padEnd(30)} ${s.help}`)
+  return [
+    `Usage: deno task ${tool} [flags]`,
+    "",
+    about,
+    "",
+    "Flags:",
+    ...rows,
+    `  ${"-h, --help".padEnd(30)} print this text and exit`,
+  ].join("\n")
 }
 
 /**
@@ -140,23 +232,43 @@ export const int = (p: Parsed, key: string, fallback: number): number => {
 export const bool = (p: Parsed, key: string): boolean => p.values.get(key) === true
 
 /**
- * Parses `argv` and runs `run` with the flags. `--help` prints the usage and
- * answers 0; a bad flag prints what is wrong and the usage and answers 2, as
- * does a `fail(detail)` from `run` for a bad combination of flags.
+ * The usage error as printed: the tool, what is wrong, and the short usage
+ * line.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const usageError = (tool: string, specs: ReadonlyArray<FlagSpec>, detail: string): string =>
+  `${tool}: ${detail}\n${usageLine(tool, specs)}`
+
+/**
+ * Parses `argv` and runs `run` with the flags. `--help` prints the full help
+ * on stdout and answers 0; a bad flag prints what is wrong and the short
+ * usage line on stderr and answers 2, as does a `fail(detail)` from `run` for
+ * a bad combination of flags.
  *
  * @since 0.1.0
  * @category running
  */
-export const withFlags = (
+export const withFlags = <E = never>(
   tool: string,
   about: string,
   specs: ReadonlyArray<FlagSpec>,
   argv: ReadonlyArray<string>,
-  run: (flags: Parsed, fail: (detail: string) => Effect.Effect<number>) => Effect.Effect<number>,
-): Effect.Effect<number> => {
-  const fail = (detail: string) => Effect.as(Console.error(`${tool}: ${detail}\n\n${usage(tool, about, specs)}`), 2)
+  run: (flags: Parsed, fail: (detail: string) => Effect.Effect<number>) => Effect.Effect<number, E>,
+): Effect.Effect<number, E> => {
+  const fail = (detail: string) => Effect.as(Console.error(usageError(tool, specs, detail)), 2)
   const parsed = parseFlags(argv, specs)
   if (parsed instanceof UsageError) return fail(parsed.message)
   if (parsed.help) return Effect.as(Console.log(usage(tool, about, specs)), 0)
   return run(parsed, fail)
 }
+
+/**
+ * The problem with a private name given with `-u`, checked before anything
+ * is sent (at most 10 bytes in `$`..`~`), or `undefined`.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const privateNameProblem = (name: string): string | undefined => validatePrivateName(name)?.detail

@@ -15,30 +15,93 @@
  */
 import { Console, Effect, Logger, LogLevel } from "effect"
 import * as Daemon from "../daemon/mod.ts"
-import { runTool } from "./run.ts"
+import { type FlagSpec, type Parsed, parseFlags, usage, UsageError, usageError } from "./args.ts"
+import { logLevelOf, runTool } from "./run.ts"
 
 /**
- * The usage text printed by `--help` and after a bad flag.
+ * The daemon's flags. Each one's key is the `DaemonConfig` field it sets,
+ * except `logLevel`; `configOf` reads them.
  *
  * @since 0.1.0
  * @category cli
  */
-export const usage = `Usage: deno task daemon [options]
+export const FLAGS: ReadonlyArray<FlagSpec> = [
+  {
+    names: ["--port"],
+    kind: "int",
+    key: "port",
+    max: 65535,
+    value: "n",
+    help: "TCP port (default 4803; 0 picks a free one)",
+  },
+  { names: ["--host"], kind: "string", key: "host", value: "host", help: "TCP interface (default 127.0.0.1)" },
+  {
+    names: ["--unix"],
+    kind: "optional",
+    key: "unixSocket",
+    value: "path",
+    help: "Unix socket at PATH, or /tmp/<port> without PATH (the default)",
+  },
+  { names: ["--no-unix"], kind: "bool", key: "unixSocket", constant: false, help: "no Unix socket" },
+  {
+    names: ["--name"],
+    kind: "string",
+    key: "name",
+    value: "name",
+    help: "daemon name in private groups #user#NAME (default localhost)",
+  },
+  {
+    names: ["--max-sessions"],
+    kind: "int",
+    key: "maxSessions",
+    min: 1,
+    value: "n",
+    help: "sessions before REJECT_QUOTA (default 997)",
+  },
+  {
+    names: ["--max-group-members"],
+    kind: "int",
+    key: "maxGroupMembers",
+    min: 1,
+    value: "n",
+    help: "members of one group before a join is rejected (default 3122)",
+  },
+  {
+    names: ["--max-session-messages"],
+    kind: "int",
+    key: "maxSessionMessages",
+    min: 1,
+    value: "n",
+    help: "frames queued for one session before it is cut off (default 1000)",
+  },
+  {
+    names: ["--max-session-bytes"],
+    kind: "int",
+    key: "maxSessionBytes",
+    min: 1,
+    value: "n",
+    help: "bytes queued for one session before it is cut off (default 67108864)",
+  },
+  {
+    names: ["--log-level"],
+    kind: "string",
+    key: "logLevel",
+    choices: ["debug", "info", "warning", "error"],
+    value: "level",
+    help: "debug, info, warning or error (default info)",
+  },
+]
 
-Runs a Spread-compatible daemon in the foreground until SIGINT or SIGTERM.
+const ABOUT = "Runs a Spread-compatible daemon in the foreground until SIGINT or SIGTERM.\n" +
+  "Exit codes: 0 after SIGINT or SIGTERM, 1 when it cannot listen, 2 usage error or bad configuration."
 
-Options:
-  --port N                  TCP port (default 4803; 0 picks a free one)
-  --host HOST               TCP interface (default 127.0.0.1)
-  --unix [PATH]             Unix socket at PATH, or /tmp/<port> without PATH (the default)
-  --no-unix                 no Unix socket
-  --name NAME               daemon name in private groups #user#NAME (default localhost)
-  --max-sessions N          sessions before REJECT_QUOTA (default 997)
-  --max-group-members N     members of one group before a join is rejected (default 3122)
-  --max-session-messages N  frames queued for one session before it is cut off (default 1000)
-  --max-session-bytes N     bytes queued for one session before it is cut off (default 67108864)
-  --log-level LEVEL         debug, info, warning or error (default info)
-  -h, --help                print this text and exit`
+/**
+ * The `--help` text.
+ *
+ * @since 0.1.0
+ * @category cli
+ */
+export const help: string = usage("daemon", ABOUT, FLAGS)
 
 /**
  * What the command line asks for.
@@ -51,14 +114,42 @@ export type CliCommand =
   | { readonly _tag: "Help" }
   | { readonly _tag: "Invalid"; readonly message: string }
 
-const LEVELS: Readonly<Record<string, LogLevel.LogLevel>> = {
-  debug: LogLevel.Debug,
-  info: LogLevel.Info,
-  warning: LogLevel.Warning,
-  error: LogLevel.Error,
-}
-
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }
+
+/**
+ * The daemon's configuration and log level from parsed flags. Like the
+ * `daemon` command, it opens the Unix socket `/tmp/<port>` unless
+ * `--no-unix` says otherwise.
+ *
+ * @since 0.1.0
+ * @category cli
+ */
+export const configOf = (p: Parsed): { readonly config: Daemon.DaemonConfig; readonly logLevel: LogLevel.LogLevel } => {
+  const config: Mutable<Daemon.DaemonConfig> = { unixSocket: true }
+  let logLevel: LogLevel.LogLevel = LogLevel.Info
+  for (const [key, v] of p.values) {
+    switch (key) {
+      case "port":
+      case "maxSessions":
+      case "maxGroupMembers":
+      case "maxSessionMessages":
+      case "maxSessionBytes":
+        if (typeof v === "number") config[key] = v
+        break
+      case "host":
+      case "name":
+        if (typeof v === "string") config[key] = v
+        break
+      case "unixSocket":
+        if (typeof v !== "number") config.unixSocket = v
+        break
+      case "logLevel":
+        logLevel = (typeof v === "string" ? logLevelOf(v) : undefined) ?? LogLevel.Info
+        break
+    }
+  }
+  return { config, logLevel }
+}
 
 /**
  * Parses the command line (`Deno.args`). Pure: it neither prints nor exits.
@@ -67,76 +158,10 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] }
  * @category cli
  */
 export const parseArgs = (args: ReadonlyArray<string>): CliCommand => {
-  const config: Mutable<Daemon.DaemonConfig> = { unixSocket: true }
-  let logLevel: LogLevel.LogLevel = LogLevel.Info
-  const invalid = (message: string): CliCommand => ({ _tag: "Invalid", message })
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]
-    const eq = arg.startsWith("--") ? arg.indexOf("=") : -1
-    const flag = eq < 0 ? arg : arg.slice(0, eq)
-    const inline = eq < 0 ? undefined : arg.slice(eq + 1)
-    const value = (): string | undefined => {
-      if (inline !== undefined) return inline
-      const next = args[i + 1]
-      if (next === undefined || next.startsWith("--")) return undefined
-      i++
-      return next
-    }
-    const integer = (min: number, max: number): number | string => {
-      const v = value()
-      if (v === undefined) return `${flag} needs a value`
-      if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
-        return `${flag} takes an integer from ${min} to ${max}, not "${v}"`
-      }
-      return Number(v)
-    }
-    switch (flag) {
-      case "-h":
-      case "--help":
-        return { _tag: "Help" }
-      case "--port":
-      case "--max-sessions":
-      case "--max-group-members":
-      case "--max-session-messages":
-      case "--max-session-bytes": {
-        const n = flag === "--port" ? integer(0, 65535) : integer(1, Number.MAX_SAFE_INTEGER)
-        if (typeof n === "string") return invalid(n)
-        if (flag === "--port") config.port = n
-        else if (flag === "--max-sessions") config.maxSessions = n
-        else if (flag === "--max-group-members") config.maxGroupMembers = n
-        else if (flag === "--max-session-messages") config.maxSessionMessages = n
-        else config.maxSessionBytes = n
-        break
-      }
-      case "--host":
-      case "--name":
-      case "--log-level": {
-        const v = value()
-        if (v === undefined || v.length === 0) return invalid(`${flag} needs a value`)
-        if (flag === "--host") config.host = v
-        else if (flag === "--name") config.name = v
-        else {
-          const level = LEVELS[v]
-          if (level === undefined) return invalid(`--log-level takes debug, info, warning or error, not "${v}"`)
-          logLevel = level
-        }
-        break
-      }
-      case "--unix": {
-        const v = value()
-        if (v !== undefined && v.length === 0) return invalid("--unix= needs a path")
-        config.unixSocket = v ?? true
-        break
-      }
-      case "--no-unix":
-        if (inline !== undefined) return invalid("--no-unix takes no value")
-        config.unixSocket = false
-        break
-      default:
-        return invalid(arg.startsWith("-") ? `unknown option "${arg}"` : `unexpected argument "${arg}"`)
-    }
-  }
-  return { _tag: "Run", config, logLevel }
+  const p = parseFlags(args, FLAGS)
+  if (p instanceof UsageError) return { _tag: "Invalid", message: p.message }
+  if (p.help) return { _tag: "Help" }
+  return { _tag: "Run", ...configOf(p) }
 }
 
 /**
@@ -166,17 +191,16 @@ const main = (
   const cmd = parseArgs(argv)
   switch (cmd._tag) {
     case "Help":
-      return { run: Effect.as(Console.log(usage), 0), logLevel: LogLevel.Info }
+      return { run: Effect.as(Console.log(help), 0), logLevel: LogLevel.Info }
     case "Invalid":
-      return {
-        run: Effect.as(Console.error(`spreadfx daemon: ${cmd.message}\n\n${usage}`), 2),
-        logLevel: LogLevel.Info,
-      }
+      return { run: Effect.as(Console.error(usageError("daemon", FLAGS, cmd.message)), 2), logLevel: LogLevel.Info }
     case "Run":
       return {
         run: program(cmd.config, cmd.logLevel).pipe(
           Effect.catchAll((e) =>
-            Effect.as(Console.error(`spreadfx daemon: ${e.message}`), e.reason === "InvalidConfig" ? 2 : 1)
+            e.reason === "InvalidConfig"
+              ? Effect.as(Console.error(usageError("daemon", FLAGS, e.message)), 2)
+              : Effect.as(Console.error(`daemon: ${e.message}`), 1)
           ),
         ),
         logLevel: cmd.logLevel,

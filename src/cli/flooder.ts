@@ -13,20 +13,35 @@
 import { Chunk, Console, Effect, Option, Stream } from "effect"
 import { connect, fixedWindow, type OutgoingMessage } from "../client/mod.ts"
 import { MAX_MESSAGE_PAYLOAD } from "../protocol/constants.ts"
-import { bool, type FlagSpec, int, str, withFlags } from "./args.ts"
+import { bool, type FlagSpec, int, privateNameProblem, str, withFlags } from "./args.ts"
 import { clientExitCodes, runTool } from "./run.ts"
 
 const FLAGS: ReadonlyArray<FlagSpec> = [
-  { names: ["-u", "--user"], kind: "string", key: "user", help: "private name (default: random)", value: "name" },
+  {
+    names: ["-u", "--user"],
+    kind: "string",
+    key: "user",
+    help: "private name, at most 10 bytes (default: random)",
+    value: "name",
+    check: privateNameProblem,
+  },
   { names: ["-m", "--messages"], kind: "int", key: "m", help: "messages to send (default 10000)", value: "n" },
   {
     names: ["-n", "--members"],
     kind: "int",
     key: "n",
+    min: 1,
     help: "members to wait for before starting (default 1)",
     value: "n",
   },
-  { names: ["-b", "--bytes"], kind: "int", key: "b", help: "bytes per message (default 1000)", value: "n" },
+  {
+    names: ["-b", "--bytes"],
+    kind: "int",
+    key: "b",
+    max: MAX_MESSAGE_PAYLOAD - 32,
+    help: "bytes per message (default 1000)",
+    value: "n",
+  },
   {
     names: ["-s", "--spread"],
     kind: "string",
@@ -40,6 +55,7 @@ const FLAGS: ReadonlyArray<FlagSpec> = [
     names: ["--senders"],
     kind: "int",
     key: "senders",
+    min: 1,
     help: "senders in the run: a reader expects senders × m messages (default 1)",
     value: "n",
   },
@@ -47,6 +63,7 @@ const FLAGS: ReadonlyArray<FlagSpec> = [
     names: ["--window"],
     kind: "int",
     key: "window",
+    min: 1,
     help: "fixed flow window in messages (default: adaptive, 500 / members)",
     value: "n",
   },
@@ -70,9 +87,7 @@ const main = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
       const quiet = bool(parsed, "quiet")
       const address = str(parsed, "spread", "4803@127.0.0.1")
       if (ro && wo) return yield* fail("-ro and -wo exclude each other")
-      if (size + 32 > MAX_MESSAGE_PAYLOAD) return yield* fail(`-b ${size} exceeds ${MAX_MESSAGE_PAYLOAD - 32} bytes`)
-      if (members < 1 || senders < 1) return yield* fail("-n and --senders are at least 1")
-      const window = parsed.values.has("window") ? fixedWindow(Math.max(1, int(parsed, "window", 1))) : undefined
+      const window = parsed.values.has("window") ? fixedWindow(int(parsed, "window", 1)) : undefined
 
       return yield* Effect.scoped(Effect.gen(function* () {
         const conn = yield* connect({

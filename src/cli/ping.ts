@@ -23,8 +23,22 @@ const FLAGS: ReadonlyArray<FlagSpec> = [
     help: "daemon: port, port@host or a socket path (default 4803@127.0.0.1)",
     value: "address",
   },
-  { names: ["-c", "--count"], kind: "int", key: "count", help: "round trips to time (default 1000)", value: "n" },
-  { names: ["-b", "--bytes"], kind: "int", key: "bytes", help: "bytes per message (default 64)", value: "n" },
+  {
+    names: ["-c", "--count"],
+    kind: "int",
+    key: "count",
+    min: 1,
+    help: "round trips to time (default 1000)",
+    value: "n",
+  },
+  {
+    names: ["-b", "--bytes"],
+    kind: "int",
+    key: "bytes",
+    max: MAX_MESSAGE_PAYLOAD - 32,
+    help: "bytes per message (default 64)",
+    value: "n",
+  },
   {
     names: ["-w", "--warmup"],
     kind: "int",
@@ -64,15 +78,13 @@ const nextData = (conn: Connection, group: string) =>
   Effect.repeat(conn.receive, { until: (m) => m._tag === "Regular" && m.groups[0] === group })
 
 const main = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
-  withFlags("ping", ABOUT, FLAGS, argv, (parsed, fail) =>
+  withFlags("ping", ABOUT, FLAGS, argv, (parsed) =>
     Effect.gen(function* () {
       const count = int(parsed, "count", 1000)
       const size = int(parsed, "bytes", 64)
       const warmup = int(parsed, "warmup", 1000)
       const peer = bool(parsed, "peer")
       const address = str(parsed, "spread", "4803@127.0.0.1")
-      if (count < 1) return yield* fail("-c is at least 1")
-      if (size + 32 > MAX_MESSAGE_PAYLOAD) return yield* fail(`-b ${size} exceeds ${MAX_MESSAGE_PAYLOAD - 32} bytes`)
 
       return yield* Effect.scoped(Effect.gen(function* () {
         const conn = yield* connect({ daemon: address })

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { Runtime } from "@effect/platform"
+import * as Runtime from "@effect/platform/Runtime"
 import { Cause, Console, Effect, Exit, Logger, LogLevel } from "effect"
 import type { ConnectError, ConnectionError, RequestError } from "../client/errors.ts"
 

@@ -17,7 +17,7 @@
  */
 import { Console, Effect, Fiber, Ref } from "effect"
 import { connect, type Connection } from "../client/mod.ts"
-import { type FlagSpec, str, withFlags } from "./args.ts"
+import { type FlagSpec, privateNameProblem, str, withFlags } from "./args.ts"
 import { formatMessage } from "./format.ts"
 import { LineReader } from "./lines.ts"
 import { clientExitCodes, runTool } from "./run.ts"
@@ -36,6 +36,7 @@ const FLAGS: ReadonlyArray<FlagSpec> = [
     key: "user",
     help: "private name, at most 10 bytes (default: random)",
     value: "name",
+    check: privateNameProblem,
   },
   { names: ["-r", "--random"], kind: "bool", key: "random", help: "use a random private name (the default)" },
 ]

@@ -57,13 +57,21 @@ export interface DaemonConfig {
   /** TCP port; 0 picks a free one. Default 4803. */
   readonly port?: number
   /**
-   * Unix socket: `true` for Spread's `/tmp/<port>`, a path, or `false` for
-   * none. Default `false`.
+   * Unix socket: `true` for Spread's `/tmp/<port>` (with the bound port when
+   * `port` is 0), a path, or `false` for none. Default `true`, as the real
+   * daemon and the `daemon` command do, so a client's `connect({ daemon:
+   * "<port>" })`, which dials `/tmp/<port>` as Spread's naming says, reaches
+   * it. A stale socket file at the path is replaced; any other file is left
+   * alone and the daemon does not start (`ListenFailed`).
    */
   readonly unixSocket?: boolean | string
   /** Daemon name, in every private group `#name#<daemon>`. Default `localhost`. */
   readonly name?: string
-  /** Most sessions; past it a client gets REJECT_QUOTA. Default 997, as Spread. */
+  /**
+   * Most operational sessions; past it a client gets REJECT_QUOTA (at once,
+   * or in place of the accept when the places filled up while it shook
+   * hands). Default 997, as Spread.
+   */
   readonly maxSessions?: number
   /**
    * Most members of one group; a join past it gets a REJECT message (the
@@ -71,6 +79,29 @@ export interface DaemonConfig {
    * 3122, Spread's MAX_LOCAL_GROUP_MEMBERS.
    */
   readonly maxGroupMembers?: number
+  /**
+   * Most groups one session belongs to at once; a join past it gets a
+   * REJECT message, as a join to a full group does. Default 1000.
+   */
+  readonly maxGroupsPerSession?: number
+  /**
+   * Most non-empty groups on the daemon; a join that would create one more
+   * gets a REJECT message. Default 65536.
+   */
+  readonly maxGroups?: number
+  /**
+   * Most connections still shaking hands. They do not take the places of
+   * sessions (`maxSessions` counts operational sessions only); past this
+   * bound a new connection gets REJECT_QUOTA at once, logged once per
+   * episode. Default 256.
+   */
+  readonly maxHandshaking?: number
+  /**
+   * Time, in ms, a session has to finish a frame once its first byte is in
+   * (a header or body half-sent and left there); past it the session is
+   * closed with a warning. Default 10000.
+   */
+  readonly partialFrameTimeoutMs?: number
   /**
    * Most messages queued for one session whose socket is full before it is
    * cut off as a slow reader (Spread's MaxSessionMessages). As in Spread,
@@ -117,6 +148,14 @@ export interface ResolvedConfig {
   readonly maxSessions: number
   /** Most members of one group. */
   readonly maxGroupMembers: number
+  /** Most groups one session belongs to. */
+  readonly maxGroupsPerSession: number
+  /** Most non-empty groups. */
+  readonly maxGroups: number
+  /** Most connections shaking hands at once. */
+  readonly maxHandshaking: number
+  /** Time to finish a frame once begun, in ms. */
+  readonly partialFrameTimeoutMs: number
   /** Frames queued for a stalled session before it is cut off. */
   readonly maxSessionMessages: number
   /** Bytes queued for a session before it is cut off. */
@@ -161,10 +200,14 @@ export const resolveConfig = (c: DaemonConfig = {}): ResolvedConfig => {
   return {
     host: c.host ?? "127.0.0.1",
     port: c.port ?? DEFAULT_SPREAD_PORT,
-    unixSocket: c.unixSocket ?? false,
+    unixSocket: c.unixSocket ?? true,
     name,
     maxSessions: c.maxSessions ?? 997,
     maxGroupMembers: c.maxGroupMembers ?? MAX_LOCAL_GROUP_MEMBERS,
+    maxGroupsPerSession: c.maxGroupsPerSession ?? 1000,
+    maxGroups: c.maxGroups ?? 65536,
+    maxHandshaking: c.maxHandshaking ?? 256,
+    partialFrameTimeoutMs: c.partialFrameTimeoutMs ?? 10_000,
     maxSessionMessages: c.maxSessionMessages ?? DEFAULT_MAX_SESSION_MESSAGES,
     maxSessionBytes: c.maxSessionBytes ?? 64 * 1024 * 1024,
     handshakeTimeoutMs: c.handshakeTimeoutMs ?? 1000,

@@ -5,13 +5,15 @@
  */
 import { Context, Effect, Fiber, FiberSet, Layer, type Scope } from "effect"
 import { validateDaemonName } from "../protocol/names.ts"
+import { quoted } from "../protocol/printable.ts"
 import { type Address, formatAddress } from "../transport/address.ts"
 import { listen, type Listener } from "../transport/conn.ts"
 import { type DaemonConfig, resolveConfig, type ResolvedConfig } from "./config.ts"
 import { Engine, type EngineStats } from "./engine.ts"
 import { DaemonError } from "./errors.ts"
 import { publish } from "./metrics.ts"
-import { type DaemonContext, type OutboxDepth, serveConnection } from "./session.ts"
+import type { DaemonContext, DaemonShared } from "./context.ts"
+import { serveConnection } from "./handshake.ts"
 import { listenTlsSessions } from "./tls_sessions.ts"
 import { startUdpIngress, type UdpIngress } from "./udp_ingress.ts"
 
@@ -30,7 +32,7 @@ export interface Daemon {
   readonly host: string
   /** The address in Spread's form, `port@host`, for clients. */
   readonly spreadName: string
-  /** The Unix socket path, when one was asked for. */
+  /** The Unix socket path (`/tmp/<port>` by default), or `undefined` with `unixSocket: false`. */
   readonly unixPath: string | undefined
   /** The bound TLS port, when TLS sessions were asked for. */
   readonly tlsPort: number | undefined
@@ -65,8 +67,12 @@ export interface DaemonStats {
   readonly bytesOut: number
   /** Sessions cut off as slow readers. */
   readonly cutOff: number
+  /** Joins refused with a REJECT (a full group, too many groups). */
+  readonly joinsRefused: number
   /** Connections accepted and not yet closed, handshaking included. */
   readonly connections: number
+  /** Connections still shaking hands. */
+  readonly handshaking: number
   /** Frames waiting in the deepest session outbox now. */
   readonly outboxDepth: number
   /** The deepest any session outbox has been since the daemon started (frames). */
@@ -93,9 +99,10 @@ export const SpreadDaemonBase: Context.TagClass<SpreadDaemon, "spreadfx/SpreadDa
 export class SpreadDaemon extends SpreadDaemonBase {}
 
 /**
- * Starts a daemon: listens on TCP (and on a Unix socket when configured),
- * serves every connection on its own fibers, and stops when the scope
- * closes — no longer accepting, closing every session, releasing every
+ * Starts a daemon: listens on TCP and, unless `unixSocket: false`, on the
+ * Unix socket `/tmp/<port>` as Spread does (so `connect({ daemon: "<port>" })`
+ * reaches it), serves every connection on its own fibers, and stops when the
+ * scope closes — no longer accepting, closing every session, releasing every
  * socket and removing the Unix socket file.
  *
  * @example
@@ -105,7 +112,8 @@ export class SpreadDaemon extends SpreadDaemonBase {}
  *
  * const program = Effect.scoped(Effect.gen(function* () {
  *   const daemon = yield* Daemon.make({ port: 0 })
- *   yield* Effect.log(`listening on ${daemon.spreadName}`)
+ *   // TCP on a free port, and the Unix socket /tmp/<that port>
+ *   yield* Effect.log(`listening on ${daemon.spreadName} and ${daemon.unixPath}`)
  * }))
  * ```
  *
@@ -117,7 +125,7 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
     const c = resolveConfig(config)
     const bad = validateDaemonName(c.name)
     if (bad !== undefined) {
-      return yield* new DaemonError({ reason: "InvalidConfig", detail: `name "${c.name}": ${bad.detail}` })
+      return yield* new DaemonError({ reason: "InvalidConfig", detail: `name ${quoted(c.name)}: ${bad.detail}` })
     }
     if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535) {
       return yield* new DaemonError({ reason: "InvalidConfig", detail: `port ${c.port} is outside 0..65535` })
@@ -132,6 +140,10 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
         ],
         ["handshakeTimeoutMs", c.handshakeTimeoutMs],
         ["maxGroupMembers", c.maxGroupMembers],
+        ["maxGroupsPerSession", c.maxGroupsPerSession],
+        ["maxGroups", c.maxGroups],
+        ["maxHandshaking", c.maxHandshaking],
+        ["partialFrameTimeoutMs", c.partialFrameTimeoutMs],
       ] as const
     ) {
       if (!Number.isFinite(v) || v < 1) {
@@ -142,19 +154,33 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
       if (m.name.length === 0 || m.name.length > 29 || /[\s\0]/.test(m.name)) {
         return yield* new DaemonError({
           reason: "InvalidConfig",
-          detail: `auth method name "${m.name}" is not 1..29 bytes without spaces`,
+          detail: `auth method name ${quoted(m.name)} is not 1..29 bytes without spaces`,
         })
       }
     }
-    const engine = new Engine(c.name, c.procId, Math.floor(Date.now() / 1000), c.maxGroupMembers)
-    const depth: OutboxDepth = { outboxes: new Set(), peak: 0, recentPeak: 0 }
+    const clock = yield* Effect.clock
+    const runtime = yield* Effect.runtime<never>()
+    const engine = new Engine(c.name, c.procId, Math.floor(clock.unsafeCurrentTimeMillis() / 1000), {
+      maxGroupMembers: c.maxGroupMembers,
+      maxGroupsPerSession: c.maxGroupsPerSession,
+      maxGroups: c.maxGroups,
+    })
+    const shared: DaemonShared = {
+      open: 0,
+      handshaking: 0,
+      sessions: 0,
+      handshakesRefused: 0,
+      live: new Set(),
+      peak: 0,
+      recentPeak: 0,
+      generated: 0,
+    }
     const deepest = (): number => {
       let n = 0
-      for (const o of depth.outboxes) if (o.messages > n) n = o.messages
+      for (const s of shared.live) if (s.outbox.messages > n) n = s.outbox.messages
       return n
     }
     const reserved = new Set<string>()
-    const shared = { open: 0 }
     const listenOn = (address: Address) =>
       listen(address).pipe(
         Effect.mapError((e) =>
@@ -178,19 +204,7 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
 
     const sessions = yield* FiberSet.make<void, never>()
     const acceptLoop = (l: Listener, transport: "tcp" | "unix") => {
-      const ctx: DaemonContext = {
-        config: c,
-        engine,
-        reserved,
-        transport,
-        depth,
-        get open() {
-          return shared.open
-        },
-        set open(v: number) {
-          shared.open = v
-        },
-      }
+      const ctx: DaemonContext = { config: c, engine, reserved, shared, transport, clock, runtime }
       // A failed accept (out of descriptors, say) is logged and retried after
       // a pause that grows to 1 s; only closing the listener ends the loop.
       return Effect.gen(function* () {
@@ -222,12 +236,27 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
       const now = { ...engine.stats }
       // The deepest outbox since the last publish (the high-water mark kept
       // by every offer), not just at this instant.
-      const p = publish(now, last, Math.max(depth.recentPeak, deepest()))
-      depth.recentPeak = deepest()
+      const p = publish(now, last, Math.max(shared.recentPeak, deepest()))
+      shared.recentPeak = deepest()
       last = now
       return p
     })
     yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(1000), publishNow)))
+    // Frames begun and not finished: one sweep over the sessions a few times
+    // per deadline, so reading costs nothing extra per chunk.
+    const limit = c.partialFrameTimeoutMs
+    const sweep = Effect.sync(() => {
+      const now = clock.unsafeCurrentTimeMillis()
+      for (const s of shared.live) {
+        const since = s.partialSince()
+        if (since >= 0 && now - since >= limit) {
+          s.expire(`killed: a frame begun ${now - since} ms ago is unfinished (partialFrameTimeoutMs ${limit})`)
+        }
+      }
+    })
+    yield* Effect.forkScoped(
+      Effect.forever(Effect.zipRight(Effect.sleep(Math.max(10, Math.min(1000, Math.floor(limit / 4)))), sweep)),
+    )
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
         // Stop accepting first, then end every session. The accept loops end
@@ -239,6 +268,7 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
         if (tls !== undefined) yield* tls.close
         yield* Fiber.awaitAll(accepting).pipe(Effect.timeout(1000), Effect.ignore)
         yield* FiberSet.clear(sessions)
+        for (const s of [...shared.live]) s.shutdown()
         yield* publishNow
         yield* Effect.logDebug(`Daemon ${c.name} stopped`)
       })
@@ -256,13 +286,21 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
       tlsPort: tls?.address._tag === "Tcp" ? tls.address.port : undefined,
       udpIngress,
       config: c,
-      stats: () => ({ ...engine.stats, connections: shared.open, outboxDepth: deepest(), outboxPeak: depth.peak }),
+      stats: () => ({
+        ...engine.stats,
+        connections: shared.open,
+        handshaking: shared.handshaking,
+        outboxDepth: deepest(),
+        outboxPeak: shared.peak,
+      }),
       members: (group: string) => engine.members(group),
     }
   })
 
 /**
- * A layer providing a running {@link SpreadDaemon} for the layer's lifetime.
+ * A layer providing a running {@link SpreadDaemon} for the layer's lifetime,
+ * with the same defaults as {@link make} (TCP and the Unix socket
+ * `/tmp/<port>`; `unixSocket: false` for TCP only).
  *
  * @since 0.1.0
  * @category layers

@@ -55,6 +55,23 @@ interface Group {
 }
 
 /**
+ * How far clients may grow the engine. A join past any of them gets a
+ * REJECT message (the join's own frame, `old_type` CAUSED_BY_JOIN) and
+ * changes nothing, as Spread answers a join to a full group.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EngineLimits {
+  /** Most members of one group. */
+  readonly maxGroupMembers: number
+  /** Most groups one session belongs to at once. */
+  readonly maxGroupsPerSession: number
+  /** Most non-empty groups on the daemon. */
+  readonly maxGroups: number
+}
+
+/**
  * Running totals, read without allocating anything on the hot path.
  *
  * @since 0.1.0
@@ -68,6 +85,8 @@ export interface EngineStats {
   messagesOut: number
   bytesOut: number
   cutOff: number
+  /** Joins refused with a REJECT (a full group, or a limit of {@link EngineLimits}). */
+  joinsRefused: number
 }
 
 /**
@@ -80,7 +99,7 @@ export class Engine {
   readonly #sessions = new Map<string, SessionState>()
   readonly #groups = new Map<string, Group>()
   readonly #pending: Array<SessionState> = []
-  readonly #maxGroupMembers: number
+  readonly #limits: EngineLimits
   readonly #daemonName: string
   readonly #procId: number
   readonly #time: number
@@ -95,12 +114,22 @@ export class Engine {
     messagesOut: 0,
     bytesOut: 0,
     cutOff: 0,
+    joinsRefused: 0,
   }
-  constructor(daemonName: string, procId: number, timeSeconds: number, maxGroupMembers = MAX_LOCAL_GROUP_MEMBERS) {
+  constructor(
+    daemonName: string,
+    procId: number,
+    timeSeconds: number,
+    limits: EngineLimits = {
+      maxGroupMembers: MAX_LOCAL_GROUP_MEMBERS,
+      maxGroupsPerSession: Number.MAX_SAFE_INTEGER,
+      maxGroups: Number.MAX_SAFE_INTEGER,
+    },
+  ) {
     this.#daemonName = daemonName
     this.#procId = procId
     this.#time = timeSeconds | 0
-    this.#maxGroupMembers = maxGroupMembers
+    this.#limits = limits
   }
 
   /** Whether a private name is in use by an operational session. */
@@ -121,10 +150,15 @@ export class Engine {
 
   /**
    * Handles a join of `group` by `session`; `frame` is the join itself,
-   * returned to the sender in a REJECT when the group is full.
+   * returned to the sender in a REJECT when the join is refused. Answers
+   * why it was refused (for the log), or `undefined`.
    */
-  join(session: EngineSession, group: string, frame: Frame): void {
-    this.#run(session, (s) => this.#join(s, group, frame))
+  join(session: EngineSession, group: string, frame: Frame): string | undefined {
+    let refused: string | undefined
+    this.#run(session, (s) => {
+      refused = this.#join(s, group, frame)
+    })
+    return refused
   }
 
   /** Handles a leave of `group` by `session`. */
@@ -205,23 +239,31 @@ export class Engine {
     for (const m of g.members) if (m.session.membership) this.#deliver(m, bytes)
   }
 
-  #join(s: SessionState, name: string, frame: Frame): void {
+  #join(s: SessionState, name: string, frame: Frame): string | undefined {
+    const limits = this.#limits
     let g = this.#groups.get(name)
+    if (g !== undefined && s.groups.has(g)) return undefined
+    const refused = g === undefined
+      ? this.#groups.size >= limits.maxGroups ? `the daemon has ${limits.maxGroups} groups (maxGroups)` : undefined
+      : g.members.length >= limits.maxGroupMembers
+      ? `the group has ${limits.maxGroupMembers} members (maxGroupMembers)`
+      : undefined
+    if (refused !== undefined || s.groups.size >= limits.maxGroupsPerSession) {
+      // As Spread past MAX_LOCAL_GROUP_MEMBERS: the joiner alone gets a
+      // REJECT (sent whatever its membership flag), and nothing changes.
+      this.stats.joinsRefused++
+      this.#deliver(s, encodeRejectFor(frame, s.session.privateGroup))
+      return refused ?? `the session is in ${limits.maxGroupsPerSession} groups (maxGroupsPerSession)`
+    }
     if (g === undefined) {
       g = { name, members: [], index: 0 }
       this.#groups.set(name, g)
-    } else if (s.groups.has(g)) {
-      return
-    } else if (g.members.length >= this.#maxGroupMembers) {
-      // As Spread past MAX_LOCAL_GROUP_MEMBERS: the joiner alone gets a
-      // REJECT (sent whatever its membership flag), and nothing changes.
-      this.#deliver(s, encodeRejectFor(frame, s.session.privateGroup))
-      return
     }
     insertSorted(g.members, s)
     s.groups.add(g)
     g.index++
     this.#sendMembership(g, "Join", s)
+    return undefined
   }
 
   #leave(s: SessionState, name: string): void {

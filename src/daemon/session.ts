@@ -1,137 +1,43 @@
 /**
- * One client connection inside the daemon: the handshake, then a reader
- * loop that decodes, checks and hands each request to the engine, and a
- * writer fiber that drains the session's bounded outbox in coalesced writes.
+ * One operational session inside the daemon, after its handshake: a read
+ * loop that decodes, checks and hands each request to the engine, a writer
+ * that drains the session's bounded outbox in coalesced writes, and the
+ * cut-off policy for slow readers.
+ *
+ * A session keeps no fiber. An idle one is a pending read on its socket
+ * and a few small objects (10,000 idle sessions are a design target, and a
+ * parked fiber with its stack costs more than everything else together);
+ * the writer runs only while frames wait. The daemon's scope still owns
+ * every session: the daemon registers each in `shared.live` and ends them
+ * all when it closes, and closing a socket settles its pending read.
  *
  * @module
  */
-import { Effect, Fiber } from "effect"
-import { SPREAD_VERSION } from "../protocol/constants.ts"
-import { concatBytes } from "../protocol/bytes.ts"
+import { Effect, Runtime } from "effect"
 import { FrameDecoder } from "../protocol/decoder.ts"
-import {
-  encodeAccept,
-  encodeAuthList,
-  encodeReject,
-  hasPatchByte,
-  isProtocolError,
-  parseAuthChoice,
-  parseConnect,
-  type ParseResult,
-  usesAuthExchange,
-} from "../protocol/handshake.ts"
-import { privateGroupName, validatePrivateName } from "../protocol/names.ts"
-import type { ByteStream } from "../transport/conn.ts"
-import { compacted, Outbox } from "../transport/outbox.ts"
+import { isProtocolError } from "../protocol/handshake.ts"
 import { clientFrameValidator, commandGroup } from "../protocol/messages.ts"
-import type { ResolvedConfig } from "./config.ts"
-import type { Engine, EngineSession } from "./engine.ts"
+import { privateGroupName } from "../protocol/names.ts"
+import { quoted } from "../protocol/printable.ts"
+import type { ByteStream } from "../transport/conn.ts"
+import { TransportError } from "../transport/errors.ts"
+import { compacted, type OfferResult, Outbox } from "../transport/outbox.ts"
+import type { DaemonContext, SessionControl } from "./context.ts"
+import type { EngineSession } from "./engine.ts"
 
 /**
- * How deep the session outboxes are: the deepest now, and high-water marks.
+ * What a finished handshake hands to {@link startSession}.
  *
  * @since 0.1.0
  * @category models
  */
-export interface OutboxDepth {
-  /** Every live session's outbox. */
-  readonly outboxes: Set<Outbox>
-  /** The deepest any outbox has been since the daemon started (messages). */
-  peak: number
-  /** The deepest any outbox has been since the metrics were last published. */
-  recentPeak: number
-}
-
-/**
- * What the daemon shares with each session.
- *
- * @since 0.1.0
- * @category models
- */
-export interface DaemonContext {
-  readonly config: ResolvedConfig
-  readonly engine: Engine
-  /** Names taken by operational sessions and by sessions still shaking hands. */
-  readonly reserved: Set<string>
-  /** Sessions accepted and not yet closed (handshaking included). */
-  open: number
-  readonly transport: "tcp" | "unix"
-  readonly depth: OutboxDepth
-}
-
-const REJECT_QUOTA = -3
-const REJECT_ILLEGAL_NAME = -5
-const REJECT_NOT_UNIQUE = -6
-const REJECT_VERSION = -7
-const REJECT_AUTH = -9
-
-/**
- * Once the first byte of a handshake part (the connect message, the auth
- * choice) is in, the rest must follow within this time. A real daemon reads
- * each part with one non-blocking recv and refuses a part split across
- * writes [T22 conn5, conn8]; this keeps its answers (REJECT_ILLEGAL_NAME,
- * REJECT_AUTH) while tolerating a part that TCP delivers in two segments.
- */
-const HANDSHAKE_PART_MS = 100
-
-type HandshakeEnd =
-  | { readonly _tag: "Rejected"; readonly code: number; readonly why: string }
-  | { readonly _tag: "Gone"; readonly why: string }
-
-const gone = (why: string): HandshakeEnd => ({ _tag: "Gone", why })
-const rejected = (code: number, why: string): HandshakeEnd => ({ _tag: "Rejected", code, why })
-
-/** Accumulates handshake bytes and parses them as they arrive. */
-class HandshakeReader {
-  #buf: Uint8Array = new Uint8Array(0)
-  constructor(readonly stream: ByteStream) {}
-
-  /** Bytes received past the last part parsed. */
-  get rest(): Uint8Array {
-    return this.#buf
-  }
-
-  /**
-   * Reads until `parse` succeeds. Once the part has begun, the rest must
-   * come within {@link HANDSHAKE_PART_MS}; `short` says how to end if not.
-   */
-  need<A>(
-    parse: (b: Uint8Array) => ParseResult<A>,
-    short: (b: Uint8Array) => HandshakeEnd,
-  ): Effect.Effect<A, HandshakeEnd> {
-    let deadline = -1
-    const read = this.stream.read.pipe(Effect.mapError((e) => gone(e.message)))
-    const loop: Effect.Effect<A, HandshakeEnd> = Effect.suspend(() => {
-      const r = parse(this.#buf)
-      if (r === undefined) {
-        if (this.#buf.length > 0 && deadline < 0) deadline = Date.now() + HANDSHAKE_PART_MS
-        const next = deadline < 0 ? read : read.pipe(
-          Effect.timeoutFail({
-            duration: Math.max(0, deadline - Date.now()),
-            onTimeout: () => short(this.#buf),
-          }),
-        )
-        return Effect.flatMap(next, (chunk) => {
-          if (chunk === undefined) return Effect.fail(gone("EOF during handshake"))
-          this.#buf = concatBytes([this.#buf, chunk])
-          return loop
-        })
-      }
-      if (isProtocolError(r)) return Effect.fail(gone(r.message))
-      this.#buf = this.#buf.subarray(r.consumed)
-      return Effect.succeed(r.value)
-    })
-    return loop
-  }
-}
-
-// A connect message cut short: a reject once the name length is in (the
-// name itself came short), else a silent close, as the real daemon does.
-const shortConnect = (b: Uint8Array): HandshakeEnd => {
-  const head = b.length >= 2 && hasPatchByte({ major: b[0], minor: b[1] }) ? 5 : 4
-  return b.length >= head
-    ? rejected(REJECT_ILLEGAL_NAME, `the private name came in pieces (${b.length - head} of ${b[head - 1]} bytes)`)
-    : gone(`the connect message came in pieces (${b.length} bytes)`)
+export interface Accepted {
+  /** The private name. */
+  readonly name: string
+  /** Whether the client asked for membership messages. */
+  readonly membership: boolean
+  /** Bytes received after the handshake (the start of the first frames). */
+  readonly rest: Uint8Array
 }
 
 /**
@@ -145,267 +51,287 @@ const shortConnect = (b: Uint8Array): HandshakeEnd => {
  */
 const STALL_MS = 100
 
-const shortAuthChoice = (b: Uint8Array): HandshakeEnd =>
-  rejected(REJECT_AUTH, `the auth choice came in pieces (${b.length} of 90 bytes)`)
-
-let generated = 0
-
-// `r<random 0..9998>-<counter>`, at most 9 characters, unique on this daemon.
-const generateName = (ctx: DaemonContext): string => {
-  for (;;) {
-    generated = (generated + 1) % 1000
-    const name = `r${Math.floor(Math.random() * 9999)}-${generated}`
-    if (!ctx.reserved.has(name)) return name
-  }
-}
-
-interface Accepted {
-  readonly name: string
-  readonly membership: boolean
-  readonly rest: Uint8Array
-}
-
-const handshake = (
-  ctx: DaemonContext,
-  stream: ByteStream,
-  held: { name: string | undefined },
-): Effect.Effect<Accepted, HandshakeEnd> =>
-  Effect.gen(function* () {
-    const reader = new HandshakeReader(stream)
-    const c = yield* reader.need(parseConnect, shortConnect)
-    if (c._tag === "TooOld") {
-      const v = c.version
-      return yield* Effect.fail(
-        rejected(REJECT_VERSION, `client version ${v.major}.${v.minor}.${v.patch} is below 3.1.0`),
-      )
-    }
-    if (c._tag === "IllegalNameLength") {
-      return yield* Effect.fail(rejected(REJECT_ILLEGAL_NAME, `private name length ${c.length} is outside 0..10`))
-    }
-    const msg = c.message
-    let name = msg.name
-    if (name.length === 0) {
-      name = generateName(ctx)
-    } else {
-      const bad = validatePrivateName(name)
-      if (bad !== undefined) return yield* Effect.fail(rejected(REJECT_ILLEGAL_NAME, bad.detail))
-      if (ctx.reserved.has(name)) {
-        return yield* Effect.fail(rejected(REJECT_NOT_UNIQUE, `private name "${name}" is in use`))
-      }
-    }
-    ctx.reserved.add(name)
-    held.name = name
-    if (usesAuthExchange(msg.version)) {
-      const offered = ctx.config.authMethods
-      yield* send(stream, encodeAuthList(offered.map((m) => m.name)))
-      const asked = yield* reader.need(parseAuthChoice, shortAuthChoice)
-      if (asked.length === 0) return yield* Effect.fail(rejected(REJECT_AUTH, "the auth choice names no method"))
-      const run = new Set<string>([...asked, ...ctx.config.requiredAuthMethods])
-      for (const m of run) {
-        const method = offered.find((o) => o.name === m)
-        if (method === undefined) return yield* Effect.fail(rejected(REJECT_AUTH, `auth method "${m}" is not enabled`))
-        const ok = yield* method.authenticate({ privateName: name, remote: stream.address, transport: ctx.transport })
-        if (!ok) return yield* Effect.fail(rejected(REJECT_AUTH, `auth method "${m}" refused the client`))
-      }
-    }
-    yield* send(stream, encodeAccept(SPREAD_VERSION, privateGroupName(name, ctx.config.name), msg.version))
-    return { name, membership: msg.membership, rest: reader.rest }
-  })
-
-const send = (stream: ByteStream, bytes: Uint8Array): Effect.Effect<void, HandshakeEnd> =>
-  stream.write(bytes).pipe(Effect.mapError((e) => gone(e.message)))
-
-/**
- * Serves one accepted connection until it ends. Never fails: every ending
- * (reject, EOF, protocol error, cut-off, shutdown) is logged and cleaned up.
- *
- * @since 0.1.0
- * @category combinators
- */
-export const serveConnection = (ctx: DaemonContext, stream: ByteStream): Effect.Effect<void> => {
-  const held: { name: string | undefined } = { name: undefined }
-  const program = Effect.gen(function* () {
-    if (ctx.open > ctx.config.maxSessions) {
-      yield* Effect.logWarning(`Rejected ${stream.address}: REJECT_QUOTA (${ctx.config.maxSessions} sessions)`)
-      yield* stream.write(encodeReject(REJECT_QUOTA)).pipe(Effect.ignore)
-      return
-    }
-    const hs = yield* handshake(ctx, stream, held).pipe(
-      Effect.timeoutFail({
-        duration: ctx.config.handshakeTimeoutMs,
-        onTimeout: () => gone(`no handshake within ${ctx.config.handshakeTimeoutMs} ms`),
-      }),
-      Effect.either,
-    )
-    if (hs._tag === "Left") {
-      const end = hs.left
-      if (end._tag === "Rejected") {
-        yield* Effect.logInfo(`Rejected ${stream.address}: code ${end.code}: ${end.why}`)
-        yield* stream.write(encodeReject(end.code)).pipe(Effect.ignore)
-      } else {
-        yield* Effect.logDebug(`Closed ${stream.address} during handshake: ${end.why}`)
-      }
-      return
-    }
-    yield* runSession(ctx, stream, hs.right)
-  })
-  return program.pipe(
-    Effect.ensuring(Effect.suspend(() => {
-      ctx.open--
-      if (held.name !== undefined && !ctx.engine.has(held.name)) ctx.reserved.delete(held.name)
-      return stream.close
-    })),
-  )
-}
+/** How long a closing session's writer may flush what is queued. */
+const FLUSH_MS = 1000
 
 /** How a session ended; `warn` endings are logged at Warning, once. */
 type Ending = { readonly why: string; readonly warn: boolean }
 
-const runSession = (ctx: DaemonContext, stream: ByteStream, hs: Accepted): Effect.Effect<void> => {
-  let current: EngineSession | undefined
-  let outbox: Outbox | undefined
-  return Effect.gen(function* () {
-    const config = ctx.config
-    const depth = ctx.depth
-    const privateGroup = privateGroupName(hs.name, config.name)
+/**
+ * Runs an accepted session until it ends, without a fiber. `release` gives
+ * back what the connection holds (its name, its place, the socket) and is
+ * called exactly once, when the session has ended and its writer has
+ * flushed (bounded) or the daemon shut it down.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const startSession = (ctx: DaemonContext, stream: ByteStream, hs: Accepted, release: () => void): void => {
+  new DaemonSession(ctx, stream, hs, release).start(hs.rest)
+}
+
+const logWith = (ctx: DaemonContext, effect: Effect.Effect<void>): void => Runtime.runSync(ctx.runtime, effect)
+
+// A class, not a bag of closures: 10,000 idle sessions share its methods.
+class DaemonSession implements EngineSession, SessionControl {
+  readonly privateName: string
+  readonly privateGroup: string
+  readonly membership: boolean
+  readonly outbox: Outbox
+  readonly #ctx: DaemonContext
+  readonly #stream: ByteStream
+  readonly #release: () => void
+  readonly #checkFrame: ReturnType<typeof clientFrameValidator>
+  // When the write in flight started, or -1 while nothing is being written.
+  #writingSince = -1
+  // Whether the queue was compacted during the current stall.
+  #compactedSinceStall = false
+  // The writer's run while frames wait; undefined when it is not running.
+  #writing: Promise<void> | undefined
+  #ended: Ending | undefined
+  #finished = false
+  // When the frame being received began (Clock ms), or -1 between frames.
+  #partialSince = -1
+  // Created with the first bytes: a session that never sends holds none.
+  #decoder: FrameDecoder | undefined
+  // Joins refused so far: the first is logged, the count ends the session's last line.
+  #refusals = 0
+
+  constructor(ctx: DaemonContext, stream: ByteStream, hs: Accepted, release: () => void) {
+    this.#ctx = ctx
+    this.#stream = stream
+    this.#release = release
+    this.privateName = hs.name
+    this.privateGroup = privateGroupName(hs.name, ctx.config.name)
+    this.membership = hs.membership
     // The outbox bounds bytes; the message limit is applied by `offer`.
-    const box = new Outbox({ maxMessages: Number.MAX_SAFE_INTEGER, maxBytes: config.maxSessionBytes })
-    const maxMessages = config.maxSessionMessages
-    // When the write in flight started, or -1 while the writer waits for frames.
-    let writingSince = -1
-    // Whether the queue was compacted during the current stall.
-    let compactedSinceStall = false
-    outbox = box
-    depth.outboxes.add(box)
-    let ended: Ending | undefined
-    const end = (why: string, warn: boolean): void => {
-      ended ??= { why, warn }
-    }
-    const session: EngineSession = {
-      privateName: hs.name,
-      privateGroup,
-      membership: hs.membership,
-      offer: (bytes) => {
-        const stalled = writingSince >= 0 && box.messages > 0 && Date.now() - writingSince >= STALL_MS
-        if (stalled) {
-          if (box.messages >= maxMessages) return "Overflow"
-          // Frames are views into read chunks of up to 64 KiB. While the
-          // reader is stuck, queue only their own bytes (the first time,
-          // compact what is already queued too), so the byte limit bounds
-          // memory; a reader that keeps up pays no copy.
-          if (!compactedSinceStall) {
-            box.compact()
-            compactedSinceStall = true
-          }
-          bytes = compacted(bytes)
-        }
-        const r = box.offer(bytes)
-        const n = box.messages
-        if (n > depth.recentPeak) {
-          depth.recentPeak = n
-          if (n > depth.peak) depth.peak = n
-        }
-        return r
-      },
-      cutOff: (reason) => {
-        end(
-          `cut off: ${reason} (${box.messages} frames, ${box.bytes} bytes queued; limits ${maxMessages} frames ` +
-            `with the socket stalled ${STALL_MS} ms, ${config.maxSessionBytes} bytes)`,
-          true,
-        )
-        box.clear()
-        box.close()
-        Effect.runSync(stream.close)
-      },
-    }
-    ctx.engine.add(session)
-    current = session
-    yield* Effect.logDebug(`Session ${privateGroup} open from ${stream.address}`)
-    const writeAll = Effect.gen(function* () {
-      while (true) {
-        const batch = yield* box.take
-        if (batch === undefined) return
-        writingSince = Date.now()
-        yield* stream.write(batch)
-        writingSince = -1
-        compactedSinceStall = false
+    this.outbox = new Outbox({ maxMessages: Number.MAX_SAFE_INTEGER, maxBytes: ctx.config.maxSessionBytes })
+    this.#checkFrame = clientFrameValidator(hs.name, ctx.config.name)
+  }
+
+  start(rest: Uint8Array): void {
+    this.#ctx.engine.add(this)
+    this.#ctx.shared.live.add(this)
+    logWith(this.#ctx, Effect.logDebug(`Session ${this.privateGroup} open from ${this.#stream.address}`))
+    this.#onChunk(rest)
+  }
+
+  // -- SessionControl
+
+  partialSince(): number {
+    return this.#partialSince
+  }
+
+  expire(why: string): void {
+    this.#end(why, true)
+    this.#closeSocket()
+  }
+
+  shutdown(): void {
+    this.#end("closed (daemon shutdown)", false)
+    this.outbox.clear()
+    this.outbox.close()
+    this.#finish()
+  }
+
+  // -- EngineSession
+
+  offer(frame: Uint8Array): OfferResult {
+    const box = this.outbox
+    let bytes = frame
+    const stalled = this.#writingSince >= 0 && box.messages > 0 &&
+      this.#ctx.clock.unsafeCurrentTimeMillis() - this.#writingSince >= STALL_MS
+    if (stalled) {
+      if (box.messages >= this.#ctx.config.maxSessionMessages) return "Overflow"
+      // Frames are views into read chunks of up to 64 KiB. While the
+      // reader is stuck, queue only their own bytes (the first time,
+      // compact what is already queued too), so the byte limit bounds
+      // memory; a reader that keeps up pays no copy.
+      if (!this.#compactedSinceStall) {
+        box.compact()
+        this.#compactedSinceStall = true
       }
-    })
-    const writer = yield* Effect.fork(
-      writeAll.pipe(
-        Effect.catchAll((e) =>
-          Effect.sync(() => {
-            end(`write failed: ${e.message}`, false)
-            // Nothing more can be written: later deliveries find it closed.
-            box.clear()
-            box.close()
-            Effect.runSync(stream.close)
-          })
-        ),
-      ),
+      bytes = compacted(bytes)
+    }
+    const r = box.offer(bytes)
+    if (r === "Queued") {
+      // Started one turn later (a microtask), so every frame queued while
+      // the current chunk is handled goes in the same write.
+      if (this.#writing === undefined) this.#writing = Promise.resolve().then(() => this.#write())
+      const n = box.messages
+      const shared = this.#ctx.shared
+      if (n > shared.recentPeak) {
+        shared.recentPeak = n
+        if (n > shared.peak) shared.peak = n
+      }
+    }
+    return r
+  }
+
+  cutOff(reason: string): void {
+    const box = this.outbox
+    const config = this.#ctx.config
+    this.#end(
+      `cut off: ${reason} (${box.messages} frames, ${box.bytes} bytes queued; limits ${config.maxSessionMessages} ` +
+        `frames with the socket stalled ${STALL_MS} ms, ${config.maxSessionBytes} bytes)`,
+      true,
     )
-    const decoder = new FrameDecoder("toDaemon")
-    const checkFrame = clientFrameValidator(hs.name, config.name)
-    // Handles every whole frame buffered; answers false once the session ends.
-    const drain = (): boolean => {
-      for (;;) {
-        const f = decoder.next()
-        if (f === undefined) return true
-        if (isProtocolError(f)) {
-          end(`killed: ${f.message}`, true)
-          return false
-        }
-        const req = checkFrame(f)
-        if (isProtocolError(req)) {
-          end(`killed: ${req.message}`, true)
-          return false
-        }
-        switch (req._tag) {
-          case "Multicast":
-            ctx.engine.multicast(session, f, req.selfDiscard)
-            break
-          case "Join":
-            ctx.engine.join(session, commandGroup(f), f)
-            break
-          case "Leave":
-            ctx.engine.leave(session, commandGroup(f))
-            break
-          case "Kill":
-            end("disconnected (KILL)", false)
-            return false
-        }
-      }
-    }
-    if (hs.rest.length > 0) decoder.push(hs.rest)
-    let go = drain()
-    while (go && ended === undefined) {
-      const chunk = yield* Effect.either(stream.read)
-      if (chunk._tag === "Left") {
-        end(chunk.left.reason === "Closed" ? "closed" : `read failed: ${chunk.left.message}`, false)
-        break
-      }
-      if (chunk.right === undefined) {
-        const cut = decoder.end()
-        if (cut === undefined) end("EOF", false)
-        else end(`killed: EOF inside a message (${cut.detail})`, true)
-        break
-      }
-      decoder.push(chunk.right)
-      go = drain()
-    }
-    // Sequence the disconnect, then let the writer flush what is queued
-    // (bounded), then close.
-    ctx.engine.remove(session)
+    box.clear()
     box.close()
-    const e = ended ?? { why: "closed", warn: false }
-    if (e.warn) yield* Effect.logWarning(`Session ${privateGroup} ${e.why}`)
-    else yield* Effect.logDebug(`Session ${privateGroup} ended: ${e.why}`)
-    yield* Fiber.join(writer).pipe(Effect.timeout(1000), Effect.ignore)
-  }).pipe(
-    // However the session ends (shutdown interrupts it), it leaves the engine.
-    Effect.ensuring(Effect.sync(() => {
-      if (current !== undefined) ctx.engine.remove(current)
-      if (outbox !== undefined) ctx.depth.outboxes.delete(outbox)
-    })),
-  )
+    this.#closeSocket()
+  }
+
+  // -- the writer: runs while frames wait, then stops
+
+  async #write(): Promise<void> {
+    const box = this.outbox
+    try {
+      for (;;) {
+        const batch = box.takeNow()
+        if (batch === undefined) return
+        this.#writingSince = this.#ctx.clock.unsafeCurrentTimeMillis()
+        await this.#stream.writeNow(batch)
+        this.#writingSince = -1
+        this.#compactedSinceStall = false
+      }
+    } catch (e) {
+      this.#end(`write failed: ${e instanceof Error ? e.message : String(e)}`, false)
+      // Nothing more can be written: later deliveries find it closed.
+      box.clear()
+      box.close()
+      this.#closeSocket()
+    } finally {
+      this.#writingSince = -1
+      this.#writing = undefined
+    }
+  }
+
+  // -- the reader: one pending read, no fiber
+
+  #readNext(): void {
+    this.#stream.readNow().then(this.#onChunk, this.#onReadFailed)
+  }
+
+  readonly #onChunk = (chunk: Uint8Array | undefined): void => {
+    let go = false
+    try {
+      go = this.#handle(chunk)
+    } catch (defect) {
+      // A bug, not the client's doing: end this session alone, loudly.
+      this.#end(`ended by a defect: ${defect instanceof Error ? defect.stack ?? defect.message : String(defect)}`, true)
+    }
+    if (go) this.#readNext()
+    else this.#ending()
+  }
+
+  readonly #onReadFailed = (e: unknown): void => {
+    const closed = e instanceof TransportError && e.reason === "Closed"
+    this.#end(closed ? "closed" : `read failed: ${e instanceof Error ? e.message : String(e)}`, false)
+    this.#ending()
+  }
+
+  // Feeds a chunk (undefined: EOF); answers whether to read on.
+  #handle(chunk: Uint8Array | undefined): boolean {
+    if (this.#ended !== undefined) return false
+    if (chunk === undefined) {
+      const cut = this.#decoder?.end()
+      if (cut === undefined) this.#end("EOF", false)
+      else this.#end(`killed: EOF inside a message (${cut.detail})`, true)
+      return false
+    }
+    if (chunk.length === 0 && this.#decoder === undefined) return true
+    const d = this.#decoder ??= new FrameDecoder("toDaemon")
+    d.push(chunk)
+    return this.#drain(d) && this.#ended === undefined
+  }
+
+  // Handles every whole frame buffered; answers false once the session ends.
+  #drain(d: FrameDecoder): boolean {
+    const engine = this.#ctx.engine
+    for (let handled = false;; handled = true) {
+      const f = d.next()
+      if (f === undefined) {
+        // A frame begun and not finished starts (or keeps) its deadline.
+        if (d.buffered === 0) this.#partialSince = -1
+        else if (handled || this.#partialSince < 0) this.#partialSince = this.#ctx.clock.unsafeCurrentTimeMillis()
+        return true
+      }
+      if (isProtocolError(f)) {
+        this.#end(`killed: ${f.message}`, true)
+        return false
+      }
+      const req = this.#checkFrame(f)
+      if (isProtocolError(req)) {
+        this.#end(`killed: ${req.message}`, true)
+        return false
+      }
+      switch (req._tag) {
+        case "Multicast":
+          engine.multicast(this, f, req.selfDiscard)
+          break
+        case "Join": {
+          const group = commandGroup(f)
+          const refused = engine.join(this, group, f)
+          if (refused !== undefined && this.#refusals++ === 0) {
+            logWith(
+              this.#ctx,
+              Effect.logInfo(
+                `Session ${this.privateGroup} join of ${quoted(group)} refused: ${refused} ` +
+                  "(further refusals are only counted)",
+              ),
+            )
+          }
+          break
+        }
+        case "Leave":
+          engine.leave(this, commandGroup(f))
+          break
+        case "Kill":
+          this.#end("disconnected (KILL)", false)
+          return false
+      }
+    }
+  }
+
+  // -- endings
+
+  #end(why: string, warn: boolean): void {
+    this.#ended ??= { why, warn }
+  }
+
+  #closeSocket(): void {
+    Effect.runSync(this.#stream.close)
+  }
+
+  // The end of the read loop: sequence the disconnect, log, let the writer
+  // flush what is queued (bounded), then close.
+  #ending(): void {
+    if (this.#finished) return
+    this.#ctx.engine.remove(this)
+    this.outbox.close()
+    const e0 = this.#ended ?? { why: "closed", warn: false }
+    const e = this.#refusals === 0 ? e0 : { ...e0, why: `${e0.why} (${this.#refusals} joins refused)` }
+    logWith(
+      this.#ctx,
+      e.warn
+        ? Effect.logWarning(`Session ${this.privateGroup} ${e.why}`)
+        : Effect.logDebug(`Session ${this.privateGroup} ended: ${e.why}`),
+    )
+    const flushing = this.#writing
+    if (flushing === undefined || this.#stream.isClosed()) return this.#finish()
+    const timer = setTimeout(() => this.#finish(), FLUSH_MS)
+    void flushing.then(() => {
+      clearTimeout(timer)
+      this.#finish()
+    })
+  }
+
+  // Gives everything back, once: the engine, the registry, the socket.
+  #finish(): void {
+    if (this.#finished) return
+    this.#finished = true
+    this.#ctx.shared.live.delete(this)
+    this.#ctx.engine.remove(this)
+    this.#release()
+  }
 }

@@ -4,6 +4,7 @@
  * @module
  */
 import { type Cause, Data } from "effect"
+import { quoted } from "./printable.ts"
 
 /**
  * What went wrong while decoding or encoding protocol bytes.
@@ -73,7 +74,9 @@ export class ProtocolError extends ProtocolErrorBase {
    * @since 0.1.0
    */
   override get message(): string {
-    return `${this.reason}: ${this.field} = ${JSON.stringify(this.value)}: ${this.detail}`
+    return `${this.reason}: ${this.field} = ${
+      typeof this.value === "string" ? quoted(this.value) : this.value
+    }: ${this.detail}`
   }
 }
 

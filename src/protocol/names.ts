@@ -8,6 +8,7 @@
  */
 import { MAX_GROUP_NAME, MAX_PRIVATE_NAME, MAX_PROC_NAME } from "./constants.ts"
 import { type ProtocolError, protocolError } from "./errors.ts"
+import { quoted } from "./printable.ts"
 
 /**
  * Reads a C string from a fixed-size field: bytes up to the first NUL. Bytes
@@ -89,7 +90,7 @@ export const validatePrivateName = (name: string): ProtocolError | undefined => 
       "IllegalName",
       "privateName",
       name,
-      `Cannot use private name "${name}" as it exceeds ${MAX_PRIVATE_NAME} bytes`,
+      `Cannot use private name ${quoted(name)} as it exceeds ${MAX_PRIVATE_NAME} bytes`,
     )
   }
   const bad = firstIllegalChar(name)
@@ -98,7 +99,9 @@ export const validatePrivateName = (name: string): ProtocolError | undefined => 
       "IllegalName",
       "privateName",
       name,
-      `Cannot use private name "${name}" as byte ${bad} (0x${name.charCodeAt(bad).toString(16)}) is outside 0x24..0x7E`,
+      `Cannot use private name ${quoted(name)} as byte ${bad} (0x${
+        name.charCodeAt(bad).toString(16)
+      }) is outside 0x24..0x7E`,
     )
   }
   return undefined
@@ -124,7 +127,7 @@ export const validateGroupName = (
       "IllegalName",
       "group",
       name,
-      `Cannot use group "${name}" as the name exceeds ${MAX_GROUP_NAME - 1} bytes`,
+      `Cannot use group ${quoted(name)} as the name exceeds ${MAX_GROUP_NAME - 1} bytes`,
     )
   }
   if (name.charCodeAt(0) === 0x23) {
@@ -134,8 +137,8 @@ export const validateGroupName = (
       "group",
       name,
       allowPrivate
-        ? `Cannot send to "${name}": a name starting with '#' must be a private group "#name#daemon"`
-        : `Cannot join or leave "${name}": names starting with '#' are private groups`,
+        ? `Cannot send to ${quoted(name)}: a name starting with '#' must be a private group "#name#daemon"`
+        : `Cannot join or leave ${quoted(name)}: names starting with '#' are private groups`,
     )
   }
   const bad = firstIllegalChar(name)
@@ -144,7 +147,7 @@ export const validateGroupName = (
       "IllegalName",
       "group",
       name,
-      `Cannot use group "${name}" as byte ${bad} (0x${name.charCodeAt(bad).toString(16)}) is outside 0x24..0x7E`,
+      `Cannot use group ${quoted(name)} as byte ${bad} (0x${name.charCodeAt(bad).toString(16)}) is outside 0x24..0x7E`,
     )
   }
   return undefined

@@ -29,17 +29,29 @@ export interface ByteStream {
    * Fails with `ReadFailed`, or `Closed` once closed locally.
    */
   readonly read: Effect.Effect<Uint8Array | undefined, TransportError>
+  /**
+   * `read` as a plain promise, for loops that keep no fiber per connection
+   * (the daemon's sessions): rejects with the same `TransportError`.
+   * Closing the stream settles a pending read.
+   */
+  readonly readNow: () => Promise<Uint8Array | undefined>
   /** Writes all of `bytes`; fails with `WriteFailed` or `Closed`. */
   readonly write: (bytes: Uint8Array) => Effect.Effect<void, TransportError>
+  /** `write` as a plain promise, rejecting with the same `TransportError`. */
+  readonly writeNow: (bytes: Uint8Array) => Promise<void>
   /** Closes the socket; safe to call any number of times from anywhere. */
   readonly close: Effect.Effect<void>
   /** Whether `close` has run. */
   readonly isClosed: () => boolean
 }
 
-// Read buffers start small (idle sessions cost little: 10,000 of them are a
-// design target) and double, up to 64 KiB, whenever a read fills one.
-const READ_BUFFER_MIN = 4 * 1024
+// Read buffers fit what arrives: a read that fills its buffer doubles the
+// next one (up to 64 KiB); a read of less than 512 B (a lone request, the
+// last one before a connection goes quiet) takes it back to 512 B. So a
+// connection that sits idle keeps only a small buffer pending (10,000 idle
+// sessions are a design target), and one that streams keeps a large one
+// without reallocating it on every short read.
+const READ_BUFFER_MIN = 512
 const READ_BUFFER_MAX = 64 * 1024
 
 /**
@@ -48,42 +60,84 @@ const READ_BUFFER_MAX = 64 * 1024
  * @since 0.1.0
  * @category constructors
  */
-export const fromConn = (conn: Deno.Conn, address: string): ByteStream => {
-  let closed = false
+export const fromConn = (conn: Deno.Conn, address: string): ByteStream => new ConnStream(conn, address)
+
+// A class, not a bag of closures: a daemon holds one per session, and its
+// methods are shared by all of them.
+class ConnStream implements ByteStream {
+  #closed = false
   // One read buffer per stream; each chunk is copied out (`slice`) so frames
   // that outlive the read never pin the buffer.
-  let buf = new Uint8Array(READ_BUFFER_MIN)
-  const close = Effect.sync(() => {
-    if (closed) return
-    closed = true
+  #buf = new Uint8Array(READ_BUFFER_MIN)
+  readonly #conn: Deno.Conn
+  readonly address: string
+
+  constructor(conn: Deno.Conn, address: string) {
+    this.#conn = conn
+    this.address = address
+  }
+
+  get read(): Effect.Effect<Uint8Array | undefined, TransportError> {
+    return Effect.tryPromise({
+      try: () => this.readNow(),
+      catch: (e) =>
+        e instanceof TransportError ? e : new TransportError({ reason: "ReadFailed", address: this.address, cause: e }),
+    })
+  }
+
+  readNow(): Promise<Uint8Array | undefined> {
+    if (this.#closed) return Promise.reject(new TransportError({ reason: "Closed", address: this.address }))
+    const buf = this.#buf
+    return this.#conn.read(buf).then((n) => {
+      if (n === null) return undefined
+      const chunk = buf.slice(0, n)
+      const size = buf.length
+      if (n === size && size < READ_BUFFER_MAX) this.#buf = new Uint8Array(size * 2)
+      else if (n < READ_BUFFER_MIN && size > READ_BUFFER_MIN) this.#buf = new Uint8Array(READ_BUFFER_MIN)
+      return chunk
+    }, (cause) => {
+      throw new TransportError({ reason: this.#closed ? "Closed" : "ReadFailed", address: this.address, cause })
+    })
+  }
+
+  write(bytes: Uint8Array): Effect.Effect<void, TransportError> {
+    return Effect.tryPromise({
+      try: () => this.writeNow(bytes),
+      catch: (e) =>
+        e instanceof TransportError
+          ? e
+          : new TransportError({ reason: "WriteFailed", address: this.address, cause: e }),
+    })
+  }
+
+  async writeNow(bytes: Uint8Array): Promise<void> {
+    if (this.#closed) throw new TransportError({ reason: "Closed", address: this.address })
     try {
-      conn.close()
+      let off = 0
+      while (off < bytes.length) off += await this.#conn.write(off === 0 ? bytes : bytes.subarray(off))
+    } catch (cause) {
+      throw new TransportError({ reason: this.#closed ? "Closed" : "WriteFailed", address: this.address, cause })
+    }
+  }
+
+  get close(): Effect.Effect<void> {
+    return Effect.sync(() => this.closeNow())
+  }
+
+  /** Closes the socket now (idempotent). */
+  closeNow(): void {
+    if (this.#closed) return
+    this.#closed = true
+    try {
+      this.#conn.close()
     } catch {
       // already closed by the runtime
     }
-  })
-  const read: Effect.Effect<Uint8Array | undefined, TransportError> = Effect.suspend(() =>
-    closed ? Effect.fail(new TransportError({ reason: "Closed", address })) : Effect.tryPromise({
-      try: () => conn.read(buf),
-      catch: (cause) => new TransportError({ reason: closed ? "Closed" : "ReadFailed", address, cause }),
-    }).pipe(Effect.map((n) => {
-      if (n === null) return undefined
-      const chunk = buf.slice(0, n)
-      if (n === buf.length && buf.length < READ_BUFFER_MAX) buf = new Uint8Array(buf.length * 2)
-      return chunk
-    }))
-  )
-  const write = (bytes: Uint8Array): Effect.Effect<void, TransportError> =>
-    Effect.suspend(() =>
-      closed ? Effect.fail(new TransportError({ reason: "Closed", address })) : Effect.tryPromise({
-        try: async () => {
-          let off = 0
-          while (off < bytes.length) off += await conn.write(off === 0 ? bytes : bytes.subarray(off))
-        },
-        catch: (cause) => new TransportError({ reason: closed ? "Closed" : "WriteFailed", address, cause }),
-      })
-    )
-  return { address, read, write, close, isClosed: () => closed }
+  }
+
+  isClosed(): boolean {
+    return this.#closed
+  }
 }
 
 /**

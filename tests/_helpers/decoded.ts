@@ -1,5 +1,5 @@
 /**
- * Parses the `.decoded.txt` transcripts of ../shared/spread-traces (written by
+ * Parses the `.decoded.txt` transcripts of tests/fixtures/spread-traces (written by
  * an independent decoder) into per-(connection, direction) item lists, so
  * tests can compare them field by field with what our codec produces.
  */

@@ -1,10 +1,10 @@
 /**
- * Loads the real Spread byte traces in ../shared/spread-traces and joins
+ * Loads the real Spread byte traces in tests/fixtures/spread-traces and joins
  * each (connection, direction) stream.
  */
 import { concatBytes } from "../../src/protocol/bytes.ts"
 
-export const TRACES_DIR = new URL("../../../shared/spread-traces/", import.meta.url)
+export const TRACES_DIR = new URL("../fixtures/spread-traces/", import.meta.url)
 
 /** One record of a `.jsonl` trace. */
 export interface TraceRecord {

@@ -254,20 +254,38 @@ describe("ping", () => {
 
 describe("bad flags", () => {
   const cases: ReadonlyArray<[string, ReadonlyArray<string>, string]> = [
-    ["user.ts", ["-x"], 'Unknown flag "-x"'],
-    ["user.ts", ["-s"], 'Flag "-s" needs a value'],
-    ["flooder.ts", ["-m", "many"], 'Flag "-m" takes a whole number, not "many"'],
-    ["flooder.ts", ["-ro", "-wo"], "-ro and -wo exclude each other"],
-    ["flooder.ts", ["-b", "200000"], "-b 200000 exceeds 143120 bytes"],
-    ["ping.ts", ["-c", "0"], "-c is at least 1"],
+    ["user.ts", ["-x"], 'user: unknown flag "-x"'],
+    ["user.ts", ["-s"], "user: -s needs a value"],
+    ["user.ts", ["-u", "elevenbytes"], 'user: -u: Cannot use private name "elevenbytes" as it exceeds 10 bytes'],
+    ["flooder.ts", ["-m", "many"], 'flooder: -m takes a whole number of at least 0, not "many"'],
+    ["flooder.ts", ["-ro", "-wo"], "flooder: -ro and -wo exclude each other"],
+    ["flooder.ts", ["-b", "200000"], 'flooder: -b takes a whole number from 0 to 143120, not "200000"'],
+    ["flooder.ts", ["-u", "elevenbytes"], 'flooder: -u: Cannot use private name "elevenbytes"'],
+    ["flooder.ts", ["--bogus"], 'flooder: unknown flag "--bogus"'],
+    ["ping.ts", ["-c", "0"], 'ping: -c takes a whole number of at least 1, not "0"'],
+    ["ping.ts", ["-ro"], 'ping: unknown flag "-ro"'],
+    ["daemon.ts", ["--bogus"], 'daemon: unknown flag "--bogus"'],
   ]
   for (const [tool, args, text] of cases) {
-    it.live(`${tool.replace(".ts", "")} ${args.join(" ")} is a usage error`, () =>
+    it.live(`${tool.replace(".ts", "")} ${args.join(" ")} is a usage error: exit 2, the problem, the short usage line`, () =>
       Effect.promise(() =>
         withTool(tool, args, async (t) => {
           expect((await t.exit()).code).toBe(2)
           expect(t.stderr).toContain(text)
-          expect(t.stderr).toContain("Usage:")
+          expect(t.stderr).toContain(`Usage: deno task ${tool.replace(".ts", "")} [`)
+          expect(t.stderr).not.toContain("Flags:")
+        })
+      ))
+  }
+
+  for (const tool of ["daemon", "user", "flooder", "ping"]) {
+    it.live(`${tool} --help prints the full help on stdout and exits 0`, () =>
+      Effect.promise(() =>
+        withTool(`${tool}.ts`, ["--help"], async (t) => {
+          expect((await t.exit()).code).toBe(0)
+          expect(t.stdout).toContain(`Usage: deno task ${tool} [flags]`)
+          expect(t.stdout).toContain("Flags:")
+          expect(t.stderr).toBe("")
         })
       ))
   }

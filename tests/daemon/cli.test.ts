@@ -146,17 +146,21 @@ describe("parseArgs", () => {
 
   it("parseArgs explains what is wrong with a bad flag", () => {
     const cases: ReadonlyArray<[ReadonlyArray<string>, string]> = [
-      [["--bogus"], 'unknown option "--bogus"'],
+      [["--bogus"], 'unknown flag "--bogus"'],
+      [["--bogus=1"], 'unknown flag "--bogus"'],
       [["4803"], 'unexpected argument "4803"'],
       [["--port"], "--port needs a value"],
-      [["--port", "http"], '--port takes an integer from 0 to 65535, not "http"'],
-      [["--port", "65536"], '--port takes an integer from 0 to 65535, not "65536"'],
-      [["--port", "-1"], '--port takes an integer from 0 to 65535, not "-1"'],
-      [["--max-sessions", "0"], "--max-sessions takes an integer from 1"],
-      [["--max-session-messages", "1.5"], "--max-session-messages takes an integer from 1"],
+      [["--port", "http"], '--port takes a whole number from 0 to 65535, not "http"'],
+      [["--port", "65536"], '--port takes a whole number from 0 to 65535, not "65536"'],
+      [["--port", "-1"], '--port takes a whole number from 0 to 65535, not "-1"'],
+      [["--port", "--name", "x"], "--port needs a value"],
+      [["--max-sessions", "0"], '--max-sessions takes a whole number of at least 1, not "0"'],
+      [["--max-group-members", "0"], '--max-group-members takes a whole number of at least 1, not "0"'],
+      [["--max-session-messages", "1.5"], "--max-session-messages takes a whole number of at least 1"],
       [["--log-level", "loud"], '--log-level takes debug, info, warning or error, not "loud"'],
       [["--name"], "--name needs a value"],
       [["--no-unix=yes"], "--no-unix takes no value"],
+      [["--unix="], "--unix= needs a path"],
     ]
     for (const [args, message] of cases) {
       const r = parseArgs(args)
@@ -251,20 +255,28 @@ describe("deno task daemon", () => {
     Effect.gen(function* () {
       const r = yield* run(["--help"])
       expect(r.code).toBe(0)
-      expect(r.stdout).toContain("Usage: deno task daemon [options]")
-      expect(r.stdout).toContain("--max-session-messages N")
+      expect(r.stdout).toContain("Usage: deno task daemon [flags]")
+      for (const flag of ["--port n", "--unix [path]", "--no-unix", "--max-group-members n", "--log-level level"]) {
+        expect(r.stdout).toContain(flag)
+      }
     }), 15_000)
 
-  it.live("cli/daemon.ts exits 2 with the problem and the usage for a bad flag", () =>
-    Effect.gen(function* () {
-      const r = yield* run(["--port", "nope"])
-      expect(r.code).toBe(2)
-      expect(r.stderr).toContain('spreadfx daemon: --port takes an integer from 0 to 65535, not "nope"')
-      expect(r.stderr).toContain("Usage: deno task daemon [options]")
-      const bad = yield* run(["--name", "has#hash", "--no-unix", "--port", "0"])
-      expect(bad.code).toBe(2)
-      expect(bad.stderr).toContain("InvalidConfig")
-    }), 15_000)
+  it.live(
+    "cli/daemon.ts exits 2 with the problem and the short usage line for a bad flag",
+    () =>
+      Effect.gen(function* () {
+        const r = yield* run(["--port", "nope"])
+        expect(r.code).toBe(2)
+        expect(r.stderr).toContain('daemon: --port takes a whole number from 0 to 65535, not "nope"')
+        expect(r.stderr).toContain("Usage: deno task daemon [--port n]")
+        // The full help only for --help.
+        expect(r.stderr).not.toContain("Flags:")
+        const bad = yield* run(["--name", "has#hash", "--no-unix", "--port", "0"])
+        expect(bad.code).toBe(2)
+        expect(bad.stderr).toContain("InvalidConfig")
+      }),
+    15_000,
+  )
 
   it.live("cli/daemon.ts exits 1 when its port is taken", () =>
     Effect.gen(function* () {

@@ -43,7 +43,7 @@ describe("Daemon lifecycle", () => {
         expect(d.port).toBeGreaterThan(0)
         expect(d.host).toBe("127.0.0.1")
         expect(d.spreadName).toBe(`${d.port}@127.0.0.1`)
-        expect(d.unixPath).toBeUndefined()
+        expect(d.unixPath).toBe(`/tmp/${d.port}`) // the default, as Spread
         expect(d.config.maxSessionMessages).toBe(1000)
         const c = yield* RawClient.connect(tcp(d), { name: "alice" })
         expect(c.privateGroup).toBe("#alice#localhost")

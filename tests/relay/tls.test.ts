@@ -32,7 +32,7 @@ const failure = <A>(exit: Exit.Exit<A, ConnectError>): ConnectError => {
 }
 
 describe("TLS sessions", () => {
-  it.scoped(
+  it.scopedLive(
     "A client with a certificate from the daemon's CA joins, multicasts and receives over TLS",
     () =>
       quiet(Effect.gen(function* () {
@@ -58,7 +58,7 @@ describe("TLS sessions", () => {
     T,
   )
 
-  it.scoped(
+  it.scopedLive(
     "A client without a certificate is refused during the TLS handshake: TlsCertificateRefused, logged, no session",
     () =>
       Effect.gen(function* () {
@@ -80,7 +80,7 @@ describe("TLS sessions", () => {
     T,
   )
 
-  it.scoped(
+  it.scopedLive(
     "A client with a certificate from another CA is refused: TlsCertificateRefused, logged, no session",
     () =>
       Effect.gen(function* () {
@@ -99,7 +99,7 @@ describe("TLS sessions", () => {
     T,
   )
 
-  it.scoped(
+  it.scopedLive(
     "A client that does not trust the daemon's CA fails with TlsUnknownAuthority",
     () =>
       quiet(Effect.gen(function* () {
@@ -113,7 +113,7 @@ describe("TLS sessions", () => {
     T,
   )
 
-  it.scoped(
+  it.scopedLive(
     "A certificate without the expected server name fails with TlsNameMismatch",
     () =>
       quiet(Effect.gen(function* () {
@@ -138,7 +138,7 @@ describe("TLS sessions", () => {
     T,
   )
 
-  it.scoped("allowSubjects lets in only the listed certificate subjects", () =>
+  it.scopedLive("allowSubjects lets in only the listed certificate subjects", () =>
     Effect.gen(function* () {
       const lines: Array<LogLine> = []
       const daemon = yield* startRelay(certs, {
@@ -158,7 +158,7 @@ describe("TLS sessions", () => {
       expect(yield* eventually(() => lines.some((l) => l.message.includes(`"reader-2" is not allowed`)))).toBe(true)
     }), T)
 
-  it.scoped("Options: tls needs a TCP address and a certificate goes with its key", () =>
+  it.scopedLive("Options: tls needs a TCP address and a certificate goes with its key", () =>
     Effect.gen(function* () {
       const unix = yield* Effect.exit(connect({ daemon: "/tmp/nothing-here", tls: {} }))
       expect(failure(unix).reason).toBe("IllegalOption")
@@ -166,7 +166,7 @@ describe("TLS sessions", () => {
       expect(failure(half).reason).toBe("IllegalOption")
     }), T)
 
-  it.scoped(
+  it.scopedLive(
     "The daemon shuts down cleanly with TLS sessions open; their clients see the end",
     () =>
       quiet(Effect.gen(function* () {
