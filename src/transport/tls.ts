@@ -27,6 +27,7 @@
  */
 import { Effect, type Scope } from "effect"
 import type { Buffer } from "node:buffer"
+import type { Socket } from "node:net"
 import tls from "node:tls"
 import { type Address, formatAddress } from "./address.ts"
 import { type ByteStream, fromConn, type Listener } from "./conn.ts"
@@ -409,8 +410,34 @@ const makeTlsListener = (server: tls.Server, address: Address, options: TlsServe
   const allow = options.ca !== undefined && options.allowSubjects !== undefined
     ? new Set(options.allowSubjects)
     : undefined
+  // TCP connections whose TLS handshake has not finished. Deno's node:tls
+  // reports a handshake timeout (`tlsClientError`) but leaves the socket
+  // open, so a client that connects and never speaks TLS would hold it
+  // forever: every failed handshake closes its socket here, and a timer one
+  // beat after the timeout closes it whatever the TLS layer did.
+  const timeoutMs = options.handshakeTimeoutMs ?? 10_000
+  const handshaking = new Map<string, { readonly socket: Socket; readonly timer: ReturnType<typeof setTimeout> }>()
+  const settle = (remote: string, destroy: boolean): void => {
+    const h = handshaking.get(remote)
+    if (h === undefined) return
+    handshaking.delete(remote)
+    clearTimeout(h.timer)
+    if (destroy) h.socket.destroy()
+  }
+  server.on("connection", (socket: Socket) => {
+    const remote = remoteOf(socket)
+    const timer = setTimeout(() => {
+      if (!handshaking.has(remote)) return
+      settle(remote, true)
+      refusals.push({ remote, reason: `no TLS handshake within ${timeoutMs} ms` })
+    }, timeoutMs + 100)
+    Deno.unrefTimer(timer)
+    handshaking.set(remote, { socket, timer })
+    socket.once("close", () => settle(remote, false))
+  })
   server.on("secureConnection", (socket: tls.TLSSocket) => {
     const remote = remoteOf(socket)
+    settle(remote, false)
     if (closed) {
       socket.destroy()
       return
@@ -434,6 +461,7 @@ const makeTlsListener = (server: tls.Server, address: Address, options: TlsServe
     }
   })
   server.on("tlsClientError", (e: Error & { code?: string }, socket: tls.TLSSocket) => {
+    settle(remoteOf(socket), true)
     refusals.push({
       remote: remoteOf(socket),
       reason: `TLS handshake failed: ${e.message}${e.code === undefined ? "" : ` (${e.code})`}`,
@@ -461,6 +489,7 @@ const makeTlsListener = (server: tls.Server, address: Address, options: TlsServe
       closed = true
       accepted.wake()
       for (const s of accepted.drain()) Effect.runSync(s.close)
+      for (const remote of [...handshaking.keys()]) settle(remote, true)
       // `close` stops listening at once; its callback would wait for every
       // connection to end, and those are the sessions' to close (the daemon
       // closes them next). So this does not wait for it.

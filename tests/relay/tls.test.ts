@@ -154,7 +154,8 @@ describe("TLS sessions", () => {
       const ok = yield* connect({ daemon: tlsAddress(daemon), tls: tls(certs.reader1) })
       expect(ok.daemonName).toBe("localhost")
       const exit = yield* Effect.exit(connect({ daemon: tlsAddress(daemon), tls: tls(certs.reader2) }))
-      expect(Exit.isFailure(exit)).toBe(true)
+      expect(failure(exit).reason).toBe("TlsCertificateRefused")
+      expect(daemon.stats().sessions).toBe(1)
       expect(yield* eventually(() => lines.some((l) => l.message.includes(`"reader-2" is not allowed`)))).toBe(true)
     }), T)
 
@@ -165,6 +166,25 @@ describe("TLS sessions", () => {
       const half = yield* Effect.exit(connect({ daemon: "4803@127.0.0.1", tls: { cert: certs.reader1.cert } }))
       expect(failure(half).reason).toBe("IllegalOption")
     }), T)
+
+  it.scopedLive(
+    "A TCP connection that never starts TLS is closed after the handshake timeout, and logged",
+    () =>
+      Effect.gen(function* () {
+        const lines: Array<LogLine> = []
+        const daemon = yield* startRelay(certs, { handshakeTimeoutMs: 300 }).pipe(Effect.provide(captureLogs(lines)))
+        const silent = yield* Effect.acquireRelease(
+          Effect.promise(() => Deno.connect({ hostname: "127.0.0.1", port: daemon.tlsPort ?? 0 })),
+          (c) => Effect.sync(() => c.close()),
+        )
+        const started = Date.now()
+        const n = yield* Effect.promise(() => silent.read(new Uint8Array(16)).catch(() => null))
+        expect(n).toBe(null)
+        expect(Date.now() - started).toBeLessThan(3000)
+        expect(yield* eventually(() => lines.some((l) => l.message.includes("Refused TLS client")))).toBe(true)
+      }),
+    T,
+  )
 
   it.scopedLive(
     "The daemon shuts down cleanly with TLS sessions open; their clients see the end",

@@ -8,6 +8,8 @@ import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Metric, MetricLabel, Stream } from "effect"
 import { connect, type Connection, isMembership, isRegular, text } from "../../mod.ts"
 import { UdpIngressMetrics } from "../../src/daemon/mod.ts"
+import { decodeServerMessage, isProtocolError } from "../../src/protocol/mod.ts"
+import { RawClient } from "../_helpers/raw_client.ts"
 import {
   captureLogs,
   type Certs,
@@ -46,7 +48,7 @@ const take = (c: Connection, n: number) =>
 
 describe("UDP ingress", () => {
   it.scopedLive(
-    "Datagrams reach plain TCP, Unix and TLS readers in arrival order, from #udp-<port>#<daemon>",
+    "Datagrams reach plain TCP, Unix, TLS and raw-protocol readers in arrival order, from #udp-<port>#<daemon>",
     () =>
       quiet(Effect.gen(function* () {
         const daemon = yield* startRelay(certs, {
@@ -65,7 +67,13 @@ describe("UDP ingress", () => {
           }),
         ])
         for (const r of readers) yield* r.join("logs")
-        expect(yield* eventually(() => daemon.members("logs").length === 3)).toBe(true)
+        // A client speaking the wire protocol byte by byte, as a C client does.
+        const raw = yield* RawClient.connect({ _tag: "Tcp", hostname: "127.0.0.1", port: daemon.port }, {
+          name: "raw",
+          membership: false,
+        })
+        yield* raw.join("logs")
+        expect(yield* eventually(() => daemon.members("logs").length === 4)).toBe(true)
         const send = yield* udpSender(ingress.port)
         const lines = Array.from({ length: 50 }, (_, i) => logLine(i))
         for (const l of lines) yield* Effect.promise(() => send(encoder.encode(l)))
@@ -75,6 +83,16 @@ describe("UDP ingress", () => {
           expect(new Set(g.map((m) => m.sender))).toEqual(new Set([ingress.privateGroup]))
           expect(g[0].groups).toEqual(["logs"])
         }
+        const rawGot: Array<string> = []
+        while (rawGot.length < lines.length) {
+          const m = decodeServerMessage(yield* raw.frame(5000))
+          if (!isProtocolError(m) && m._tag === "Regular") {
+            expect(m.sender).toBe(ingress.privateGroup)
+            expect(m.service).toBe("Fifo")
+            rawGot.push(new TextDecoder().decode(m.data))
+          }
+        }
+        expect(rawGot).toEqual(lines)
         expect(ingress.stats()).toEqual({ received: 50, delivered: 50, droppedOversize: 0, droppedEmpty: 0 })
       })),
     T,
