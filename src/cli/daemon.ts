@@ -84,6 +84,61 @@ export const FLAGS: ReadonlyArray<FlagSpec> = [
     help: "bytes queued for one session before it is cut off (default 67108864)",
   },
   {
+    names: ["--max-groups-per-session"],
+    kind: "int",
+    key: "maxGroupsPerSession",
+    min: 1,
+    value: "n",
+    help: "groups one session may be in before a join is rejected (default 1000)",
+  },
+  {
+    names: ["--max-groups"],
+    kind: "int",
+    key: "maxGroups",
+    min: 1,
+    value: "n",
+    help: "groups on the daemon before a join creating one is rejected (default 65536)",
+  },
+  {
+    names: ["--max-handshaking"],
+    kind: "int",
+    key: "maxHandshaking",
+    min: 1,
+    value: "n",
+    help: "connections still shaking hands before REJECT_QUOTA (default 256)",
+  },
+  {
+    names: ["--partial-frame-timeout"],
+    kind: "int",
+    key: "partialFrameTimeoutMs",
+    min: 1,
+    value: "ms",
+    help: "ms a session has to finish a frame it began (default 10000)",
+  },
+  {
+    names: ["--stats-interval"],
+    kind: "int",
+    key: "statsInterval",
+    min: 1,
+    value: "s",
+    help: "log a stats line every S seconds (default: never)",
+  },
+  {
+    names: ["--metrics-port"],
+    kind: "int",
+    key: "metricsPort",
+    max: 65535,
+    value: "n",
+    help: "serve Prometheus metrics over HTTP at /metrics on this port (0 picks one; default: off)",
+  },
+  {
+    names: ["--metrics-host"],
+    kind: "string",
+    key: "metricsHost",
+    value: "host",
+    help: "interface for --metrics-port (default 127.0.0.1)",
+  },
+  {
     names: ["--log-level"],
     kind: "string",
     key: "logLevel",
@@ -112,11 +167,31 @@ export const help: string = usage("daemon", ABOUT, FLAGS)
  * @category cli
  */
 export type CliCommand =
-  | { readonly _tag: "Run"; readonly config: Daemon.DaemonConfig; readonly logLevel: LogLevel.LogLevel }
+  | {
+    readonly _tag: "Run"
+    readonly config: Daemon.DaemonConfig
+    readonly logLevel: LogLevel.LogLevel
+    readonly observe: Observe
+  }
   | { readonly _tag: "Help" }
   | { readonly _tag: "Invalid"; readonly message: string }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }
+
+/**
+ * What the command shows of the running daemon besides its log.
+ *
+ * @since 0.1.0
+ * @category cli
+ */
+export interface Observe {
+  /** Seconds between stats lines (`--stats-interval`); none when absent. */
+  readonly statsIntervalS?: number
+  /** Port of the Prometheus endpoint (`--metrics-port`); none when absent. */
+  readonly metricsPort?: number
+  /** Interface of the Prometheus endpoint (`--metrics-host`, default 127.0.0.1). */
+  readonly metricsHost?: string
+}
 
 /**
  * The daemon's configuration and log level from parsed flags. Like the
@@ -126,8 +201,11 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] }
  * @since 0.1.0
  * @category cli
  */
-export const configOf = (p: Parsed): { readonly config: Daemon.DaemonConfig; readonly logLevel: LogLevel.LogLevel } => {
+export const configOf = (
+  p: Parsed,
+): { readonly config: Daemon.DaemonConfig; readonly logLevel: LogLevel.LogLevel; readonly observe: Observe } => {
   const config: Mutable<Daemon.DaemonConfig> = { unixSocket: true }
+  const observe: Mutable<Observe> = {}
   let logLevel: LogLevel.LogLevel = LogLevel.Info
   for (const [key, v] of p.values) {
     switch (key) {
@@ -136,7 +214,20 @@ export const configOf = (p: Parsed): { readonly config: Daemon.DaemonConfig; rea
       case "maxGroupMembers":
       case "maxSessionMessages":
       case "maxSessionBytes":
+      case "maxGroupsPerSession":
+      case "maxGroups":
+      case "maxHandshaking":
+      case "partialFrameTimeoutMs":
         if (typeof v === "number") config[key] = v
+        break
+      case "statsInterval":
+        if (typeof v === "number") observe.statsIntervalS = v
+        break
+      case "metricsPort":
+        if (typeof v === "number") observe.metricsPort = v
+        break
+      case "metricsHost":
+        if (typeof v === "string") observe.metricsHost = v
         break
       case "host":
       case "name":
@@ -150,7 +241,7 @@ export const configOf = (p: Parsed): { readonly config: Daemon.DaemonConfig; rea
         break
     }
   }
-  return { config, logLevel }
+  return { config, logLevel, observe }
 }
 
 /**
@@ -165,12 +256,25 @@ export const parseArgs = (args: ReadonlyArray<string>): CliCommand => {
   if (p.help) return { _tag: "Help" }
   const relay = relayConfigOf(p)
   if (typeof relay === "string") return { _tag: "Invalid", message: relay }
-  const { config, logLevel } = configOf(p)
-  return { _tag: "Run", config: { ...config, ...relay }, logLevel }
+  const { config, ...rest } = configOf(p)
+  return { _tag: "Run", config: { ...config, ...relay }, ...rest }
 }
 
 /**
- * The daemon until interrupted, with its start line on stdout.
+ * One line of a daemon's running totals, for `--stats-interval`.
+ *
+ * @since 0.1.0
+ * @category cli
+ */
+export const statsLine = (s: Daemon.DaemonStats): string =>
+  `stats: sessions=${s.sessions} connections=${s.connections} handshaking=${s.handshaking} groups=${s.groups} ` +
+  `messages_in=${s.messagesIn} bytes_in=${s.bytesIn} messages_out=${s.messagesOut} bytes_out=${s.bytesOut} ` +
+  `cut_off=${s.cutOff} joins_refused=${s.joinsRefused} outbox_depth=${s.outboxDepth} outbox_peak=${s.outboxPeak}`
+
+/**
+ * The daemon until interrupted, with its start line on stdout; with
+ * `observe`, a stats line in the log every few seconds and a Prometheus
+ * endpoint (its address on stdout too).
  *
  * @since 0.1.0
  * @category cli
@@ -178,6 +282,7 @@ export const parseArgs = (args: ReadonlyArray<string>): CliCommand => {
 export const program = (
   config: Daemon.DaemonConfig,
   logLevel: LogLevel.LogLevel,
+  observe: Observe = {},
 ): Effect.Effect<never, Daemon.DaemonError> =>
   Effect.scoped(Effect.gen(function* () {
     const d = yield* Daemon.make(config)
@@ -187,6 +292,18 @@ export const program = (
     if (d.tlsPort !== undefined) yield* Console.log(`spreadfx daemon TLS sessions on ${d.tlsPort}@${d.host} (${ca})`)
     for (const u of d.udpIngress) {
       yield* Console.log(`spreadfx daemon UDP ${u.host}:${u.port} -> group ${u.group} as ${u.privateGroup}`)
+    }
+    if (observe.metricsPort !== undefined) {
+      const m = yield* Daemon.serveMetrics({ port: observe.metricsPort, host: observe.metricsHost })
+      yield* Console.log(`spreadfx daemon ${d.name} metrics on http://${m.host}:${m.port}/metrics`)
+    }
+    const every = observe.statsIntervalS
+    if (every !== undefined) {
+      yield* Effect.forkScoped(
+        Effect.forever(
+          Effect.zipRight(Effect.sleep(every * 1000), Effect.suspend(() => Effect.logInfo(statsLine(d.stats())))),
+        ),
+      )
     }
     return yield* Effect.never
   })).pipe(Effect.provide(Logger.minimumLogLevel(logLevel)))
@@ -206,7 +323,7 @@ const main = (
       return { run: Effect.as(Console.error(usageError("daemon", FLAGS, cmd.message)), 2), logLevel: LogLevel.Info }
     case "Run":
       return {
-        run: program(cmd.config, cmd.logLevel).pipe(
+        run: program(cmd.config, cmd.logLevel, cmd.observe).pipe(
           Effect.catchAll((e) =>
             e.reason === "InvalidConfig"
               ? Effect.as(Console.error(usageError("daemon", FLAGS, e.message)), 2)

@@ -6,12 +6,12 @@
 import { Context, Effect, Fiber, FiberSet, Layer, type Scope } from "effect"
 import { validateDaemonName } from "../protocol/names.ts"
 import { quoted } from "../protocol/printable.ts"
-import { type Address, formatAddress } from "../transport/address.ts"
+import { type Address, formatAddress } from "../protocol/address.ts"
 import { listen, type Listener } from "../transport/conn.ts"
 import { type DaemonConfig, resolveConfig, type ResolvedConfig } from "./config.ts"
 import { Engine, type EngineStats } from "./engine.ts"
 import { DaemonError } from "./errors.ts"
-import { publish } from "./metrics.ts"
+import { daemonMetrics, type DaemonMetricSet, publish } from "./metrics.ts"
 import type { DaemonContext, DaemonShared } from "./context.ts"
 import { serveConnection } from "./handshake.ts"
 import { listenTlsSessions } from "./tls_sessions.ts"
@@ -42,6 +42,11 @@ export interface Daemon {
   readonly config: ResolvedConfig
   /** A snapshot of the running totals. */
   readonly stats: () => DaemonStats
+  /**
+   * This daemon's metrics: `DaemonMetrics` tagged `daemon=<name>`, published
+   * once a second and at shutdown.
+   */
+  readonly metrics: DaemonMetricSet
   /** Current members of a group, in the order membership messages list them. */
   readonly members: (group: string) => ReadonlyArray<string>
 }
@@ -202,7 +207,7 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
     // check) is done.
     const tls = c.tls === undefined ? undefined : yield* listenTlsSessions(c.tls, c.host, c.handshakeTimeoutMs)
 
-    const sessions = yield* FiberSet.make<void, never>()
+    const handshakes = yield* FiberSet.make<void, never>()
     const acceptLoop = (l: Listener, transport: "tcp" | "unix") => {
       const ctx: DaemonContext = { config: c, engine, reserved, shared, transport, clock, runtime }
       // A failed accept (out of descriptors, say) is logged and retried after
@@ -223,7 +228,7 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
           }
           pause = 10
           shared.open++
-          yield* FiberSet.run(sessions, serveConnection(ctx, accepted.right))
+          yield* FiberSet.run(handshakes, serveConnection(ctx, accepted.right))
         }
       })
     }
@@ -231,12 +236,13 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
     if (unix !== undefined) accepting.push(yield* Effect.forkScoped(acceptLoop(unix, "unix")))
     if (tls !== undefined) accepting.push(yield* Effect.forkScoped(acceptLoop(tls, "tcp")))
 
+    const metrics = daemonMetrics(c.name)
     let last: EngineStats = { ...engine.stats }
     const publishNow = Effect.suspend(() => {
       const now = { ...engine.stats }
       // The deepest outbox since the last publish (the high-water mark kept
       // by every offer), not just at this instant.
-      const p = publish(now, last, Math.max(shared.recentPeak, deepest()))
+      const p = publish(metrics, now, last, Math.max(shared.recentPeak, deepest()))
       shared.recentPeak = deepest()
       last = now
       return p
@@ -267,7 +273,7 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
         if (unix !== undefined) yield* unix.close
         if (tls !== undefined) yield* tls.close
         yield* Fiber.awaitAll(accepting).pipe(Effect.timeout(1000), Effect.ignore)
-        yield* FiberSet.clear(sessions)
+        yield* FiberSet.clear(handshakes)
         for (const s of [...shared.live]) s.shutdown()
         yield* publishNow
         yield* Effect.logDebug(`Daemon ${c.name} stopped`)
@@ -293,6 +299,7 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
         outboxDepth: deepest(),
         outboxPeak: shared.peak,
       }),
+      metrics,
       members: (group: string) => engine.members(group),
     }
   })

@@ -17,7 +17,8 @@
  */
 import { MAX_GROUP_NAME, MAX_LOCAL_GROUP_MEMBERS } from "../protocol/constants.ts"
 import { type Frame, toLittleEndian } from "../protocol/frame.ts"
-import { encodeMembership, encodeRejectFor, encodeSelfLeave, type GroupId } from "../protocol/messages.ts"
+import { encodeMembership, encodeRejectFor, encodeSelfLeave } from "../protocol/daemon_encoders.ts"
+import type { GroupId } from "../protocol/server_messages.ts"
 import { parsePrivateGroup, readCString } from "../protocol/names.ts"
 import type { OfferResult } from "../transport/outbox.ts"
 

@@ -20,6 +20,13 @@
 export { type AuthContext, type AuthMethod, type DaemonConfig, NullAuth, type ResolvedConfig } from "./config.ts"
 export { type Daemon, type DaemonStats, layer, make, SpreadDaemon, SpreadDaemonBase } from "./daemon.ts"
 export { DaemonError, DaemonErrorBase, type DaemonErrorFields } from "./errors.ts"
-export { DaemonMetrics, type DaemonMetricSet } from "./metrics.ts"
+export {
+  DaemonMetrics,
+  daemonMetrics,
+  type DaemonMetricSet,
+  type MetricsEndpoint,
+  prometheusText,
+  serveMetrics,
+} from "./metrics.ts"
 export { type PemSource, type TlsConfig } from "./tls_sessions.ts"
 export { type UdpIngress, type UdpIngressConfig, UdpIngressMetrics, type UdpIngressStats } from "./udp_ingress.ts"

@@ -16,7 +16,7 @@
 import { Effect, Runtime } from "effect"
 import { FrameDecoder } from "../protocol/decoder.ts"
 import { isProtocolError } from "../protocol/handshake.ts"
-import { clientFrameValidator, commandGroup } from "../protocol/messages.ts"
+import { clientFrameValidator, commandGroup } from "../protocol/client_frames.ts"
 import { privateGroupName } from "../protocol/names.ts"
 import { quoted } from "../protocol/printable.ts"
 import type { ByteStream } from "../transport/conn.ts"
@@ -212,22 +212,38 @@ class DaemonSession implements EngineSession, SessionControl {
     this.#stream.readNow().then(this.#onChunk, this.#onReadFailed)
   }
 
+  // Both read callbacks catch everything: a throw escaping them would be an
+  // unhandled rejection, which ends the whole daemon process.
   readonly #onChunk = (chunk: Uint8Array | undefined): void => {
-    let go = false
     try {
-      go = this.#handle(chunk)
+      if (this.#handle(chunk)) this.#readNext()
+      else this.#ending()
     } catch (defect) {
-      // A bug, not the client's doing: end this session alone, loudly.
-      this.#end(`ended by a defect: ${defect instanceof Error ? defect.stack ?? defect.message : String(defect)}`, true)
+      this.#defect(defect)
     }
-    if (go) this.#readNext()
-    else this.#ending()
   }
 
   readonly #onReadFailed = (e: unknown): void => {
-    const closed = e instanceof TransportError && e.reason === "Closed"
-    this.#end(closed ? "closed" : `read failed: ${e instanceof Error ? e.message : String(e)}`, false)
-    this.#ending()
+    try {
+      const closed = e instanceof TransportError && e.reason === "Closed"
+      this.#end(closed ? "closed" : `read failed: ${e instanceof Error ? e.message : String(e)}`, false)
+      this.#ending()
+    } catch (defect) {
+      this.#defect(defect)
+    }
+  }
+
+  // A bug, not the client's doing: end this session alone, loudly, and
+  // give back what it holds whatever state it was in.
+  #defect(defect: unknown): void {
+    this.#end(`ended by a defect: ${defect instanceof Error ? defect.stack ?? defect.message : String(defect)}`, true)
+    try {
+      this.#ending()
+    } catch {
+      // logging failed too: still give everything back
+    }
+    this.#closeSocket()
+    this.#finish()
   }
 
   // Feeds a chunk (undefined: EOF); answers whether to read on.
@@ -320,6 +336,8 @@ class DaemonSession implements EngineSession, SessionControl {
     const flushing = this.#writing
     if (flushing === undefined || this.#stream.isClosed()) return this.#finish()
     const timer = setTimeout(() => this.#finish(), FLUSH_MS)
+    // `#write` never rejects; `#finish` is idempotent and gives back what
+    // the session holds.
     void flushing.then(() => {
       clearTimeout(timer)
       this.#finish()

@@ -21,6 +21,7 @@
  *
  * @module
  */
+export * from "./address.ts"
 export * from "./bytes.ts"
 export * from "./constants.ts"
 export * from "./decoder.ts"

@@ -12,7 +12,7 @@
  * @module
  */
 import { Effect, type Scope } from "effect"
-import { type Address, formatAddress } from "./address.ts"
+import { type Address, formatAddress } from "../protocol/address.ts"
 import { TransportError } from "./errors.ts"
 
 /**

@@ -4,7 +4,7 @@
  *
  * @module
  */
-export * from "./address.ts"
+export { type Address, formatAddress, parseSpreadName } from "../protocol/address.ts"
 export * from "./conn.ts"
 export * from "./errors.ts"
 export * from "./outbox.ts"

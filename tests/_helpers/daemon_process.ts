@@ -5,7 +5,7 @@
  */
 import { Effect, type Scope } from "effect"
 import type { DaemonConfig } from "../../src/daemon/mod.ts"
-import type { Address } from "../../src/transport/address.ts"
+import type { Address } from "../../src/protocol/address.ts"
 
 const MAIN = new URL("./daemon_main.ts", import.meta.url).pathname
 

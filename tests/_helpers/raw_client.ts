@@ -21,7 +21,7 @@ import {
   usesAuthExchange,
   type Version,
 } from "../../src/protocol/mod.ts"
-import type { Address } from "../../src/transport/address.ts"
+import type { Address } from "../../src/protocol/address.ts"
 import { concatBytes } from "../../src/protocol/bytes.ts"
 
 /** What one call to {@link RawClient.next} found. */

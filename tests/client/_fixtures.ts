@@ -3,8 +3,7 @@
  * recorder, and a scriptable fake daemon (plain `Deno.listen`) that can send
  * any byte — reject codes, split replies, cut frames — or stop reading.
  */
-import { Effect, Logger, LogLevel, type Scope } from "effect"
-import * as Daemon from "../../src/daemon/mod.ts"
+import { Effect, type Scope } from "effect"
 import {
   encodeAccept,
   encodeAuthList,
@@ -17,35 +16,7 @@ import {
 } from "../../src/protocol/mod.ts"
 import { concatBytes } from "../../src/protocol/bytes.ts"
 
-/** An embedded daemon on 127.0.0.1 and a free port, named "localhost". */
-export const startDaemon = (config: Daemon.DaemonConfig = {}): Effect.Effect<Daemon.Daemon, never, Scope.Scope> =>
-  Daemon.make({ port: 0, name: "localhost", ...config }).pipe(Effect.orDie)
-
-/** One recorded log line. */
-export interface LogLine {
-  readonly level: LogLevel.LogLevel
-  readonly message: string
-}
-
-/** Records every log line into `lines` (and prints nothing). */
-export const captureLogs = (lines: Array<LogLine>) =>
-  Logger.replace(
-    Logger.defaultLogger,
-    Logger.make(({ logLevel, message }) => {
-      lines.push({ level: logLevel, message: Array.isArray(message) ? message.map(String).join(" ") : String(message) })
-    }),
-  )
-
-/** Log lines at Warning or above. */
-export const warnings = (lines: ReadonlyArray<LogLine>): Array<string> =>
-  lines.filter((l) => LogLevel.greaterThanEqual(l.level, LogLevel.Warning)).map((l) => l.message)
-
-/** Keeps log output out of the test report. */
-export const quiet = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.provide(self, Logger.minimumLogLevel(LogLevel.None))
-
-/** Sleeps `ms` of real time (tests on real sockets run on the live clock). */
-export const sleep = (ms: number): Effect.Effect<void> => Effect.promise(() => new Promise((r) => setTimeout(r, ms)))
+export { captureLogs, type LogLine, quiet, sleep, startDaemon, warnings } from "../_helpers/fixtures.ts"
 
 // ---------------------------------------------------------------------------
 // The fake daemon

@@ -6,6 +6,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, LogLevel } from "effect"
 import { parseArgs } from "../../src/cli/daemon.ts"
 import { RawClient } from "../_helpers/raw_client.ts"
+import { eventually } from "./_fixtures.ts"
 
 const CLI = new URL("../../src/cli/daemon.ts", import.meta.url).pathname
 const PERMS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env"]
@@ -93,7 +94,7 @@ const exists = (path: string): boolean => {
 
 describe("parseArgs", () => {
   it("parseArgs defaults to Spread's Unix socket on and info logging", () => {
-    expect(parseArgs([])).toEqual({ _tag: "Run", config: { unixSocket: true }, logLevel: LogLevel.Info })
+    expect(parseArgs([])).toEqual({ _tag: "Run", config: { unixSocket: true }, logLevel: LogLevel.Info, observe: {} })
   })
 
   it("parseArgs reads every flag, in both --flag value and --flag=value forms", () => {
@@ -112,6 +113,17 @@ describe("parseArgs", () => {
       "100",
       "--max-session-bytes",
       "65536",
+      "--max-groups-per-session=3",
+      "--max-groups",
+      "9",
+      "--max-handshaking",
+      "11",
+      "--partial-frame-timeout=2500",
+      "--stats-interval",
+      "5",
+      "--metrics-port=9464",
+      "--metrics-host",
+      "0.0.0.0",
       "--log-level",
       "debug",
     ])
@@ -126,8 +138,13 @@ describe("parseArgs", () => {
         maxGroupMembers: 7,
         maxSessionMessages: 100,
         maxSessionBytes: 65536,
+        maxGroupsPerSession: 3,
+        maxGroups: 9,
+        maxHandshaking: 11,
+        partialFrameTimeoutMs: 2500,
       },
       logLevel: LogLevel.Debug,
+      observe: { statsIntervalS: 5, metricsPort: 9464, metricsHost: "0.0.0.0" },
     })
   })
 
@@ -287,4 +304,46 @@ describe("deno task daemon", () => {
       expect(r.code).toBe(1)
       expect(r.stderr).toContain(`cannot listen on ${taken.addr.port}@127.0.0.1`)
     }), 15_000)
+})
+
+describe("deno task daemon observability", () => {
+  it.scopedLive(
+    "cli/daemon.ts --metrics-port serves Prometheus text on loopback and --stats-interval logs a stats line",
+    () =>
+      Effect.gen(function* () {
+        const r = yield* start([
+          "--port",
+          "0",
+          "--no-unix",
+          "--name",
+          "obs",
+          "--metrics-port",
+          "0",
+          "--stats-interval",
+          "1",
+        ])
+        const a = yield* RawClient.connect({ _tag: "Tcp", hostname: "127.0.0.1", port: r.port }, { name: "a" })
+        yield* a.join("g")
+        yield* a.frame()
+        expect(yield* eventually(() => /metrics on http:\/\/127\.0\.0\.1:\d+\/metrics/.test(r.stdout()))).toBe(true)
+        const url = /metrics on (http:\S+)/.exec(r.stdout())?.[1] ?? ""
+        // Published once a second: wait for the session to show.
+        let text = ""
+        for (let i = 0; i < 40 && !text.includes('spreadfx_daemon_sessions{daemon="obs"} 1'); i++) {
+          text = yield* Effect.promise(() => fetch(url).then((res) => res.text()))
+          if (!text.includes('spreadfx_daemon_sessions{daemon="obs"} 1')) yield* Effect.sleep(100)
+        }
+        expect(text).toContain("# TYPE spreadfx_daemon_sessions gauge")
+        expect(text).toContain('spreadfx_daemon_sessions{daemon="obs"} 1')
+        expect(text).toContain("# TYPE spreadfx_daemon_messages_in counter")
+        expect(text).toMatch(/^spreadfx_daemon_groups\{daemon="obs"\} 1$/m)
+        const other = yield* Effect.promise(() => fetch(url.replace("/metrics", "/")).then((res) => res.status))
+        expect(other).toBe(404)
+        expect(
+          yield* eventually(() => /stats: sessions=1 connections=1 handshaking=0 groups=1 /.test(r.stdout()), 4000),
+        )
+          .toBe(true)
+      }),
+    15_000,
+  )
 })

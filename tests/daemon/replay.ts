@@ -29,7 +29,7 @@ import {
   usesAuthExchange,
   type Version,
 } from "../../src/protocol/mod.ts"
-import type { Address } from "../../src/transport/address.ts"
+import type { Address } from "../../src/protocol/address.ts"
 import { RawClient } from "../_helpers/raw_client.ts"
 import { fromHex, readTrace, type TraceRecord } from "../_helpers/traces.ts"
 import { concatBytes } from "../../src/protocol/bytes.ts"
