@@ -3,6 +3,11 @@
  * each: the project's daemon (`src/cli/daemon.ts`) and `nats-server` each in
  * their own process, the clients in this process, on the same Deno.
  *
+ * spreadfx runs twice per workload: over TCP (as NATS does), and over the
+ * daemon's Unix socket — what `connect()` uses by default for a local
+ * daemon (`"4803"` is `/tmp/4803`, Spread's convention). Each gets its own
+ * ratio line.
+ *
  * Workloads, interleaved (each spreadfx figure is followed at once by the
  * NATS figure of the same workload, so both see the same machine state):
  *
@@ -19,6 +24,13 @@
  * - fan-out 1→10: ten receiving connections and one sender (itself a
  *   member, so spreadfx's window paces it; NATS pauses while the slowest
  *   receiver is 500 behind); timed until every receiver has every message.
+ *
+ * With `SPFLOODER` (the path of Spread's C `spflooder`) and `SPREAD_DAEMON`
+ * (a real Spread daemon, e.g. `4804@127.0.0.1`) set, the self-delivery
+ * workloads also time `spflooder -m N -b SIZE` against that daemon — the C
+ * client and daemon — and print spreadfx's ratio to it. Neither is built
+ * or shipped here; build Spread 5.0.1 from its sources outside the
+ * repository.
  *
  * `nats-server` comes from Debian: `apt-get install nats-server` (the bench
  * says so and skips NATS when it is missing). The NATS client is the dev
@@ -66,6 +78,8 @@ const CASES: ReadonlyArray<Case> = ([
   .map((c) => (quick ? { ...c, count: c.count / 10 } : c))
 
 // ---------------------------------------------------------------- spreadfx
+
+const UNIX_PATH = `/tmp/spreadfx-bench-${Deno.pid}`
 
 const countRegular = (conn: Connection, count: number) =>
   Stream.runFoldWhile(conn.messages, 0, (n) => n < count, (n, m) => (m._tag === "Regular" ? n + 1 : n))
@@ -245,6 +259,20 @@ const startNats = async (): Promise<{ port: number; stop: () => Promise<void> } 
   }
 }
 
+/** Times Spread's C flooder (send and receive N messages of SIZE bytes) against a real daemon; seconds. */
+const spreadC = async (c: Case): Promise<number | undefined> => {
+  const flooder = Deno.env.get("SPFLOODER")
+  const daemon = Deno.env.get("SPREAD_DAEMON")
+  if (flooder === undefined || daemon === undefined || c.mode === "fanout") return undefined
+  const t0 = performance.now()
+  const out = await new Deno.Command(flooder, {
+    args: ["-s", daemon, "-m", String(c.count), "-b", String(c.size)],
+    stdout: "null",
+    stderr: "null",
+  }).output()
+  return out.success ? (performance.now() - t0) / 1000 : undefined
+}
+
 const line = (label: string, who: string, count: number, seconds: number, size: number) => {
   const rate = count / seconds
   console.log(
@@ -258,18 +286,27 @@ console.log(
   `spreadfx vs NATS: daemon and nats-server each in their own process, clients here; ` +
     `${Deno.build.os}/${Deno.build.arch}, ${navigator.hardwareConcurrency} cores, Deno ${Deno.version.deno}`,
 )
-const daemon = await ownProcess()
+const daemon = await ownProcess(["--unix", UNIX_PATH])
 const nats = await startNats()
 try {
   for (const c of CASES) {
-    const ours = await Effect.runPromise(
-      c.mode === "fanout" ? spreadFanout(daemon.spreadName, c) : spreadSelf(daemon.spreadName, c),
-    )
-    const a = line(c.label, "spreadfx", c.count, ours, c.size)
+    const run = (address: string) =>
+      Effect.runPromise(c.mode === "fanout" ? spreadFanout(address, c) : spreadSelf(address, c))
+    const tcp = line(c.label, "sfx tcp", c.count, await run(daemon.spreadName), c.size)
+    const unix = line(c.label, "sfx unix", c.count, await run(UNIX_PATH), c.size)
+    const cTime = await spreadC(c)
+    if (cTime !== undefined) {
+      const cRate = line(c.label, "Spread C", c.count, cTime, c.size)
+      console.log(`${c.label.padEnd(25)} ratio     spreadfx / Spread C = ${(tcp / cRate).toFixed(2)}× over TCP`)
+    }
     if (nats === undefined) continue
     const theirs = c.mode === "fanout" ? await natsFanout(nats.port, c) : await natsSelf(nats.port, c)
     const b = line(c.label, "NATS", c.count, theirs, c.size)
-    console.log(`${c.label.padEnd(25)} ratio     spreadfx / NATS = ${(a / b).toFixed(2)}×`)
+    console.log(
+      `${c.label.padEnd(25)} ratio     spreadfx / NATS = ${(tcp / b).toFixed(2)}× over TCP, ${
+        (unix / b).toFixed(2)
+      }× over the Unix socket`,
+    )
   }
 } finally {
   await daemon.stop()

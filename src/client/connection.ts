@@ -22,7 +22,6 @@
  * @module
  */
 import {
-  type Chunk,
   Deferred,
   Duration,
   Effect,
@@ -36,156 +35,25 @@ import {
   SubscriptionRef,
 } from "effect"
 import { FrameDecoder } from "../protocol/decoder.ts"
-import type { Version } from "../protocol/handshake.ts"
-import type { ServerMessage } from "../protocol/messages.ts"
 import { type ByteStream, dial } from "../transport/conn.ts"
 import type { TransportError } from "../transport/errors.ts"
-import { ConnectError, ConnectionError, type RequestError } from "./errors.ts"
+import { ConnectError, ConnectionError } from "./errors.ts"
+import { Events } from "./events.ts"
 import { dialTlsFor, tlsConnectError } from "./tls.ts"
-import { type ConnectionEvent, Events } from "./events.ts"
 import { type Handshake, handshake } from "./handshake.ts"
 import { Inbound, MAX_TAKE } from "./inbound.ts"
-import { type ConnectOptions, type FlowWindow, type ResolvedOptions, resolveOptions } from "./options.ts"
+import { type ConnectOptions, type ResolvedOptions, resolveOptions } from "./options.ts"
 import { Outbound } from "./outbound.ts"
 import { reader } from "./receive.ts"
-import { type OutgoingMessage, Sender } from "./send.ts"
-import { type ConnectionState, Lifecycle } from "./state.ts"
-import { type GroupView, ViewTracker } from "./views.ts"
+import type { Connection } from "./model.ts"
+import { Sender } from "./send.ts"
+import { Lifecycle } from "./state.ts"
+import { ViewTracker } from "./views.ts"
 import { FlowControl } from "./window.ts"
 
+export type { Connection, ConnectionStats } from "./model.ts"
 export type { ConnectionState } from "./state.ts"
-export type { OutgoingMessage } from "./send.ts"
-
-/**
- * Gauges of a connection.
- *
- * @since 0.1.0
- * @category models
- */
-export interface ConnectionStats {
-  /** The flow window in force. */
-  readonly window: FlowWindow
-  /** Permits of the flow window (0 when it is off). */
-  readonly windowCapacity: number
-  /** Permits held by own messages in flight. */
-  readonly windowInUse: number
-  /** The highest `windowInUse` so far; never above `windowCapacity`. */
-  readonly windowPeak: number
-  /** Own counted messages in flight (multicast and not yet received back). */
-  readonly inFlight: number
-  /** The highest `inFlight` so far. */
-  readonly inFlightPeak: number
-  /**
-   * Messages decoded and not yet taken by a receiver: at most the capacity
-   * plus the rest of the one read the reader is waiting to hand over.
-   */
-  readonly inbound: number
-  /** Capacity of the inbound buffer, in messages. */
-  readonly inboundCapacity: number
-  /** Whether the consumer was last seen falling behind. */
-  readonly slowConsumer: boolean
-  /** How many `SlowConsumer` events were published. */
-  readonly slowConsumerEvents: number
-  /** Frames encoded for the writer and not yet handed to the socket. */
-  readonly outboxMessages: number
-  /** Bytes queued for the writer and not yet written. */
-  readonly outboxBytes: number
-  /** Senders waiting for outbox space. */
-  readonly sendersWaiting: number
-  /** Frames queued so far (multicasts, joins, leaves). */
-  readonly sent: number
-  /** Messages received so far. */
-  readonly received: number
-  /** Socket reads so far (each decoded as a batch). */
-  readonly reads: number
-  /** Socket writes so far (each a coalesced batch of frames). */
-  readonly writes: number
-}
-
-/**
- * An open session with a Spread daemon. Every operation may be called from
- * any number of fibers at once. Once the connection failed or was closed,
- * every operation fails with the same sticky {@link ConnectionError}.
- *
- * @since 0.1.0
- * @category models
- */
-export interface Connection {
-  /** The session's private group, `#name#daemon`. */
-  readonly privateGroup: string
-  /** The private name (as requested, or as the daemon generated it). */
-  readonly privateName: string
-  /** The daemon's name. */
-  readonly daemonName: string
-  /** The daemon's protocol version. */
-  readonly daemonVersion: Version
-  /** The daemon's address. */
-  readonly address: string
-  /**
-   * Joins `group`. Succeeds once the request is queued (as `SP_join`
-   * returns once sent); the membership message follows on {@link messages}
-   * and in {@link watch}.
-   */
-  readonly join: (group: string) => Effect.Effect<void, ConnectionError | RequestError>
-  /** Leaves `group`. Succeeds once the request is queued. */
-  readonly leave: (group: string) => Effect.Effect<void, ConnectionError | RequestError>
-  /**
-   * Multicasts one message. Waits while the flow window or the outbox is
-   * full; succeeds once the frame is queued.
-   */
-  readonly multicast: (message: OutgoingMessage) => Effect.Effect<void, ConnectionError | RequestError>
-  /**
-   * Multicasts messages in order, with one permit wait per batch. All are
-   * validated first: if one is invalid, none is sent.
-   */
-  readonly multicastMany: (
-    messages: Iterable<OutgoingMessage>,
-  ) => Effect.Effect<void, ConnectionError | RequestError>
-  /**
-   * The next message. Concurrent receivers share the messages (each is
-   * delivered to one receiver). Once the connection failed or was closed,
-   * buffered messages are discarded and this fails with the sticky error.
-   */
-  readonly receive: Effect.Effect<ServerMessage, ConnectionError>
-  /** Between 1 and `max` messages (4096 by default), as soon as one is available. */
-  readonly receiveChunk: (max?: number) => Effect.Effect<Chunk.Chunk<ServerMessage>, ConnectionError>
-  /**
-   * The messages as a stream, in chunks of what is buffered. It fails with
-   * the sticky error when the connection ends. Concurrent streams share the
-   * messages, like concurrent {@link receive} calls.
-   */
-  readonly messages: Stream.Stream<ServerMessage, ConnectionError>
-  /** The current view of `group`, if this connection is a member. */
-  readonly view: (group: string) => Effect.Effect<Option.Option<GroupView>>
-  /** The current views of every group this connection is a member of. */
-  readonly views: Effect.Effect<ReadonlyMap<string, GroupView>>
-  /**
-   * The view of `group` now, then each time it changes; fails with the
-   * sticky error when the connection ends.
-   */
-  readonly watch: (group: string) => Stream.Stream<Option.Option<GroupView>, ConnectionError>
-  /**
-   * Health events from the moment of subscription (sliding buffer of 64 per
-   * subscriber), ending with one `Terminated` event when the connection
-   * ends (at once for a subscriber that comes after the end).
-   */
-  readonly events: Stream.Stream<ConnectionEvent>
-  /** Gauges: flow window, inbound and outbound buffers, counters. */
-  readonly stats: Effect.Effect<ConnectionStats>
-  /** The state now. */
-  readonly state: Effect.Effect<ConnectionState>
-  /** Waits until the connection fails or is closed; answers the sticky error. */
-  readonly awaitClosed: Effect.Effect<ConnectionError>
-  /**
-   * Closes the connection: wakes every blocked call with the `Closed` error,
-   * lets frames already queued and then the disconnect (KILL) be written and
-   * the daemon close its side (all bounded by `closeTimeout`), then stops the
-   * fibers and closes the socket. Safe from any fiber, any number of times,
-   * concurrently; every call returns once the connection is closed. The
-   * scope does the same when it closes.
-   */
-  readonly close: Effect.Effect<void>
-}
+export type { OutgoingMessage } from "./frames.ts"
 
 /**
  * Connects to a daemon. The connection belongs to the scope: closing the

@@ -26,8 +26,10 @@ import type { ProtocolError } from "../protocol/errors.ts"
  * - `IllegalOption`: another option is out of range (window, buffers, auth).
  * - `CouldNotConnect`: the socket could not be opened.
  * - `Timeout`: dialling plus the handshake took longer than `connectTimeout`.
- * - `ConnectionClosed`: the daemon closed the stream or sent bytes that are
- *   not a valid handshake reply.
+ * - `ConnectionClosed`: the daemon closed the stream or sent a malformed
+ *   handshake reply.
+ * - `NotSpreadDaemon`: the peer answered with bytes no Spread daemon sends
+ *   (an HTTP or NATS server, say); the detail quotes them.
  * - `RejectQuota` … `RejectAuth`: the daemon answered with that reject byte
  *   (`RejectAuth` also when the daemon does not offer a requested method).
  * - `RejectUnknown`: a negative reject byte this library does not know.
@@ -48,6 +50,7 @@ export type ConnectErrorReason =
   | "CouldNotConnect"
   | "Timeout"
   | "ConnectionClosed"
+  | "NotSpreadDaemon"
   | "RejectQuota"
   | "RejectNoName"
   | "RejectIllegalName"
@@ -80,6 +83,7 @@ export const connectErrorCodes: { readonly [K in ConnectErrorReason]: number } =
   CouldNotConnect: ErrorCodes.COULD_NOT_CONNECT,
   Timeout: ErrorCodes.COULD_NOT_CONNECT,
   ConnectionClosed: ErrorCodes.CONNECTION_CLOSED,
+  NotSpreadDaemon: ErrorCodes.CONNECTION_CLOSED,
   RejectQuota: ErrorCodes.REJECT_QUOTA,
   RejectNoName: ErrorCodes.REJECT_NO_NAME,
   RejectIllegalName: ErrorCodes.REJECT_ILLEGAL_NAME,

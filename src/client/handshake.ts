@@ -6,7 +6,7 @@
  * @module
  */
 import { Effect } from "effect"
-import { SPREAD_VERSION } from "../protocol/constants.ts"
+import { MAX_AUTH_LIST, SPREAD_VERSION } from "../protocol/constants.ts"
 import { concatBytes } from "../protocol/bytes.ts"
 import {
   type Accept,
@@ -38,6 +38,43 @@ export interface Handshake {
 
 const EMPTY = new Uint8Array(0)
 
+// Auth method names as Spread daemons spell them ("NULL", "IP", "PASSWORD").
+const isAuthName = (m: string): boolean => /^[A-Za-z0-9_.-]+$/.test(m)
+
+// Whether the bytes so far can begin a Spread daemon's first reply: a reject
+// byte (negative), or a length of at most 90 followed by names and spaces.
+const plausibleAuthList = (b: Uint8Array): boolean => {
+  if (b.length === 0 || b[0] >= 0x80) return true
+  if (b[0] > MAX_AUTH_LIST) return false
+  const end = Math.min(b.length, 1 + b[0])
+  for (let i = 1; i < end; i++) {
+    const c = b[i]
+    const ok = c === 0x20 || c === 0x2d || c === 0x2e || c === 0x5f || (c >= 0x30 && c <= 0x39) ||
+      (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)
+    if (!ok) return false
+  }
+  return true
+}
+
+const PEEK = 40
+
+// The first bytes of a reply, printable: control and non-ASCII bytes as \xNN.
+const peek = (bytes: Uint8Array): string => {
+  let s = ""
+  for (let i = 0; i < bytes.length && i < PEEK; i++) {
+    const c = bytes[i]
+    s += c >= 0x20 && c < 0x7f && c !== 0x5c ? String.fromCharCode(c) : `\\x${c.toString(16).padStart(2, "0")}`
+  }
+  return bytes.length > PEEK ? `${s}…` : s
+}
+
+const notSpread = (address: string, reply: Uint8Array) =>
+  new ConnectError({
+    reason: "NotSpreadDaemon",
+    address,
+    detail: `not a Spread daemon: it answered "${peek(reply)}" where a Spread daemon sends its auth-method list`,
+  })
+
 /**
  * Runs the handshake on `stream`. Fails with the {@link ConnectError} naming
  * the reject, the EOF, or the malformed reply.
@@ -54,10 +91,19 @@ export const handshake = (stream: ByteStream, opts: ResolvedOptions): Effect.Eff
       Effect.mapError(stream.write(bytes), (e: TransportError) => closed(`sending the ${what} failed`, e))
 
     let buffered: Uint8Array = EMPTY
-    // Reads until `parse` answers; the daemon may split any reply.
-    const readUntil = <A>(parse: (b: Uint8Array) => ParseResult<A>, what: string) =>
+    // The bytes the last parse looked at (quoted when the peer is no Spread daemon).
+    let seen: Uint8Array = EMPTY
+    // Reads until `parse` answers; the daemon may split any reply. A reply
+    // that is not `plausible` so far fails at once as no Spread daemon's.
+    const readUntil = <A>(
+      parse: (b: Uint8Array) => ParseResult<A>,
+      what: string,
+      plausible: (b: Uint8Array) => boolean = () => true,
+    ) =>
       Effect.gen(function* () {
         while (true) {
+          seen = buffered
+          if (!plausible(buffered)) return yield* Effect.fail(notSpread(address, buffered))
           const r = parse(buffered)
           if (isProtocolError(r)) return yield* Effect.fail(closed(`the ${what} is malformed: ${r.detail}`, r))
           if (r !== undefined) {
@@ -81,8 +127,9 @@ export const handshake = (stream: ByteStream, opts: ResolvedOptions): Effect.Eff
       }),
       "connect message",
     )
-    const list = yield* readUntil(parseAuthList, "auth-method list")
+    const list = yield* readUntil(parseAuthList, "auth-method list", plausibleAuthList)
     if (list._tag === "Reject") return yield* Effect.fail(rejectError(address, list.code, list.reason))
+    if (!list.methods.every(isAuthName)) return yield* Effect.fail(notSpread(address, seen))
     const missing = opts.auth.filter((m) => !list.methods.includes(m))
     if (missing.length > 0) {
       return yield* Effect.fail(

@@ -16,63 +16,32 @@
  * @module
  */
 import { Effect } from "effect"
-import { writeU32 } from "../protocol/bytes.ts"
+import { validateGroupName } from "../protocol/names.ts"
+import { type ConnectionError, RequestError, requestErrorOf } from "./errors.ts"
 import {
-  ENDIAN_RESERVED,
-  HEADER_SIZE,
-  MAX_GROUP_NAME,
-  REAL_DAEMON_MAX_GROUPS,
-  REAL_DAEMON_MAX_PAYLOAD,
-  ServiceBits,
-  serviceLevelBits,
-} from "../protocol/constants.ts"
-import { protocolError } from "../protocol/errors.ts"
-import { latin1Bytes, validateGroupName } from "../protocol/names.ts"
-import { type ConnectionError, type RequestError, requestErrorOf } from "./errors.ts"
+  frameBound,
+  hintOf,
+  IN_PLACE_TEXT,
+  killFrame,
+  NameCache,
+  type OutgoingMessage,
+  paddedName,
+  prepareCommand,
+  type PreparedFrame,
+  prepareMulticast,
+  serviceBitsOf,
+  writeFrame,
+  writeHeader,
+} from "./frames.ts"
+import { HEADER_SIZE, MAX_GROUP_NAME, REAL_DAEMON_MAX_PAYLOAD, ServiceBits } from "../protocol/constants.ts"
+import type { FlowWindow } from "./options.ts"
 import type { Outbound, TryResult } from "./outbound.ts"
 import type { ViewTracker } from "./views.ts"
-import type { FlowWindow } from "./options.ts"
 import type { FlowControl } from "./window.ts"
-import type { ServiceLevel } from "../protocol/constants.ts"
 
-/**
- * A message to multicast.
- *
- * @since 0.1.0
- * @category models
- */
-export interface OutgoingMessage {
-  /** One destination group, or up to 43 (what a real Spread daemon delivers); ordinary or private (`#name#daemon`). */
-  readonly groups: string | ReadonlyArray<string>
-  /** The payload: bytes as given, or text encoded as UTF-8. */
-  readonly data: Uint8Array | string
-  /** Service level; `"Agreed"` by default. */
-  readonly service?: ServiceLevel
-  /** 16-bit application message type (-32768..65535); 0 by default. */
-  readonly messType?: number
-  /** Do not deliver a copy to the sender (such a message is not counted by the flow window). */
-  readonly selfDiscard?: boolean
-}
+export type { OutgoingMessage } from "./frames.ts"
 
-/** Most validated destination names cached; the cache starts over beyond. */
-const NAME_CACHE = 4096
-/** Strings up to this many UTF-16 units are encoded in place (3 bytes each at most). */
-const IN_PLACE_TEXT = 8 * 1024
-const COMMAND_SIZE = HEADER_SIZE + MAX_GROUP_NAME
 const encoder = new TextEncoder()
-
-/** A frame checked and ready to encode. */
-interface Prepared {
-  readonly kind: "Multicast" | "Join" | "Leave"
-  readonly selfDiscard: boolean
-  readonly groups: ReadonlyArray<Uint8Array>
-  readonly names: ReadonlyArray<string>
-  readonly type: number
-  readonly hint: number
-  readonly data: Uint8Array | string
-  cost: number
-  via: string | undefined
-}
 
 /**
  * The senders' side of one session.
@@ -89,7 +58,7 @@ export class Sender {
   /** Whether the session gets membership messages (which answer its joins and leaves). */
   readonly membership: boolean
   readonly #failSticky: Effect.Effect<never, ConnectionError>
-  readonly #names = new Map<string, Uint8Array>()
+  readonly #names = new NameCache()
   /** Groups this session belongs to, as of the frames queued so far. */
   readonly joined = new Set<string>()
 
@@ -102,7 +71,7 @@ export class Sender {
     failSticky: Effect.Effect<never, ConnectionError>,
   ) {
     this.#privateGroup = privateGroup
-    this.#nameField = latin1Bytes(privateGroup)
+    this.#nameField = paddedName(privateGroup)
     this.#out = out
     this.#flow = flow
     this.#views = views
@@ -121,19 +90,69 @@ export class Sender {
    */
   multicast(m: OutgoingMessage): Effect.Effect<void, ConnectionError | RequestError> {
     return Effect.suspend((): Effect.Effect<void, ConnectionError | RequestError> => {
-      const p = this.#prepare(m)
-      if (!("cost" in p)) return Effect.fail(p)
+      if (this.#trySingle(m)) return Effect.void
+      const p = prepareMulticast(m, this.#names)
+      if (p instanceof RequestError) return Effect.fail(p)
+      this.#count(p)
       return this.#tryQueue(p) === "Queued" ? Effect.void : this.#queueSlow(p)
     })
+  }
+
+  // The commonest send, in one step with no allocation: one destination,
+  // named by a string validated before, a payload that surely fits, and
+  // room in the window and the buffer. Anything else answers false and
+  // takes the general path (which checks and counts it the same way).
+  #trySingle(m: OutgoingMessage): boolean {
+    const g = m.groups
+    if (typeof g !== "string") return false
+    const entry = this.#names.cached(g)
+    if (entry === undefined) return false
+    const bits = serviceBitsOf(m.service ?? "Agreed")
+    const mt = m.messType ?? 0
+    const data = m.data
+    if (bits === 0 || (mt !== 0 && !(Number.isInteger(mt) && mt >= -32768 && mt <= 65535))) return false
+    const text = typeof data === "string"
+    const bound = text ? data.length * 3 : data.length
+    if ((text && data.length > IN_PLACE_TEXT) || bound + MAX_GROUP_NAME > REAL_DAEMON_MAX_PAYLOAD) return false
+    const out = this.#out
+    const flow = this.#flow
+    if (out.closed || out.waiting > 0 || flow.waiting > 0) return false
+    const selfDiscard = m.selfDiscard === true
+    let cost = 0
+    let via: string | undefined
+    if (flow.enabled && !selfDiscard) {
+      if (g === this.#privateGroup) cost = flow.costOf(1)
+      else if (this.joined.has(g)) {
+        cost = flow.costOf(this.#views.size(g))
+        via = g
+      }
+    }
+    const fixed = HEADER_SIZE + MAX_GROUP_NAME
+    const buf = out.room(fixed + bound)
+    if (buf === undefined || !flow.tryUse(cost)) return false
+    const o = out.end
+    let dataLen: number
+    if (text) {
+      dataLen = data.length === 0 ? 0 : encoder.encodeInto(data, buf.subarray(o + fixed, o + fixed + bound)).written
+    } else {
+      buf.set(data, o + fixed)
+      dataLen = data.length
+    }
+    writeHeader(buf, o, this.#nameField, selfDiscard ? bits | ServiceBits.SELF_DISCARD : bits, 1, hintOf(mt), dataLen)
+    buf.set(entry, o + HEADER_SIZE)
+    out.commit(fixed + dataLen)
+    if (cost > 0) flow.commit(cost, via)
+    return true
   }
 
   /** Multicasts in order; all are checked first, and none is sent if one is invalid. */
   multicastMany(messages: Iterable<OutgoingMessage>): Effect.Effect<void, ConnectionError | RequestError> {
     return Effect.suspend((): Effect.Effect<void, ConnectionError | RequestError> => {
-      const items: Array<Prepared> = []
+      const items: Array<PreparedFrame> = []
       for (const m of messages) {
-        const p = this.#prepare(m)
-        if (!("cost" in p)) return Effect.fail(p)
+        const p = prepareMulticast(m, this.#names)
+        if (p instanceof RequestError) return Effect.fail(p)
+        this.#count(p)
         items.push(p)
       }
       if (items.length === 0) return this.#out.closed ? this.#failSticky : Effect.void
@@ -158,17 +177,7 @@ export class Sender {
     return Effect.suspend((): Effect.Effect<void, ConnectionError | RequestError> => {
       const invalid = validateGroupName(group)
       if (invalid !== undefined) return Effect.fail(requestErrorOf(kind === "Join" ? "join" : "leave", invalid))
-      const p: Prepared = {
-        kind,
-        selfDiscard: false,
-        groups: [this.#nameOf(group)],
-        names: [group],
-        type: kind === "Join" ? ServiceBits.JOIN_MESS : ServiceBits.LEAVE_MESS,
-        hint: ENDIAN_RESERVED,
-        data: "",
-        cost: 0,
-        via: undefined,
-      }
+      const p = prepareCommand(kind, group, this.#names)
       this.#count(p)
       return this.#tryQueue(p) === "Queued" ? Effect.void : this.#queueSlow(p)
     })
@@ -186,82 +195,11 @@ export class Sender {
 
   // ----- the steps -----
 
-  #prepare(m: OutgoingMessage): Prepared | RequestError {
-    const names = typeof m.groups === "string" ? [m.groups] : m.groups
-    const n = names.length
-    if (n === 0 || n > REAL_DAEMON_MAX_GROUPS) {
-      return requestErrorOf(
-        "multicast",
-        n === 0 ? protocolError("Malformed", "groups", 0, "A multicast needs at least one group") : protocolError(
-          "Oversize",
-          "groups",
-          n,
-          `Cannot send to ${n} groups: a real Spread daemon delivers to at most ${REAL_DAEMON_MAX_GROUPS}`,
-        ),
-      )
-    }
-    const groups = new Array<Uint8Array>(n)
-    for (let i = 0; i < n; i++) {
-      const g = names[i]
-      let bytes = this.#names.get(g)
-      if (bytes === undefined) {
-        const invalid = validateGroupName(g, true)
-        if (invalid !== undefined) return requestErrorOf("multicast", invalid)
-        if (this.#names.size >= NAME_CACHE) this.#names.clear()
-        bytes = latin1Bytes(g)
-        this.#names.set(g, bytes)
-      }
-      groups[i] = bytes
-    }
-    const service = m.service ?? "Agreed"
-    const bits = serviceLevelBits[service]
-    if (bits === undefined) {
-      return requestErrorOf(
-        "multicast",
-        protocolError("IllegalService", "service", String(service), "Unknown service level"),
-      )
-    }
-    const mt = m.messType ?? 0
-    if (!Number.isInteger(mt) || mt < -32768 || mt > 65535) {
-      return requestErrorOf("multicast", protocolError("Malformed", "mess_type", mt, "mess_type is a 16-bit integer"))
-    }
-    let data = m.data
-    if (typeof data === "string" && data.length > IN_PLACE_TEXT) data = encoder.encode(data)
-    if (typeof data !== "string") {
-      const size = data.length + MAX_GROUP_NAME * n
-      if (size > REAL_DAEMON_MAX_PAYLOAD) {
-        return requestErrorOf(
-          "multicast",
-          protocolError(
-            "Oversize",
-            "data_len + 32 * num_groups",
-            size,
-            `Cannot send ${data.length} bytes to ${n} group(s): data + 32 * groups exceeds ${REAL_DAEMON_MAX_PAYLOAD}`,
-          ),
-        )
-      }
-    }
-    const selfDiscard = m.selfDiscard ?? false
-    const p: Prepared = {
-      kind: "Multicast",
-      selfDiscard,
-      groups,
-      names,
-      type: bits | (selfDiscard ? ServiceBits.SELF_DISCARD : 0),
-      hint: (((mt << 8) & 0x00ffff00) | ENDIAN_RESERVED) >>> 0,
-      data,
-      cost: 0,
-      via: undefined,
-    }
-    this.#count(p)
-    return p
-  }
-
   // Sets what `p` costs in the window, as of the frames queued so far: a
   // multicast that comes back costs the size of its largest joined
   // destination (and counts only through `via` when that is its one joined
   // destination); a join or leave the daemon answers costs 1.
-  #count(p: Prepared): void {
+  #count(p: PreparedFrame): void {
     p.cost = 0
     p.via = undefined
     if (!this.#flow.enabled) return
@@ -291,43 +229,20 @@ export class Sender {
   // the buffer have room; answers whether it did. A sender that has not
   // waited yet does not go ahead of senders that wait (first come, first
   // served).
-  #tryQueue(p: Prepared, waited = false): TryResult {
+  #tryQueue(p: PreparedFrame, waited = false): TryResult {
     const out = this.#out
     if (out.closed) return "Closed"
     if (!waited && (out.waiting > 0 || this.#flow.waiting > 0)) return "NoRoom"
-    const n = p.groups.length
-    const data = p.data
-    const fixed = HEADER_SIZE + MAX_GROUP_NAME * n
-    const max = fixed + (typeof data === "string" ? data.length * 3 : data.length)
-    const buf = out.room(max)
+    const buf = out.room(frameBound(p))
     if (buf === undefined) return "NoRoom"
     if (!this.#flow.tryUse(p.cost)) return "NoCredit"
-    const o = out.end
-    let dataLen: number
-    if (typeof data === "string") {
-      dataLen = data.length === 0 ? 0 : encoder.encodeInto(data, buf.subarray(o + fixed, o + max)).written
-    } else {
-      buf.set(data, o + fixed)
-      dataLen = data.length
-    }
-    writeU32(buf, o, (p.type | ENDIAN_RESERVED) >>> 0, true)
-    buf.set(this.#nameField, o + 4)
-    buf.fill(0, o + 4 + this.#nameField.length, o + 36)
-    writeU32(buf, o + 36, n, true)
-    writeU32(buf, o + 40, p.hint, true)
-    writeU32(buf, o + 44, dataLen, true)
-    for (let i = 0, g = o + HEADER_SIZE; i < n; i++, g += MAX_GROUP_NAME) {
-      const name = p.groups[i]
-      buf.set(name, g)
-      buf.fill(0, g + name.length, g + MAX_GROUP_NAME)
-    }
-    out.commit(fixed + dataLen)
+    out.commit(writeFrame(buf, out.end, this.#nameField, p))
     this.#committed(p)
     return "Queued"
   }
 
   // Bookkeeping of a queued frame, in the same synchronous step.
-  #committed(p: Prepared): void {
+  #committed(p: PreparedFrame): void {
     switch (p.kind) {
       case "Join":
         this.joined.add(p.names[0])
@@ -345,7 +260,7 @@ export class Sender {
   // counted again before each try: what it joined may have changed while it
   // waited. Interrupted, it queues nothing; permits it took stay in the
   // connection's credit.
-  #queueSlow(p: Prepared): Effect.Effect<void, ConnectionError> {
+  #queueSlow(p: PreparedFrame): Effect.Effect<void, ConnectionError> {
     const tryNow = (): TryResult => {
       this.#count(p)
       return this.#tryQueue(p, true)
@@ -369,24 +284,8 @@ export class Sender {
     return attempt
   }
 
-  #nameOf(group: string): Uint8Array {
-    let bytes = this.#names.get(group)
-    if (bytes === undefined) {
-      bytes = latin1Bytes(group)
-      if (this.#names.size >= NAME_CACHE) this.#names.clear()
-      this.#names.set(group, bytes)
-    }
-    return bytes
-  }
-
   /** The disconnect frame of this session. */
   get killFrame(): Uint8Array {
-    const buf = new Uint8Array(COMMAND_SIZE)
-    writeU32(buf, 0, (ServiceBits.KILL_MESS | ENDIAN_RESERVED) >>> 0, true)
-    buf.set(this.#nameField, 4)
-    writeU32(buf, 36, 1, true)
-    writeU32(buf, 40, ENDIAN_RESERVED, true)
-    buf.set(this.#nameField, HEADER_SIZE)
-    return buf
+    return killFrame(this.#nameField)
   }
 }

@@ -416,6 +416,62 @@ describe("Connection streams end with the connection", () => {
   )
 })
 
+describe("Connection paces joins and leaves", () => {
+  it.scopedLive(
+    "joins and leaves the daemon answers count in the window until their membership or self-leave is read",
+    () =>
+      Effect.gen(function* () {
+        const d = yield* startDaemon()
+        // A tiny inbound buffer: once the consumer stalls, the reader stops too.
+        const a = yield* connect({ daemon: d.spreadName, window: fixedWindow(10), inboundCapacity: 4 })
+        // Nobody reads: 100 joins and 100 leaves in a burst may run only 10
+        // ahead of what the reader decoded.
+        const storm = yield* Effect.fork(
+          Effect.forEach(
+            Array.from({ length: 100 }, (_, i) => `g${i}`),
+            (g) => Effect.zipRight(a.join(g), a.leave(g)),
+            { discard: true },
+          ),
+        )
+        let s = yield* a.stats
+        for (let i = 0; i < 200 && s.inFlight < 10; i++) {
+          yield* Effect.sleep(5)
+          s = yield* a.stats
+        }
+        yield* Effect.sleep(50)
+        s = yield* a.stats
+        expect(storm.unsafePoll()).toBeNull()
+        expect(s.inFlight).toBe(10)
+        expect(s.sent).toBeLessThan(200)
+        // Reading the answers lets the rest through; the window is never exceeded.
+        const answers = yield* Effect.fork(Stream.runCollect(Stream.take(a.messages, 200)))
+        yield* Fiber.join(storm)
+        const got = yield* Fiber.join(answers)
+        expect(Chunk.size(got)).toBe(200)
+        const after = yield* a.stats
+        expect(after.windowPeak).toBeLessThanOrEqual(10)
+        expect([after.inFlight, after.windowInUse]).toEqual([0, 0])
+        expect((yield* a.state)._tag).toBe("Open")
+      }),
+    TIMEOUT,
+  )
+
+  it.scopedLive(
+    "a join of a group already joined, or a leave of one not joined, is not counted (no answer comes)",
+    () =>
+      Effect.gen(function* () {
+        const d = yield* startDaemon()
+        const a = yield* connect({ daemon: d.spreadName, window: fixedWindow(2) })
+        yield* a.join("g")
+        yield* next(a, membershipOf("g"))
+        for (let i = 0; i < 20; i++) yield* a.join("g").pipe(Effect.timeout(1000))
+        for (let i = 0; i < 20; i++) yield* a.leave("never").pipe(Effect.timeout(1000))
+        expect((yield* a.stats).inFlight).toBe(0)
+      }),
+    TIMEOUT,
+  )
+})
+
 describe("Connection and refused joins", () => {
   it.scopedLive(
     "a refused join releases the window permits of messages sent through it, and senders carry on",

@@ -24,6 +24,7 @@ describe("error mapping", () => {
       CouldNotConnect: -2,
       Timeout: -2,
       ConnectionClosed: -8,
+      NotSpreadDaemon: -8,
       RejectQuota: -3,
       RejectNoName: -4,
       RejectIllegalName: -5,

@@ -193,6 +193,74 @@ describe("connect handshake", () => {
     TIMEOUT,
   )
 
+  it.scopedLive(
+    "connectTimeout holds while the TCP connect itself hangs (a listener whose accept backlog is full)",
+    () =>
+      Effect.gen(function* () {
+        // A listener that never accepts: once its backlog is full the kernel
+        // drops further SYNs, and a connect waits for the OS's retries.
+        const l = Deno.listen({ hostname: "127.0.0.1", port: 0 })
+        const port = (l.addr as Deno.NetAddr).port
+        const held: Array<Deno.Conn> = []
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            for (const c of held) c.close()
+            l.close()
+          })
+        )
+        let hung = false
+        for (let i = 0; i < 4096 && !hung; i++) {
+          const ac = new AbortController()
+          const timer = setTimeout(() => ac.abort(), 200)
+          const r = yield* Effect.either(
+            Effect.tryPromise(() => Deno.connect({ hostname: "127.0.0.1", port, signal: ac.signal })),
+          )
+          clearTimeout(timer)
+          if (r._tag === "Right") held.push(r.right)
+          else hung = true
+        }
+        expect(hung).toBe(true)
+        const t0 = Date.now()
+        const e = yield* connectFailure({ daemon: `${port}@127.0.0.1`, connectTimeout: "500 millis" })
+        const elapsed = Date.now() - t0
+        expect(e.reason).toBe("Timeout")
+        expect(elapsed).toBeLessThan(1000)
+      }),
+    20_000,
+  )
+
+  it.scopedLive(
+    "connect to something that is not a Spread daemon fails with NotSpreadDaemon, quoting its reply",
+    () =>
+      Effect.gen(function* () {
+        // A NATS-like server speaks first; an HTTP-like one answers our bytes with a 400.
+        const replies: ReadonlyArray<readonly [string, string]> = [
+          ['INFO {"server_id":"NATS","version":"2.9.10"}\r\n', "INFO {"],
+          ["HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", "HTTP/1.1 400"],
+          ["SSH-2.0-OpenSSH_9.2\r\n", "SSH-2.0"],
+        ]
+        for (const [reply, quoted] of replies) {
+          const l = Deno.listen({ hostname: "127.0.0.1", port: 0 })
+          const port = (l.addr as Deno.NetAddr).port
+          const served = (async () => {
+            const c = await l.accept()
+            await c.read(new Uint8Array(1024))
+            await c.write(new TextEncoder().encode(reply))
+            await new Promise((r) => setTimeout(r, 100))
+            c.close()
+          })()
+          const e = yield* connectFailure({ daemon: `${port}@127.0.0.1` })
+          yield* Effect.promise(() => served)
+          l.close()
+          expect(e.reason).toBe("NotSpreadDaemon")
+          expect(e.message).toContain("not a Spread daemon")
+          expect(e.message).toContain(quoted)
+          expect(e.message).not.toContain("\r")
+        }
+      }),
+    TIMEOUT,
+  )
+
   it.live("connect fails with CouldNotConnect when nothing listens", () =>
     Effect.gen(function* () {
       const l = Deno.listen({ hostname: "127.0.0.1", port: 0 })

@@ -206,6 +206,31 @@ describe("Sender", () => {
       expect(s.killFrame).toEqual(encodeCommand("Kill", PG, PG))
     }))
 
+  it.effect("Sender's one-step path for a single named group encodes the same bytes as the general path", () =>
+    Effect.gen(function* () {
+      const out = new Outbound({ maxFrames: 100, maxBytes: 1 << 20 })
+      const s = senderOf(out)
+      const cases = [
+        { groups: "g", data: new Uint8Array([9, 8, 7]), service: "Fifo" as const },
+        { groups: "g", data: "héllo", messType: -7, selfDiscard: true },
+        { groups: "#bob#localhost", data: new Uint8Array(0), service: "Safe" as const, messType: 65535 },
+      ]
+      // Each twice: the first validates and caches the name, the second takes the one-step path.
+      for (const m of cases) for (let i = 0; i < 2; i++) yield* s.multicast(m)
+      const expected = concatBytes(cases.flatMap((m) => {
+        const frame = encodeMulticast({
+          privateGroup: PG,
+          service: m.service ?? "Agreed",
+          groups: [m.groups],
+          data: typeof m.data === "string" ? new TextEncoder().encode(m.data) : m.data,
+          messType: m.messType,
+          selfDiscard: m.selfDiscard,
+        })
+        return [frame, frame]
+      }))
+      expect(yield* out.take).toEqual(expected)
+    }))
+
   it.effect("Sender counts joins and leaves the daemon answers, and multicasts that come back", () =>
     Effect.gen(function* () {
       const out = new Outbound({ maxFrames: 100, maxBytes: 1 << 20 })

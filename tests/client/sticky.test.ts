@@ -142,7 +142,7 @@ describe("sticky errors", () => {
           daemon: d.spreadName,
           window: noWindow,
           outboxBytes: 256 * 1024,
-          closeTimeout: "300 millis",
+          closeTimeout: "500 millis",
         })
         const data = new Uint8Array(64 * 1024)
         const senders = yield* Effect.forEach(
@@ -162,7 +162,8 @@ describe("sticky errors", () => {
         const t0 = Date.now()
         yield* conn.close
         const elapsed = Date.now() - t0
-        expect(elapsed).toBeLessThan(2000)
+        // closeTimeout holds with a peer that stops reading: within twice the timeout.
+        expect(elapsed).toBeLessThan(1000)
         const results = yield* Effect.forEach(senders, Fiber.join)
         const errors = results.filter(Either.isLeft).map((r) => r.left)
         expect(errors.length).toBe(20)
