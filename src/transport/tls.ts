@@ -134,8 +134,9 @@ class Handoff<A> {
   }
 }
 
-// At most this many bytes read from the socket wait for the reader; past it
-// the socket is paused (TCP backpressure to the peer) until a read drains it.
+// At most this many bytes read from the socket wait for the reader (plus
+// the one chunk that crossed the line); past it the socket is paused (TCP
+// backpressure to the peer) until a read drains it.
 const READ_HIGH_WATER = 64 * 1024
 
 type ReadResult =
@@ -597,16 +598,18 @@ export const dialTls = (
       const cert = options.cert !== undefined && options.key !== undefined
         ? { cert: options.cert, key: options.key }
         : {}
+      // The handshake completes here, so a problem with the daemon's
+      // certificate is a connect failure. The daemon's verdict on ours comes
+      // later, with the first read (TLS 1.3: the client finishes first).
       pending = Deno.connectTls({ hostname: address.hostname, port: address.port, caCerts, ...cert }).then(
-        async (conn) => {
-          try {
-            await conn.handshake()
-          } catch (e) {
-            conn.close()
-            throw e
-          }
-          return fromConn(conn, label)
-        },
+        (conn) =>
+          conn.handshake().then(
+            () => fromConn(conn, label),
+            (e: unknown) => {
+              conn.close()
+              return Promise.reject(e)
+            },
+          ),
       )
     } else {
       const servername = options.serverName
