@@ -294,3 +294,19 @@ export const withFlags = <E = never>(
  * @category parsing
  */
 export const privateNameProblem = (name: string): string | undefined => validatePrivateName(name)?.detail
+
+/**
+ * The `-u`/`--user` flag of the client tools: a private name, checked with
+ * {@link privateNameProblem}.
+ *
+ * @since 0.2.0
+ * @category parsing
+ */
+export const userFlag: FlagSpec = {
+  names: ["-u", "--user"],
+  kind: "string",
+  key: "user",
+  help: "private name, at most 10 bytes (default: random)",
+  value: "name",
+  check: privateNameProblem,
+}

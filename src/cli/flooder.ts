@@ -13,19 +13,12 @@
 import { Chunk, Console, Effect, Option, Stream } from "effect"
 import { connect, fixedWindow, type OutgoingMessage } from "../client/mod.ts"
 import { MAX_MESSAGE_PAYLOAD } from "../protocol/constants.ts"
-import { bool, type FlagSpec, int, privateNameProblem, str, withFlags } from "./args.ts"
+import { bool, type FlagSpec, int, str, userFlag, withFlags } from "./args.ts"
 import { TLS_CLIENT_FLAGS, tlsClientOptions } from "./relay_flags.ts"
 import { clientExitCodes, runTool } from "./run.ts"
 
 const FLAGS: ReadonlyArray<FlagSpec> = [
-  {
-    names: ["-u", "--user"],
-    kind: "string",
-    key: "user",
-    help: "private name, at most 10 bytes (default: random)",
-    value: "name",
-    check: privateNameProblem,
-  },
+  userFlag,
   { names: ["-m", "--messages"], kind: "int", key: "m", help: "messages to send (default 10000)", value: "n" },
   {
     names: ["-n", "--members"],

@@ -17,7 +17,7 @@
  */
 import { Console, Effect, Fiber, Ref } from "effect"
 import { connect, type Connection } from "../client/mod.ts"
-import { type FlagSpec, privateNameProblem, str, withFlags } from "./args.ts"
+import { type FlagSpec, str, userFlag, withFlags } from "./args.ts"
 import { TLS_CLIENT_FLAGS, tlsClientOptions } from "./relay_flags.ts"
 import { formatMessage } from "./format.ts"
 import { LineReader } from "./lines.ts"
@@ -31,14 +31,7 @@ const FLAGS: ReadonlyArray<FlagSpec> = [
     help: "daemon: port, port@host or a socket path (default 4803@127.0.0.1)",
     value: "address",
   },
-  {
-    names: ["-u", "--user"],
-    kind: "string",
-    key: "user",
-    help: "private name, at most 10 bytes (default: random)",
-    value: "name",
-    check: privateNameProblem,
-  },
+  userFlag,
   { names: ["-r", "--random"], kind: "bool", key: "random", help: "use a random private name (the default)" },
   ...TLS_CLIENT_FLAGS,
 ]
