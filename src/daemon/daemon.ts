@@ -205,7 +205,9 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
     // TLS sessions are served by the same session code: the listener hands
     // out byte streams once the TLS handshake (and client-certificate
     // check) is done.
-    const tls = c.tls === undefined ? undefined : yield* listenTlsSessions(c.tls, c.host, c.handshakeTimeoutMs)
+    const tls = c.tls === undefined
+      ? undefined
+      : yield* listenTlsSessions(c.tls, c.host, c.handshakeTimeoutMs, c.maxHandshaking)
 
     const handshakes = yield* FiberSet.make<void, never>()
     const acceptLoop = (l: Listener, transport: "tcp" | "unix") => {

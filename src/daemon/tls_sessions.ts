@@ -66,7 +66,9 @@ const readPem = (what: string, source: PemSource): Effect.Effect<string, DaemonE
 /**
  * Listens for TLS sessions and logs every refused client (at Warning: a
  * missing or untrusted client certificate, a subject not on the list, a
- * failed TLS handshake) until the scope closes.
+ * failed or slow TLS handshake, too many at once) until the scope closes.
+ * TLS handshakes are bounded like Spread handshakes: `handshakeTimeoutMs`
+ * each, `maxHandshakes` at once.
  *
  * @since 0.1.0
  * @category constructors
@@ -75,6 +77,7 @@ export const listenTlsSessions = (
   config: TlsConfig,
   defaultHost: string,
   handshakeTimeoutMs: number,
+  maxHandshakes: number,
 ): Effect.Effect<TlsListener, DaemonError, Scope.Scope> =>
   Effect.gen(function* () {
     const host = config.host ?? defaultHost
@@ -96,6 +99,7 @@ export const listenTlsSessions = (
       ca,
       allowSubjects: config.allowSubjects,
       handshakeTimeoutMs,
+      maxHandshakes,
     }).pipe(
       Effect.mapError((e) =>
         new DaemonError({

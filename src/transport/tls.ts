@@ -58,6 +58,11 @@ export interface TlsServerOptions {
   readonly allowSubjects?: ReadonlyArray<string> | undefined
   /** Time a client has to finish the TLS handshake, in ms. Default 10000. */
   readonly handshakeTimeoutMs?: number | undefined
+  /**
+   * Most connections in their TLS handshake at once; past it a new one is
+   * closed at once (and reported). Default 256.
+   */
+  readonly maxHandshakes?: number | undefined
 }
 
 /**
@@ -425,8 +430,14 @@ const makeTlsListener = (server: tls.Server, address: Address, options: TlsServe
     clearTimeout(h.timer)
     if (destroy) h.socket.destroy()
   }
+  const maxHandshakes = options.maxHandshakes ?? 256
   server.on("connection", (socket: Socket) => {
     const remote = remoteOf(socket)
+    if (handshaking.size >= maxHandshakes) {
+      socket.destroy()
+      refusals.push({ remote, reason: `${maxHandshakes} TLS handshakes are already under way` })
+      return
+    }
     const timer = setTimeout(() => {
       if (!handshaking.has(remote)) return
       settle(remote, true)

@@ -187,6 +187,29 @@ describe("TLS sessions", () => {
   )
 
   it.scopedLive(
+    "TLS handshakes are bounded: past maxHandshaking at once a new connection is closed and logged",
+    () =>
+      Effect.gen(function* () {
+        const lines: Array<LogLine> = []
+        const daemon = yield* startRelay(certs, { maxHandshaking: 2 }).pipe(Effect.provide(captureLogs(lines)))
+        const open = () =>
+          Effect.acquireRelease(
+            Effect.promise(() => Deno.connect({ hostname: "127.0.0.1", port: daemon.tlsPort ?? 0 })),
+            (c) => Effect.sync(() => c.close()),
+          )
+        yield* open()
+        yield* open()
+        yield* Effect.sleep(100)
+        const third = yield* open()
+        const n = yield* Effect.promise(() => third.read(new Uint8Array(16)).catch(() => null))
+        expect(n).toBe(null)
+        expect(yield* eventually(() => lines.some((l) => l.message.includes("2 TLS handshakes are already under way"))))
+          .toBe(true)
+      }),
+    T,
+  )
+
+  it.scopedLive(
     "The daemon shuts down cleanly with TLS sessions open; their clients see the end",
     () =>
       quiet(Effect.gen(function* () {
