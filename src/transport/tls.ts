@@ -604,6 +604,10 @@ export const dialTls = (
   const caCerts = options.caCerts === undefined ? undefined : [...options.caCerts]
   const open = Effect.async<ByteStream, TransportError>((resume) => {
     let gaveUp = false
+    // The node socket of the fallback path, destroyed if the caller gives up
+    // before it connects (Deno.connectTls takes no abort signal: a socket it
+    // connects late is closed once it is there).
+    let connecting: tls.TLSSocket | undefined
     let pending: Promise<ByteStream>
     if (options.serverName === undefined || options.serverName === address.hostname) {
       const cert = options.cert !== undefined && options.key !== undefined
@@ -625,7 +629,7 @@ export const dialTls = (
     } else {
       const servername = options.serverName
       pending = new Promise<ByteStream>((ok, ko) => {
-        const socket = tls.connect({
+        const socket = connecting = tls.connect({
           host: address.hostname,
           port: address.port,
           servername,
@@ -639,6 +643,7 @@ export const dialTls = (
         }
         socket.once("error", onError)
         socket.once("secureConnect", () => {
+          connecting = undefined
           socket.off("error", onError)
           socket.setNoDelay(true)
           ok(fromNodeSocket(socket, label))
@@ -656,6 +661,7 @@ export const dialTls = (
     )
     return Effect.sync(() => {
       gaveUp = true
+      connecting?.destroy()
     })
   })
   return Effect.uninterruptibleMask((restore) =>
