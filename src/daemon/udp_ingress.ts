@@ -19,10 +19,12 @@
  *
  * UDP has no flow control: datagrams that arrive while the socket's kernel
  * receive buffer is full are dropped by the kernel before the daemon sees
- * them (Linux: `RcvbufErrors` in /proc/net/snmp). Deno cannot enlarge one
- * socket's buffer, so the default (`net.core.rmem_default`, 208 KiB: about
- * 160 datagrams of 300 bytes on loopback) bounds a burst; raise that sysctl
- * for bigger bursts. Past the socket, nothing is lost.
+ * them (Linux: the socket's `drops` in /proc/net/udp, reported here as
+ * `droppedByKernel` and in the dropped metric with reason `kernel`). Deno
+ * cannot enlarge one socket's buffer, so the default
+ * (`net.core.rmem_default`, 208 KiB: about 160 datagrams of 300 bytes on
+ * loopback) bounds a burst; raise that sysctl for bigger bursts. Past the
+ * socket, nothing is lost.
  *
  * `Deno.listenDatagram` is unstable in Deno 2.9: the process must run with
  * `--unstable-net` (the deno.json tasks and the tests pass it). Without it
@@ -83,6 +85,13 @@ export interface UdpIngressStats {
   readonly droppedOversize: number
   /** Empty datagrams dropped. */
   readonly droppedEmpty: number
+  /**
+   * Datagrams the kernel dropped before the daemon saw them (the socket's
+   * receive buffer was full), from `/proc/net/udp`: Linux only, and only
+   * when the process may read that file (asked without a prompt); absent
+   * otherwise.
+   */
+  readonly droppedByKernel?: number
 }
 
 /**
@@ -107,7 +116,8 @@ export interface UdpIngress {
 /**
  * The UDP ingress metrics, each tagged with `group`:
  * `spreadfx_daemon_udp_datagrams_in`, `spreadfx_daemon_udp_datagrams_delivered`
- * and `spreadfx_daemon_udp_datagrams_dropped` (tagged `reason`: `oversize` or `empty`).
+ * and `spreadfx_daemon_udp_datagrams_dropped` (tagged `reason`: `oversize`, `empty`, or
+ * `kernel` for what the kernel dropped before the daemon saw it, on Linux).
  *
  * @since 0.1.0
  * @category metrics
@@ -122,6 +132,37 @@ export const UdpIngressMetrics: {
     description: "UDP datagrams multicast into their group",
   }),
   dropped: Metric.counter("spreadfx_daemon_udp_datagrams_dropped", { description: "UDP datagrams dropped" }),
+}
+
+/**
+ * The `drops` column of the kernel's table of UDP sockets for the socket
+ * bound to `host:port`, or `undefined` when it cannot be read (not Linux, no
+ * read permission — checked with `querySync`, so never a prompt).
+ */
+const kernelDrops = (host: string, port: number): number | undefined => {
+  if (Deno.build.os !== "linux") return undefined
+  const v6 = host.includes(":")
+  const file = v6 ? "/proc/net/udp6" : "/proc/net/udp"
+  try {
+    if (Deno.permissions.querySync({ name: "read", path: file }).state !== "granted") return undefined
+    const portHex = port.toString(16).toUpperCase().padStart(4, "0")
+    // An IPv4 address as the kernel prints it: the 32-bit word in host
+    // (little-endian here) order, e.g. 127.0.0.1 as 0100007F.
+    const quad = /^\d+\.\d+\.\d+\.\d+$/.test(host)
+      ? host.split(".").reverse().map((b) => Number(b).toString(16).toUpperCase().padStart(2, "0")).join("")
+      : undefined
+    for (const line of Deno.readTextFileSync(file).split("\n").slice(1)) {
+      const f = line.trim().split(/\s+/)
+      if (f.length < 13) continue
+      const [addr, p] = f[1].split(":")
+      if (p !== portHex || (quad !== undefined && addr !== quad)) continue
+      const drops = Number(f[f.length - 1])
+      return Number.isFinite(drops) ? drops : undefined
+    }
+  } catch {
+    // not readable: unknown
+  }
+  return undefined
 }
 
 /** The largest UDP payload over IPv4. */
@@ -235,6 +276,7 @@ export const startUdpIngress = (
     const deliveredMetric = tags(UdpIngressMetrics.delivered)
     const oversizeMetric = Metric.tagged(tags(UdpIngressMetrics.dropped), "reason", "oversize")
     const emptyMetric = Metric.tagged(tags(UdpIngressMetrics.dropped), "reason", "empty")
+    const kernelMetric = Metric.tagged(tags(UdpIngressMetrics.dropped), "reason", "kernel")
     const head = template.length
     // Large enough for any UDP datagram, so none is silently truncated.
     const buffer = new Uint8Array(65536)
@@ -277,6 +319,27 @@ export const startUdpIngress = (
       }
     })
     yield* Effect.forkScoped(loop)
+    // The kernel's drops, once a second, into the metric.
+    let kernelSeen = kernelDrops(host, port) ?? 0
+    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(
+      Effect.sleep(1000),
+      Effect.suspend(() => {
+        const now = kernelDrops(host, port)
+        if (now === undefined || now <= kernelSeen) return Effect.void
+        const delta = now - kernelSeen
+        kernelSeen = now
+        return Metric.incrementBy(kernelMetric, delta)
+      }),
+    )))
     yield* Effect.logDebug(`UDP ingress ${host}:${port} relays into "${config.group}" as ${privateGroup}`)
-    return { host, port, group: config.group, privateGroup, stats: () => ({ ...stats }) }
+    return {
+      host,
+      port,
+      group: config.group,
+      privateGroup,
+      stats: () => {
+        const k = kernelDrops(host, port)
+        return k === undefined ? { ...stats } : { ...stats, droppedByKernel: k }
+      },
+    }
   })
