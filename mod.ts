@@ -13,8 +13,18 @@
  * first failure is sticky: every later and every blocked call fails with the
  * same {@link ConnectionError}.
  *
- * The embedded daemon is in `@spreadfx/spreadfx/daemon` and the codec in
- * `@spreadfx/spreadfx/protocol`; this module pulls in neither.
+ * `messages` / `receive` are one work queue (each message reaches one
+ * consumer); `subscribe(group)` broadcasts one group's messages to every
+ * subscriber, joining and leaving by reference count. `request`,
+ * `requestMany` and `respond` do request/reply over private groups with a
+ * documented envelope; `json(schema)` types payloads; `layerConfig` reads
+ * settings from Effect `Config`; connections publish Effect metrics and
+ * spans.
+ *
+ * The embedded daemon is in `@spreadfx/spreadfx/daemon`, the codec in
+ * `@spreadfx/spreadfx/protocol`, and a test layer (an embedded daemon and a
+ * connected `Spread`) in `@spreadfx/spreadfx/testing`; this module pulls in
+ * none of them.
  *
  * @example
  * ```ts

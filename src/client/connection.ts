@@ -46,7 +46,11 @@ import { type ConnectOptions, type ResolvedOptions, resolveOptions } from "./opt
 import { Outbound } from "./outbound.ts"
 import { reader } from "./receive.ts"
 import type { Connection } from "./model.ts"
+import { request, type RequestContext, requestMany, respond } from "./request.ts"
+import { Router } from "./router.ts"
+import { subscribe, type SubscribeContext } from "./subscribe.ts"
 import { Sender } from "./send.ts"
+import { publishMetrics } from "./observability.ts"
 import { Lifecycle } from "./state.ts"
 import { ViewTracker } from "./views.ts"
 import { FlowControl } from "./window.ts"
@@ -84,7 +88,12 @@ export const connect = (options: ConnectOptions = {}): Effect.Effect<Connection,
       Effect.onExit((exit) => (Exit.isFailure(exit) ? Scope.close(ioScope, exit) : Effect.void)),
     )
     return yield* start(opts, stream, hs)
-  })
+  }).pipe(Effect.withSpan("spread.connect", { attributes: { "spread.daemon": labelOfOptions(options) } }))
+
+const labelOfOptions = (options: ConnectOptions): string => {
+  const d = options.daemon
+  return d === undefined ? "4803" : typeof d === "string" ? d : "path" in d ? d.path : `${d.port ?? 4803}@${d.host}`
+}
 
 /**
  * Alias of {@link connect}, in Effect's `make` + `layer` style.
@@ -142,18 +151,21 @@ const start = (
     const views = yield* SubscriptionRef.make(tracker.current)
     const flow = new FlowControl(opts.window)
     const fibers = yield* FiberSet.make<void, never>()
-    const counters = { received: 0, reads: 0 }
+    const counters = { received: 0, reads: 0, bytes: 0 }
+    let bytesWritten = 0
 
     // ----- the session -----
     const out = new Outbound({ maxFrames: opts.outboxMessages, maxBytes: opts.outboxBytes })
     const sender = new Sender(privateGroup, out, flow, tracker, opts.membership, failSticky)
+    const nonce = crypto.getRandomValues(new Uint32Array(1))[0]
+    const router = new Router(privateGroup, opts.membership, nonce, (group) => sender.joined.has(group))
     const decoder = new FrameDecoder("toClient")
     decoder.push(hs.leftover)
 
     // Wakes everything blocked: receivers, senders waiting for permits or
     // room, and watchers of `awaitClosed` and `events`.
     const wakeAll = (e: ConnectionError) =>
-      Effect.all([Deferred.succeed(terminated, e), flow.wakeAll, inbound.end(e)], { discard: true })
+      Effect.all([Deferred.succeed(terminated, e), flow.wakeAll, inbound.end(e), router.end(e)], { discard: true })
 
     /** Records the first failure; later ones are ignored. */
     const fail = (reason: ConnectionError["reason"], detail: string, cause?: unknown): Effect.Effect<void> => {
@@ -176,6 +188,7 @@ const start = (
         tracker,
         views,
         inbound,
+        router,
         counters,
         fail,
         ended: () => out.closed,
@@ -188,6 +201,7 @@ const start = (
         while (true) {
           const bytes = yield* out.take
           if (bytes === undefined) return
+          bytesWritten += bytes.length
           const r = yield* Effect.either(stream.write(bytes))
           if (r._tag === "Left") return yield* fail("NetError", `writing to ${stream.address} failed`, r.left)
         }
@@ -228,15 +242,60 @@ const start = (
     )
     yield* Effect.addFinalizer(() => close)
 
+    // `useSpan`, not `withSpan`: the span is not made the current one, so
+    // the sticky error fails these calls as the very same object (a failure
+    // inside a current span is wrapped to carry it).
+    const join = (group: string) =>
+      Effect.useSpan("spread.join", { attributes: { "spread.group": group } }, () => sender.command("Join", group))
+    const leave = (group: string) =>
+      Effect.useSpan("spread.leave", { attributes: { "spread.group": group } }, () => sender.command("Leave", group))
+    if (opts.metrics) {
+      yield* FiberSet.run(
+        fibers,
+        publishMetrics(privateGroup, () => ({
+          sent: out.framesQueued,
+          bytesSent: bytesWritten,
+          received: counters.received + router.routed,
+          bytesReceived: counters.bytes,
+          windowInUse: flow.inUse,
+          inbound: inbound.buffered,
+        })),
+      )
+    }
+    const multicast: Connection["multicast"] = (m) => sender.multicast(m)
+    const subscribeContext: SubscribeContext = {
+      router,
+      events,
+      capacity: opts.inboundCapacity,
+      slowRatio: opts.slowHigh / opts.inboundCapacity,
+      failSticky,
+      closing,
+      join,
+      leave,
+    }
+    const subscribeTo: Connection["subscribe"] = (group, options) => subscribe(subscribeContext, group, options)
+    const requestContext: RequestContext = {
+      router,
+      privateGroup,
+      multicast,
+      subscribe: subscribeTo,
+      othersIn: (group) =>
+        Effect.map(
+          SubscriptionRef.get(views),
+          (m) =>
+            Option.map(Option.fromNullable(m.get(group)), (v) => v.members.filter((x) => x !== privateGroup).length),
+        ),
+    }
+
     const connection: Connection = {
       privateGroup,
       privateName: hs.privateName,
       daemonName: hs.daemonName,
       daemonVersion: hs.accept.version,
       address: opts.label,
-      join: (group) => sender.command("Join", group),
-      leave: (group) => sender.command("Leave", group),
-      multicast: (m) => sender.multicast(m),
+      join,
+      leave,
+      multicast,
       multicastMany: (ms) => sender.multicastMany(ms),
       receive: inbound.take,
       receiveChunk: (max = MAX_TAKE) => inbound.takeChunk(Math.max(1, Math.floor(max))),
@@ -250,6 +309,10 @@ const start = (
           // Ends with the sticky error when the connection ends.
           Stream.interruptWhen(Effect.flatMap(Deferred.await(terminated), Effect.fail)),
         ),
+      subscribe: subscribeTo,
+      request: (group, data, options) => request(requestContext, group, data, options),
+      requestMany: (group, data, options) => requestMany(requestContext, group, data, options),
+      respond: (group, handler, options) => respond(requestContext, group, handler, options),
       events: events.stream,
       stats: Effect.sync(() => ({
         window: flow.window,
@@ -266,8 +329,13 @@ const start = (
         outboxBytes: out.bytes,
         sendersWaiting: out.waiting + flow.waiting,
         sent: out.framesQueued,
-        received: counters.received,
+        received: counters.received + router.routed,
+        subscribers: router.subscribers,
+        pendingRequests: router.pendingRequests,
+        lateReplies: router.lateReplies,
         reads: counters.reads,
+        bytesRead: counters.bytes,
+        bytesWritten,
         writes: out.writes,
       })),
       state: life.get,

@@ -9,7 +9,8 @@ import type { ConnectionError } from "./errors.ts"
 /**
  * Events about a connection's health, published to `events` subscribers.
  *
- * - `SlowConsumer`: the inbound buffer reached the slow-consumer mark; the
+ * - `SlowConsumer`: the inbound buffer (or, with `group`, the buffer of one
+ *   `subscribe` stream of that group) reached the slow-consumer mark; the
  *   connection will soon stop reading, and a daemon may then cut it off.
  * - `ConsumerCaughtUp`: the buffer went back below a quarter.
  * - `Terminated`: the connection failed or was closed, with its sticky error.
@@ -18,8 +19,20 @@ import type { ConnectionError } from "./errors.ts"
  * @category models
  */
 export type ConnectionEvent =
-  | { readonly _tag: "SlowConsumer"; readonly buffered: number; readonly capacity: number }
-  | { readonly _tag: "ConsumerCaughtUp"; readonly buffered: number; readonly capacity: number }
+  | {
+    readonly _tag: "SlowConsumer"
+    readonly buffered: number
+    readonly capacity: number
+    /** The group of the `subscribe` buffer concerned; absent for the shared `messages` buffer. */
+    readonly group?: string
+  }
+  | {
+    readonly _tag: "ConsumerCaughtUp"
+    readonly buffered: number
+    readonly capacity: number
+    /** The group of the `subscribe` buffer concerned; absent for the shared `messages` buffer. */
+    readonly group?: string
+  }
   | { readonly _tag: "Terminated"; readonly error: ConnectionError }
 
 /** Most events kept for a subscriber that lags; older ones are dropped (sliding). */

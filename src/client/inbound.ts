@@ -46,6 +46,7 @@ export class Inbound {
   readonly capacity: number
   readonly #high: number
   readonly #low: number
+  readonly #group: string | undefined
   #health: ConsumerHealth = "Keeping up"
   #slowEvents = 0
   /** The messages as a stream, in the chunks they were buffered in; fails with the sticky error. */
@@ -60,7 +61,9 @@ export class Inbound {
     high: number,
     low: number,
     onEnd: Effect.Effect<never, ConnectionError>,
+    group: string | undefined,
   ) {
+    this.#group = group
     this.#mailbox = mailbox
     this.#events = events
     this.capacity = capacity
@@ -72,17 +75,21 @@ export class Inbound {
     this.take = Effect.catchTag(mailbox.take, "NoSuchElementException", () => onEnd)
   }
 
-  /** Makes the buffer: `capacity` messages, slow at `high`, caught up at `low`. */
+  /**
+   * Makes the buffer: `capacity` messages, slow at `high`, caught up at
+   * `low`; `group` names a `subscribe` buffer in its events.
+   */
   static make(
     capacity: number,
     high: number,
     low: number,
     events: Events,
     onEnd: Effect.Effect<never, ConnectionError>,
+    group?: string,
   ): Effect.Effect<Inbound> {
     return Effect.map(
       Mailbox.make<ServerMessage, ConnectionError>({ capacity, strategy: "suspend" }),
-      (m) => new Inbound(m, events, capacity, high, low, onEnd),
+      (m) => new Inbound(m, events, capacity, high, low, onEnd, group),
     )
   }
 
@@ -111,10 +118,18 @@ export class Inbound {
     if (this.#health === "Keeping up" && after >= this.#high) {
       this.#health = "Slow"
       this.#slowEvents++
-      this.#events.publish({ _tag: "SlowConsumer", buffered: after, capacity: this.capacity })
+      this.#events.publish(
+        this.#group === undefined
+          ? { _tag: "SlowConsumer", buffered: after, capacity: this.capacity }
+          : { _tag: "SlowConsumer", buffered: after, capacity: this.capacity, group: this.#group },
+      )
     } else if (this.#health === "Slow" && after <= this.#low) {
       this.#health = "Keeping up"
-      this.#events.publish({ _tag: "ConsumerCaughtUp", buffered: after, capacity: this.capacity })
+      this.#events.publish(
+        this.#group === undefined
+          ? { _tag: "ConsumerCaughtUp", buffered: after, capacity: this.capacity }
+          : { _tag: "ConsumerCaughtUp", buffered: after, capacity: this.capacity, group: this.#group },
+      )
     }
     const rest = this.#mailbox.unsafeOfferAll(batch)
     return Chunk.isEmpty(rest) ? Effect.void : Effect.asVoid(this.#mailbox.offerAll(rest))
@@ -146,9 +161,11 @@ export class Inbound {
     const m = this.#mailbox
     return Effect.suspend(() => {
       m.unsafeDone(Exit.fail(error))
-      // The first clear takes the buffered messages and moves a waiting
-      // offer in; the second takes those and finishes the mailbox.
-      return Effect.ignore(Effect.zipRight(m.clear, m.clear))
+      // Shutting down discards the buffered messages, finishes the mailbox
+      // with the exit just recorded, and resumes a waiting offer however
+      // many messages it still holds (clearing would move them in a
+      // capacity at a time).
+      return Effect.asVoid(m.shutdown)
     })
   }
 }

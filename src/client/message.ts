@@ -165,6 +165,11 @@ export class ReceivedMessage implements RegularMessage {
     return this.#bytes.subarray(o, o + this.#dataLen)
   }
 
+  /** The payload's byte at `i`, or -1 outside the payload (makes no view). */
+  dataByte(i: number): number {
+    return i >= 0 && i < this.#dataLen ? this.#bytes[this.#groupsOffset + this.#numGroups * MAX_GROUP_NAME + i] : -1
+  }
+
   /** Whether the sender (the name field) is the private group whose bytes are `name`. */
   sentBy(name: Uint8Array): boolean {
     const b = this.#bytes

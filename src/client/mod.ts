@@ -25,6 +25,21 @@ export {
   type RequestErrorReason,
   type SpreadError,
 } from "./errors.ts"
+export { ConnectConfig, layerConfig, windowConfig } from "./config.ts"
+export {
+  crc32,
+  decodeEnvelope,
+  encodeEnvelope,
+  type Envelope,
+  ENVELOPE_MAGIC,
+  ENVELOPE_MAX_HEADER,
+  ENVELOPE_MIN_HEADER,
+  ENVELOPE_VERSION,
+  type EnvelopeFields,
+  type EnvelopeKind,
+  EnvelopeKinds,
+  parseEnvelope,
+} from "./envelope.ts"
 export type { ConnectionEvent } from "./events.ts"
 export type { ConsumerHealth } from "./inbound.ts"
 export { isMembership, isRegular, isReject, isSelfLeave, isTransitional, ReceivedMessage, text } from "./message.ts"
@@ -37,6 +52,38 @@ export {
   noWindow,
   randomPrivateName,
 } from "./options.ts"
+export {
+  type FailedReply,
+  type IncomingRequest,
+  type Reply,
+  type RequestManyOptions,
+  type RequestOptions,
+  RequestTimeout,
+  RequestTimeoutBase,
+  type RequestTimeoutFields,
+  ResponderError,
+  ResponderErrorBase,
+  type ResponderErrorFields,
+  type RespondOptions,
+} from "./request.ts"
+export {
+  ClientMetrics,
+  type ClientMetricSet,
+  CONNECTION_TAG,
+  type MetricSample,
+  publishMetrics,
+} from "./observability.ts"
+export {
+  json,
+  type PayloadCodec,
+  PayloadError,
+  PayloadErrorBase,
+  type PayloadErrorFields,
+  type PayloadErrorReason,
+  type PayloadMessageOptions,
+  type PayloadSource,
+} from "./schema.ts"
 export { layer, Spread, SpreadBase } from "./spread.ts"
+export type { SubscribeOptions } from "./subscribe.ts"
 export type { TlsOptions } from "./tls.ts"
 export type { GroupView } from "./views.ts"

@@ -10,6 +10,17 @@ import type { ConnectionError, RequestError } from "./errors.ts"
 import type { ConnectionEvent } from "./events.ts"
 import type { OutgoingMessage } from "./frames.ts"
 import type { FlowWindow } from "./options.ts"
+import type {
+  FailedReply,
+  IncomingRequest,
+  Reply,
+  RequestManyOptions,
+  RequestOptions,
+  RequestTimeout,
+  ResponderError,
+  RespondOptions,
+} from "./request.ts"
+import type { SubscribeOptions } from "./subscribe.ts"
 import type { ConnectionState } from "./state.ts"
 import type { GroupView } from "./views.ts"
 
@@ -51,12 +62,22 @@ export interface ConnectionStats {
   readonly sendersWaiting: number
   /** Frames queued so far (multicasts, joins, leaves). */
   readonly sent: number
-  /** Messages received so far. */
+  /** Messages received so far (those that went to subscriptions and requests included). */
   readonly received: number
+  /** Running `subscribe` streams. */
+  readonly subscribers: number
+  /** Requests waiting for replies. */
+  readonly pendingRequests: number
+  /** Replies that came after their request had ended (dropped). */
+  readonly lateReplies: number
   /** Socket reads so far (each decoded as a batch). */
   readonly reads: number
   /** Socket writes so far (each a coalesced batch of frames). */
   readonly writes: number
+  /** Bytes read from the socket so far. */
+  readonly bytesRead: number
+  /** Bytes handed to the socket so far. */
+  readonly bytesWritten: number
 }
 
 /**
@@ -100,8 +121,13 @@ export interface Connection {
   ) => Effect.Effect<void, ConnectionError | RequestError>
   /**
    * The next message. Concurrent receivers share the messages (each is
-   * delivered to one receiver). Once the connection failed or was closed,
-   * buffered messages are discarded and this fails with the sticky error.
+   * delivered to one receiver): {@link receive}, {@link receiveChunk} and
+   * {@link messages} are one **work queue**, not a broadcast — two fibers
+   * reading it and filtering by group split the messages between them; use
+   * {@link subscribe} for one group's messages. Messages of subscribed
+   * groups and replies to requests do not come here. Once the connection
+   * failed or was closed, buffered messages are discarded and this fails
+   * with the sticky error.
    */
   readonly receive: Effect.Effect<ServerMessage, ConnectionError>
   /** Between 1 and `max` messages (4096 by default), as soon as one is available. */
@@ -109,9 +135,64 @@ export interface Connection {
   /**
    * The messages as a stream, in chunks of what is buffered. It fails with
    * the sticky error when the connection ends. Concurrent streams share the
-   * messages, like concurrent {@link receive} calls.
+   * messages, like concurrent {@link receive} calls: this is a **work
+   * queue** (each message reaches one of them), not a broadcast. It carries
+   * what no subscription claims: messages of groups joined with
+   * {@link join}, messages to this connection's private group (other than
+   * replies), rejects. Its buffer applies backpressure: when nobody takes
+   * from it and it fills, the connection stops reading the socket — for
+   * subscribers too.
    */
   readonly messages: Stream.Stream<ServerMessage, ConnectionError>
+  /**
+   * One group's messages and membership changes, as a stream. The group is
+   * joined when the first subscriber's stream starts and left when the last
+   * one ends (reference counted). Every subscriber gets every message of its
+   * group from the moment it subscribed (a broadcast), through its own
+   * bounded buffer whose policy is backpressure: a subscriber that stops
+   * taking stops the connection reading (a `SlowConsumer` event naming the
+   * group comes first). While a group has a subscriber, its messages go to
+   * its subscribers only, not to {@link messages}; a message naming several
+   * subscribed groups reaches the subscribers of each. Fails with a
+   * `RequestError` for an invalid group name and with the sticky error when
+   * the connection ends. Do not also `join`/`leave` a subscribed group.
+   */
+  readonly subscribe: (
+    group: string,
+    options?: SubscribeOptions,
+  ) => Stream.Stream<ServerMessage, ConnectionError | RequestError>
+  /**
+   * Multicasts a request envelope to `group` (a fresh correlation id, this
+   * connection's private group as reply-to) and completes with the first
+   * reply; `RequestTimeout` when none came within `timeout` (5 s by
+   * default), `ResponderError` when it was an error reply, the sticky error
+   * if the connection ends first.
+   */
+  readonly request: (
+    group: string,
+    data: Uint8Array | string,
+    options?: RequestOptions,
+  ) => Effect.Effect<Reply, ConnectionError | RequestError | RequestTimeout | ResponderError>
+  /**
+   * Multicasts a request envelope to `group` and collects the replies until
+   * `count` came (by default, the other members of this connection's view
+   * of `group`) or `timeout` passed; answers those that came, in order.
+   */
+  readonly requestMany: (
+    group: string,
+    data: Uint8Array | string,
+    options?: RequestManyOptions,
+  ) => Effect.Effect<ReadonlyArray<Reply | FailedReply>, ConnectionError | RequestError>
+  /**
+   * Subscribes to `group` and answers every request envelope that arrives
+   * there with `handler`'s value (a failure becomes an error reply); runs
+   * until interrupted, or fails with the sticky error.
+   */
+  readonly respond: <E, R>(
+    group: string,
+    handler: (request: IncomingRequest) => Effect.Effect<Uint8Array | string, E, R>,
+    options?: RespondOptions,
+  ) => Effect.Effect<never, ConnectionError | RequestError, R>
   /** The current view of `group`, if this connection is a member. */
   readonly view: (group: string) => Effect.Effect<Option.Option<GroupView>>
   /** The current views of every group this connection is a member of. */

@@ -122,6 +122,11 @@ export interface ConnectOptions {
    */
   readonly closeTimeout?: Duration.DurationInput
   /**
+   * Publish the connection's Effect metrics (`ClientMetrics`, tagged with
+   * its private group) once a second; true by default.
+   */
+  readonly metrics?: boolean
+  /**
    * Connect over TLS (TCP addresses only): the authorities to trust, a
    * client certificate for daemons that ask for one, the name to verify.
    * Failures are `ConnectError`s `TlsUnknownAuthority`, `TlsNameMismatch`,
@@ -152,6 +157,7 @@ export interface ResolvedOptions {
   readonly outboxMessages: number
   readonly outboxBytes: number
   readonly closeTimeout: Duration.Duration
+  readonly metrics: boolean
   readonly tls: TlsOptions | undefined
 }
 
@@ -269,6 +275,7 @@ export const resolveOptions = (options: ConnectOptions): Effect.Effect<ResolvedO
       outboxMessages,
       outboxBytes,
       closeTimeout: closeTimeout.value,
+      metrics: options.metrics ?? true,
       tls: options.tls,
     })
   })

@@ -17,6 +17,7 @@ import type { ByteStream } from "../transport/conn.ts"
 import type { ConnectionError } from "./errors.ts"
 import type { Inbound } from "./inbound.ts"
 import { messageAt, ReceivedMessage } from "./message.ts"
+import type { Router } from "./router.ts"
 import type { Sender } from "./send.ts"
 import type { GroupView, ViewTracker } from "./views.ts"
 import type { FlowControl } from "./window.ts"
@@ -30,6 +31,8 @@ import type { FlowControl } from "./window.ts"
 export interface ReadCounters {
   received: number
   reads: number
+  /** Bytes read from the socket. */
+  bytes: number
 }
 
 /**
@@ -47,6 +50,8 @@ export interface ReaderContext {
   readonly tracker: ViewTracker
   readonly views: SubscriptionRef.SubscriptionRef<ReadonlyMap<string, GroupView>>
   readonly inbound: Inbound
+  /** Subscriptions and pending requests; consulted only while `router.active`. */
+  readonly router: Router
   readonly counters: ReadCounters
   /** Records the failure (the first one sticks). */
   readonly fail: (reason: ConnectionError["reason"], detail: string, cause?: unknown) => Effect.Effect<void>
@@ -64,7 +69,7 @@ export interface ReaderContext {
  * @category constructors
  */
 export const reader = (ctx: ReaderContext): Effect.Effect<void> => {
-  const { decoder, flow, sender, stream } = ctx
+  const { decoder, flow, router, sender, stream } = ctx
   const ownName = latin1Bytes(ctx.privateGroup)
 
   const isOwnCountedReject = (m: RejectMessage): boolean =>
@@ -84,6 +89,7 @@ export const reader = (ctx: ReaderContext): Effect.Effect<void> => {
       const m = messageAt(decoder)
       if (m instanceof ReceivedMessage) {
         if (counting && m.sentBy(ownName)) permits += flow.returned()
+        if (router.active && router.claim(m)) continue
         out.push(m)
         continue
       }
@@ -119,6 +125,7 @@ export const reader = (ctx: ReaderContext): Effect.Effect<void> => {
         case "Transitional":
           break
       }
+      if (router.active && router.claim(m)) continue
       out.push(m)
     }
   }
@@ -138,6 +145,9 @@ export const reader = (ctx: ReaderContext): Effect.Effect<void> => {
         if (permits > 0) yield* flow.giveBack(permits)
         const changed = ctx.tracker.flush()
         if (changed !== undefined) yield* SubscriptionRef.set(ctx.views, changed)
+        // Subscribers first: what they claimed from this read reaches them
+        // even when the shared buffer is full and nobody takes from it.
+        if (router.dirty) yield* router.flush
         if (batch.length > 0) {
           ctx.counters.received += batch.length
           yield* ctx.inbound.offer(batch)
@@ -154,6 +164,7 @@ export const reader = (ctx: ReaderContext): Effect.Effect<void> => {
           : ctx.fail("ConnectionClosed", "the daemon closed the connection in the middle of a message", cut)
       }
       ctx.counters.reads++
+      ctx.counters.bytes += chunk.right.length
       if (!ctx.ended()) decoder.push(chunk.right)
     }
   })

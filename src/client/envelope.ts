@@ -1,0 +1,243 @@
+/**
+ * The spreadfx envelope: a small header at the start of a message's
+ * payload that carries what request/reply (and, later, fragmentation)
+ * needs — a kind, a correlation id, a reply-to group — in bytes that any
+ * Spread client can write and read. Pure: no Effect, no IO.
+ *
+ * Layout (all integers big-endian; `H` is the header length):
+ *
+ * | offset    | size | field                                                  |
+ * | --------- | ---- | ------------------------------------------------------ |
+ * | 0         | 4    | magic `FF 53 46 58` (`0xFF` then `"SFX"`)              |
+ * | 4         | 1    | version, 1                                             |
+ * | 5         | 1    | kind: 1 request, 2 reply, 3 error reply, 16 fragment   |
+ * | 6         | 2    | `H`, the header length, 24..1024, checksum included    |
+ * | 8         | 8    | correlation id (u64)                                   |
+ * | 16        | 1    | `R`, the reply-to group's length, 0..31                |
+ * | 17        | 1    | flags, 0 (reserved)                                    |
+ * | 18        | 2    | reserved, 0                                            |
+ * | 20        | R    | reply-to group, Latin-1, no terminating NUL            |
+ * | 20 + R    | …    | extension fields up to `H - 4` (none in version 1)     |
+ * | `H - 4`   | 4    | CRC-32 (IEEE 802.3, as zlib's `crc32`) of bytes 0..H-4 |
+ * | `H`       | …    | the body                                               |
+ *
+ * A payload is an envelope only when all of these hold: it is at least 24
+ * bytes long, starts with the magic, has version 1, a known kind, `H` in
+ * 24..1024 and at most the payload's length, `20 + R <= H - 4`, zero flags
+ * and reserved bytes, and the checksum matches. A payload from any other
+ * client passes all of them by chance with a probability below 2^-64
+ * (32 bits of magic and 32 of checksum); UTF-8 text never does, as no UTF-8
+ * text starts with the byte `0xFF`. Anything else is an ordinary message and
+ * is delivered as one.
+ *
+ * Kind 16 (fragment) is reserved for fragmenting large messages: a later
+ * version adds its fields (message id, index, count) as extension fields
+ * before the checksum, which `H` lets a reader of this version skip. This
+ * version decodes a fragment's header like any other but nothing acts on
+ * it: such a message is delivered as an ordinary message.
+ *
+ * @module
+ */
+
+/**
+ * The magic bytes that open every envelope.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const ENVELOPE_MAGIC: Readonly<Uint8Array> = Uint8Array.of(0xff, 0x53, 0x46, 0x58)
+
+/**
+ * The envelope version this client writes and reads.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const ENVELOPE_VERSION = 1
+
+/**
+ * The smallest header: fixed fields and the checksum, no reply-to.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const ENVELOPE_MIN_HEADER = 24
+
+/**
+ * The largest header a reader accepts.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const ENVELOPE_MAX_HEADER = 1024
+
+/**
+ * The kinds of envelope and their codes.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const EnvelopeKinds = {
+  Request: 1,
+  Reply: 2,
+  ErrorReply: 3,
+  /** Reserved for fragments of large messages; not decoded by this version. */
+  Fragment: 16,
+} as const
+
+/**
+ * The kind of an envelope: a request, a reply, a reply saying the
+ * responder failed (its body is the reason, UTF-8), or a fragment
+ * (reserved).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type EnvelopeKind = keyof typeof EnvelopeKinds
+
+/**
+ * A decoded envelope header.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Envelope {
+  /** What the envelope carries. */
+  readonly kind: EnvelopeKind
+  /** The correlation id, as 16 lowercase hex digits. */
+  readonly correlationId: string
+  /** The group a reply goes to (the requester's private group), or `""`. */
+  readonly replyTo: string
+  /** The body: a view into the payload, after the header. */
+  readonly body: Uint8Array
+}
+
+/**
+ * What {@link encodeEnvelope} writes.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface EnvelopeFields {
+  /** What the envelope carries. */
+  readonly kind: EnvelopeKind
+  /** High 32 bits of the correlation id. */
+  readonly idHigh: number
+  /** Low 32 bits of the correlation id. */
+  readonly idLow: number
+  /** The reply-to group (at most 31 bytes of Latin-1), `""` for none. */
+  readonly replyTo: string
+  /** The body, copied after the header. */
+  readonly body: Uint8Array
+}
+
+const CRC_TABLE = (() => {
+  const t = new Uint32Array(256)
+  for (let n = 0; n < 256; n++) {
+    let c = n
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
+    t[n] = c >>> 0
+  }
+  return t
+})()
+
+/**
+ * CRC-32 (IEEE 802.3, the one of zlib, PNG and `java.util.zip.CRC32`) of
+ * `bytes[from..to)`.
+ *
+ * @since 0.2.0
+ * @category encoding
+ */
+export const crc32 = (bytes: Uint8Array, from = 0, to = bytes.length): number => {
+  let c = 0xffffffff
+  for (let i = from; i < to; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8)
+  return (c ^ 0xffffffff) >>> 0
+}
+
+const KIND_BY_CODE: ReadonlyMap<number, EnvelopeKind> = new Map(
+  (Object.keys(EnvelopeKinds) as Array<EnvelopeKind>).map((k) => [EnvelopeKinds[k], k]),
+)
+
+const hex8 = (n: number): string => (n >>> 0).toString(16).padStart(8, "0")
+
+/**
+ * Encodes an envelope and its body into one payload. Answers `undefined`
+ * when the reply-to group is longer than 31 bytes or not Latin-1.
+ *
+ * @since 0.2.0
+ * @category encoding
+ */
+export const encodeEnvelope = (f: EnvelopeFields): Uint8Array | undefined => {
+  const r = f.replyTo.length
+  if (r > 31) return undefined
+  const h = ENVELOPE_MIN_HEADER + r
+  const out = new Uint8Array(h + f.body.length)
+  out.set(ENVELOPE_MAGIC, 0)
+  out[4] = ENVELOPE_VERSION
+  out[5] = EnvelopeKinds[f.kind]
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength)
+  view.setUint16(6, h)
+  view.setUint32(8, f.idHigh >>> 0)
+  view.setUint32(12, f.idLow >>> 0)
+  out[16] = r
+  for (let i = 0; i < r; i++) {
+    const c = f.replyTo.charCodeAt(i)
+    if (c > 0xff) return undefined
+    out[20 + i] = c
+  }
+  view.setUint32(h - 4, crc32(out, 0, h - 4))
+  out.set(f.body, h)
+  return out
+}
+
+/**
+ * Whether `payload` is an envelope (every check of the module notes), and
+ * if so its header and body; `undefined` for any other payload.
+ *
+ * @since 0.2.0
+ * @category decoding
+ */
+export const decodeEnvelope = (payload: Uint8Array): Envelope | undefined => {
+  const parsed = parseEnvelope(payload)
+  if (parsed === undefined) return undefined
+  return {
+    kind: parsed.kind,
+    correlationId: hex8(parsed.idHigh) + hex8(parsed.idLow),
+    replyTo: parsed.replyTo,
+    body: payload.subarray(parsed.headerLength),
+  }
+}
+
+/**
+ * The fields of an envelope as numbers (what the request machinery matches
+ * on), or `undefined` when `payload` is not an envelope.
+ *
+ * @since 0.2.0
+ * @category decoding
+ */
+export const parseEnvelope = (payload: Uint8Array): {
+  readonly kind: EnvelopeKind
+  readonly idHigh: number
+  readonly idLow: number
+  readonly replyTo: string
+  readonly headerLength: number
+} | undefined => {
+  const n = payload.length
+  if (n < ENVELOPE_MIN_HEADER) return undefined
+  if (payload[0] !== 0xff || payload[1] !== 0x53 || payload[2] !== 0x46 || payload[3] !== 0x58) return undefined
+  if (payload[4] !== ENVELOPE_VERSION) return undefined
+  const kind = KIND_BY_CODE.get(payload[5])
+  if (kind === undefined) return undefined
+  const h = (payload[6] << 8) | payload[7]
+  if (h < ENVELOPE_MIN_HEADER || h > ENVELOPE_MAX_HEADER || h > n) return undefined
+  const r = payload[16]
+  if (r > 31 || 20 + r > h - 4) return undefined
+  if (payload[17] !== 0 || payload[18] !== 0 || payload[19] !== 0) return undefined
+  const sum = ((payload[h - 4] << 24) | (payload[h - 3] << 16) | (payload[h - 2] << 8) | payload[h - 1]) >>> 0
+  if (sum !== crc32(payload, 0, h - 4)) return undefined
+  let replyTo = ""
+  for (let i = 0; i < r; i++) replyTo += String.fromCharCode(payload[20 + i])
+  const idHigh = ((payload[8] << 24) | (payload[9] << 16) | (payload[10] << 8) | payload[11]) >>> 0
+  const idLow = ((payload[12] << 24) | (payload[13] << 16) | (payload[14] << 8) | payload[15]) >>> 0
+  return { kind, idHigh, idLow, replyTo, headerLength: h }
+}

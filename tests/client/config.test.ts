@@ -1,0 +1,69 @@
+import { describe, expect, it } from "@effect/vitest"
+import { ConfigError, ConfigProvider, Duration, Effect, Layer } from "effect"
+import { ConnectConfig, layerConfig } from "../../src/client/config.ts"
+import { fixedWindow, noWindow } from "../../src/client/options.ts"
+import { Spread } from "../../src/client/spread.ts"
+import { startDaemon } from "./_fixtures.ts"
+
+/** A config provider over `entries`, read as the environment would be (`SPREAD_DAEMON`, …). */
+const env = (entries: Record<string, string>) =>
+  Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(entries)), { pathDelim: "_" }))
+
+describe("layerConfig", () => {
+  it.scopedLive("connects with the daemon, name and window from SPREAD_* settings", () =>
+    Effect.gen(function* () {
+      const d = yield* startDaemon()
+      const spread = yield* Spread.pipe(
+        Effect.provide(
+          layerConfig().pipe(
+            Layer.provide(
+              env({ SPREAD_DAEMON: d.spreadName, SPREAD_NAME: "cfg", SPREAD_WINDOW: "fixed:7" }),
+            ),
+          ),
+        ),
+      )
+      // The layer is released once provided: the connection is closed now.
+      expect(spread.privateGroup).toBe("#cfg#localhost")
+      expect(spread.address).toBe(d.spreadName)
+      expect((yield* spread.stats).window).toEqual(fixedWindow(7))
+      expect((yield* spread.state)._tag).toBe("Closed")
+    }), 10_000)
+
+  it.effect("ConnectConfig reads every key, and leaves absent ones to connect's defaults", () =>
+    Effect.gen(function* () {
+      const none = yield* ConnectConfig.pipe(Effect.provide(env({})))
+      expect(none).toEqual({})
+      const all = yield* ConnectConfig.pipe(Effect.provide(env({
+        SPREAD_DAEMON: "4804@example",
+        SPREAD_NAME: "svc",
+        SPREAD_CONNECT_TIMEOUT: "2 seconds",
+        SPREAD_CLOSE_TIMEOUT: "250 millis",
+        SPREAD_WINDOW: "off",
+        SPREAD_INBOUND_CAPACITY: "64",
+        SPREAD_MEMBERSHIP: "false",
+      })))
+      expect(all.daemon).toBe("4804@example")
+      expect(all.name).toBe("svc")
+      expect(Duration.toMillis(Duration.decode(all.connectTimeout ?? 0))).toBe(2000)
+      expect(Duration.toMillis(Duration.decode(all.closeTimeout ?? 0))).toBe(250)
+      expect(all.window).toEqual(noWindow)
+      expect(all.inboundCapacity).toBe(64)
+      expect(all.membership).toBe(false)
+      const adaptive = yield* ConnectConfig.pipe(Effect.provide(env({ SPREAD_WINDOW: "adaptive:200" })))
+      expect(adaptive.window).toEqual({ _tag: "Adaptive", budget: 200 })
+    }))
+
+  it.effect("a malformed setting fails the layer with a ConfigError naming the key", () =>
+    Effect.gen(function* () {
+      const bads: ReadonlyArray<Record<string, string>> = [
+        { SPREAD_WINDOW: "fixed" },
+        { SPREAD_WINDOW: "huge:3" },
+        { SPREAD_INBOUND_CAPACITY: "many" },
+      ]
+      for (const bad of bads) {
+        const e = yield* Effect.flip(Effect.scoped(Layer.build(layerConfig().pipe(Layer.provide(env(bad))))))
+        expect(ConfigError.isConfigError(e)).toBe(true)
+        expect(String(e)).toContain(Object.keys(bad)[0].replace("SPREAD_", ""))
+      }
+    }))
+})
