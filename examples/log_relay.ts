@@ -16,6 +16,9 @@
  * deno run -A examples/log_relay.ts --port 5141
  * ```
  *
+ * `main` is the whole run as an Effect that answers the lines it printed
+ * (tests/relay/example.test.ts runs it).
+ *
  * Deno's UDP sockets are unstable in Deno 2.9: run with `--unstable-net`
  * (this repository's deno.json turns it on).
  */
@@ -24,9 +27,6 @@ import { connect, isRegular, text } from "../mod.ts"
 import * as Daemon from "../src/daemon/mod.ts"
 import { makeAuthority } from "../tests/_helpers/certs.ts"
 
-const portArg = Deno.args.indexOf("--port")
-const UDP_PORT = portArg >= 0 ? Number(Deno.args[portArg + 1]) : 5140
-const keep = Deno.args.includes("--keep")
 const LINES = [
   "<134>Dec  2 03:20:00 web-1 nginx[812]: GET /health 200 0.001",
   "<131>Dec  2 03:20:01 web-2 app[1201]: payment service timed out after 3000 ms",
@@ -35,11 +35,22 @@ const LINES = [
   "<134>Dec  2 03:20:03 web-2 app[1201]: payment service back",
 ]
 
-/** Sends the lines with `logger` when it is there, else with a UDP socket of our own. */
-const sendLines = (port: number) =>
+/** How to run the example. */
+export interface Options {
+  /** The UDP port of the ingress (0 picks a free one). Default 5140. */
+  readonly udpPort?: number
+  /** Keep printing lines until interrupted. Default false. */
+  readonly keep?: boolean
+  /** Send with `logger` when it is installed. Default true. */
+  readonly useLogger?: boolean
+}
+
+/** Sends the lines with `logger` when asked and it is there, else with a UDP socket of our own. */
+const sendLines = (port: number, useLogger: boolean) =>
   Effect.promise(async () => {
-    const viaLogger = await new Deno.Command("logger", { args: ["--version"], stdout: "null", stderr: "null" })
-      .output().then((o) => o.success, () => false)
+    const viaLogger = useLogger &&
+      await new Deno.Command("logger", { args: ["--version"], stdout: "null", stderr: "null" })
+        .output().then((o) => o.success, () => false)
     if (viaLogger) {
       for (const line of LINES) {
         // -d UDP, --rfc3164 the classic one-line format, -t the tag.
@@ -58,47 +69,65 @@ const sendLines = (port: number) =>
     return "a Deno UDP socket"
   })
 
-const program = Effect.scoped(Effect.gen(function* () {
-  // Certificates: one authority issues the daemon's and the reader's.
-  const ca = yield* Effect.promise(() => makeAuthority("log relay example CA"))
-  const server = yield* Effect.promise(() => ca.issue("localhost", { dns: ["localhost"], ips: ["127.0.0.1"] }))
-  const reader = yield* Effect.promise(() => ca.issue("tail-1"))
+/**
+ * The relay end to end; answers the lines the TLS reader printed (each as
+ * `sender | line`).
+ */
+export const main = (options: Options = {}): Effect.Effect<ReadonlyArray<string>> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const keep = options.keep ?? false
+      // Certificates: one authority issues the daemon's and the reader's.
+      const ca = yield* Effect.promise(() => makeAuthority("log relay example CA"))
+      const server = yield* Effect.promise(() => ca.issue("localhost", { dns: ["localhost"], ips: ["127.0.0.1"] }))
+      const reader = yield* Effect.promise(() => ca.issue("tail-1"))
 
-  const daemon = yield* Daemon.make({
-    port: 0,
-    tls: { port: 0, cert: server.cert, key: server.key, ca: ca.cert },
-    udpIngress: [{ port: UDP_PORT, group: "logs" }],
-  })
-  const ingress = daemon.udpIngress[0]
-  yield* Console.log(
-    `relay: UDP ${ingress.host}:${ingress.port} -> group "logs" (sender ${ingress.privateGroup}); ` +
-      `TLS sessions on ${daemon.tlsPort}@127.0.0.1, client certificates required`,
+      const daemon = yield* Daemon.make({
+        port: 0,
+        unixSocket: false,
+        tls: { port: 0, cert: server.cert, key: server.key, ca: ca.cert },
+        udpIngress: [{ port: options.udpPort ?? 5140, group: "logs" }],
+      }).pipe(Effect.orDie)
+      const ingress = daemon.udpIngress[0]
+      yield* Console.log(
+        `relay: UDP ${ingress.host}:${ingress.port} -> group "logs" (sender ${ingress.privateGroup}); ` +
+          `TLS sessions on ${daemon.tlsPort}@127.0.0.1, client certificates required`,
+      )
+
+      const tail = yield* connect({
+        daemon: `${daemon.tlsPort}@127.0.0.1`,
+        name: "tail",
+        tls: { caCerts: [ca.cert], cert: reader.cert, key: reader.key },
+      })
+      yield* tail.join("logs")
+      yield* Effect.sleep(50)
+      yield* Console.log(`reader ${tail.privateGroup} joined "logs" over TLS`)
+
+      const printed: Array<string> = []
+      const printing = tail.messages.pipe(
+        Stream.filter(isRegular),
+        Stream.take(keep ? Number.POSITIVE_INFINITY : LINES.length),
+        Stream.map((m) => `${m.sender} | ${text(m)}`),
+        Stream.runForEach((line) => Effect.zipRight(Effect.sync(() => printed.push(line)), Console.log(`  ${line}`))),
+      )
+      const via = yield* sendLines(ingress.port, options.useLogger ?? true)
+      yield* Console.log(`sent ${LINES.length} lines with ${via}${keep ? "; waiting for more (Ctrl-C to stop)" : ""}`)
+      yield* printing
+      yield* Console.log(`relay totals: ${JSON.stringify(ingress.stats())}`)
+      return printed
+    }).pipe(Effect.orDie),
   )
 
-  const tail = yield* connect({
-    daemon: `${daemon.tlsPort}@127.0.0.1`,
-    name: "tail",
-    tls: { caCerts: [ca.cert], cert: reader.cert, key: reader.key },
-  })
-  yield* tail.join("logs")
-  yield* Effect.sleep(50)
-  yield* Console.log(`reader ${tail.privateGroup} joined "logs" over TLS`)
-
-  const printing = tail.messages.pipe(
-    Stream.filter(isRegular),
-    Stream.take(keep ? Number.POSITIVE_INFINITY : LINES.length),
-    Stream.runForEach((m) => Console.log(`  ${m.sender} | ${text(m)}`)),
+if (import.meta.main) {
+  const port = Deno.args.indexOf("--port")
+  Effect.runPromise(main({
+    udpPort: port >= 0 ? Number(Deno.args[port + 1]) : 5140,
+    keep: Deno.args.includes("--keep"),
+  })).then(
+    () => Deno.exit(0),
+    (e) => {
+      console.error(e)
+      Deno.exit(1)
+    },
   )
-  const via = yield* sendLines(ingress.port)
-  yield* Console.log(`sent ${LINES.length} lines with ${via}${keep ? "; waiting for more (Ctrl-C to stop)" : ""}`)
-  yield* printing
-  yield* Console.log(`relay totals: ${JSON.stringify(ingress.stats())}`)
-}))
-
-Effect.runPromise(program).then(
-  () => Deno.exit(0),
-  (e) => {
-    console.error(e)
-    Deno.exit(1)
-  },
-)
+}
