@@ -78,6 +78,18 @@ const tlsReason = {
 export const tlsConnectError = (label: string, e: unknown): ConnectError | undefined => {
   // The failure itself, not the handshake's words around it.
   const cause = e instanceof ConnectError ? e.cause : e
+  // A clean EOF in the Spread handshake: a daemon answers every connect
+  // message (an auth list or a reject byte), so over TLS a silent close is
+  // the TLS layer turning the client away (node:tls closes without an alert
+  // for a certificate from another issuer or a subject not allowed).
+  if (e instanceof ConnectError && e.reason === "ConnectionClosed" && cause === undefined) {
+    return new ConnectError({
+      reason: "TlsCertificateRefused",
+      address: label,
+      detail:
+        `${tlsDetail.CertificateRefused}: the daemon closed the TLS session without a Spread answer (${e.detail})`,
+    })
+  }
   const kind = classifyTlsFailure(cause)
   if (kind === undefined) return undefined
   const message = cause instanceof Error ? cause.message : String(cause)

@@ -4,7 +4,7 @@
  */
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Scope, Stream } from "effect"
-import { connect, type ConnectError, isRegular, text } from "../../mod.ts"
+import { connect, type ConnectError, isRegular, text, type TlsOptions } from "../../mod.ts"
 import {
   captureLogs,
   type Certs,
@@ -132,6 +132,29 @@ describe("TLS sessions", () => {
         const ok = yield* connect({
           daemon: tlsAddress(daemon),
           tls: { caCerts: [certs.ca.cert], cert: certs.reader1.cert, key: certs.reader1.key, serverName: "localhost" },
+        })
+        expect(ok.daemonName).toBe("localhost")
+      })),
+    T,
+  )
+
+  it.scopedLive(
+    "The node:tls dial (a serverName other than the host) types the same failures the same way",
+    () =>
+      quiet(Effect.gen(function* () {
+        const daemon = yield* startRelay(certs)
+        const dial = (tls: TlsOptions) => Effect.exit(connect({ daemon: tlsAddress(daemon), tls }))
+        const via = { serverName: "localhost" } // the address is 127.0.0.1
+        expect(failure(yield* dial({ ...via, caCerts: [certs.otherCa.cert], ...certs.reader1 })).reason).toBe(
+          "TlsUnknownAuthority",
+        )
+        expect(failure(yield* dial({ ...via, caCerts: [certs.ca.cert] })).reason).toBe("TlsCertificateRefused")
+        expect(failure(yield* dial({ ...via, caCerts: [certs.ca.cert], ...certs.intruder })).reason).toBe(
+          "TlsCertificateRefused",
+        )
+        const ok = yield* connect({
+          daemon: tlsAddress(daemon),
+          tls: { ...via, caCerts: [certs.ca.cert], ...certs.reader1 },
         })
         expect(ok.daemonName).toBe("localhost")
       })),
