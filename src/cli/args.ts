@@ -35,10 +35,12 @@ export interface FlagSpec {
   readonly names: ReadonlyArray<string>
   /**
    * `"string"` (takes a value), `"int"` (a whole number ≥ 0, within `min` and
-   * `max`), `"bool"` (takes no value; sets `true`, or `constant`) or
-   * `"optional"` (a string value that may be left out; then `true`).
+   * `max`), `"bool"` (takes no value; sets `true`, or `constant`),
+   * `"optional"` (a string value that may be left out; then `true`) or
+   * `"list"` (a string value that may be given again: every one is kept, in
+   * order).
    */
-  readonly kind: "string" | "int" | "bool" | "optional"
+  readonly kind: "string" | "int" | "bool" | "optional" | "list"
   /** The key in the result. Several flags may share one key; the last one given wins. */
   readonly key: string
   /** One line for `--help`. */
@@ -81,8 +83,8 @@ export class UsageError extends Data.TaggedError("UsageError")<{ readonly detail
  * @category models
  */
 export interface Parsed {
-  /** The value of every flag given, by key. */
-  readonly values: ReadonlyMap<string, string | number | boolean>
+  /** The value of every flag given, by key (every value of a `"list"` flag). */
+  readonly values: ReadonlyMap<string, string | number | boolean | ReadonlyArray<string>>
   /** `-h` or `--help` was given. */
   readonly help: boolean
 }
@@ -98,7 +100,7 @@ const isHelp = (arg: string): boolean => arg === "-h" || arg === "--help"
  */
 export const parseFlags = (argv: ReadonlyArray<string>, specs: ReadonlyArray<FlagSpec>): Parsed | UsageError => {
   if (argv.some(isHelp)) return { values: new Map(), help: true }
-  const values = new Map<string, string | number | boolean>()
+  const values = new Map<string, string | number | boolean | ReadonlyArray<string>>()
   const specOf = (name: string): FlagSpec | undefined => specs.find((s) => s.names.includes(name))
   const bad = (detail: string) => new UsageError({ detail })
   for (let i = 0; i < argv.length; i++) {
@@ -142,6 +144,15 @@ export const parseFlags = (argv: ReadonlyArray<string>, specs: ReadonlyArray<Fla
           return bad(`${name} takes a whole number ${range}, not "${raw}"`)
         }
         values.set(spec.key, n)
+        break
+      }
+      case "list": {
+        const raw = inline ?? next()
+        if (raw === undefined || raw.length === 0) return bad(`${name} needs a value`)
+        const problem = spec.check?.(raw)
+        if (problem !== undefined) return bad(`${name}: ${problem}`)
+        const before = values.get(spec.key)
+        values.set(spec.key, [...(Array.isArray(before) ? before : []), raw])
         break
       }
       case "string": {
@@ -221,6 +232,17 @@ export const str = (p: Parsed, key: string, fallback: string): string => {
 export const int = (p: Parsed, key: string, fallback: number): number => {
   const v = p.values.get(key)
   return typeof v === "number" ? v : fallback
+}
+
+/**
+ * Every value of a `"list"` flag, in the order given.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const list = (p: Parsed, key: string): ReadonlyArray<string> => {
+  const v = p.values.get(key)
+  return Array.isArray(v) ? v : []
 }
 
 /**

@@ -16,6 +16,7 @@
 import { Console, Effect, Logger, LogLevel } from "effect"
 import * as Daemon from "../daemon/mod.ts"
 import { type FlagSpec, type Parsed, parseFlags, usage, UsageError, usageError } from "./args.ts"
+import { RELAY_DAEMON_FLAGS, relayConfigOf } from "./relay_flags.ts"
 import { logLevelOf, runTool } from "./run.ts"
 
 /**
@@ -145,6 +146,7 @@ export const FLAGS: ReadonlyArray<FlagSpec> = [
     value: "level",
     help: "debug, info, warning or error (default info)",
   },
+  ...RELAY_DAEMON_FLAGS,
 ]
 
 const ABOUT = "Runs a Spread-compatible daemon in the foreground until SIGINT or SIGTERM.\n" +
@@ -232,7 +234,7 @@ export const configOf = (
         if (typeof v === "string") config[key] = v
         break
       case "unixSocket":
-        if (typeof v !== "number") config.unixSocket = v
+        if (typeof v === "string" || typeof v === "boolean") config.unixSocket = v
         break
       case "logLevel":
         logLevel = (typeof v === "string" ? logLevelOf(v) : undefined) ?? LogLevel.Info
@@ -252,7 +254,10 @@ export const parseArgs = (args: ReadonlyArray<string>): CliCommand => {
   const p = parseFlags(args, FLAGS)
   if (p instanceof UsageError) return { _tag: "Invalid", message: p.message }
   if (p.help) return { _tag: "Help" }
-  return { _tag: "Run", ...configOf(p) }
+  const relay = relayConfigOf(p)
+  if (typeof relay === "string") return { _tag: "Invalid", message: relay }
+  const { config, ...rest } = configOf(p)
+  return { _tag: "Run", config: { ...config, ...relay }, ...rest }
 }
 
 /**
@@ -283,6 +288,11 @@ export const program = (
     const d = yield* Daemon.make(config)
     const unix = d.unixPath === undefined ? "" : ` and ${d.unixPath}`
     yield* Console.log(`spreadfx daemon ${d.name} listening on ${d.port}@${d.host}${unix}`)
+    const ca = d.config.tls?.ca === undefined ? "no client certificate asked for" : "client certificates required"
+    if (d.tlsPort !== undefined) yield* Console.log(`spreadfx daemon TLS sessions on ${d.tlsPort}@${d.host} (${ca})`)
+    for (const u of d.udpIngress) {
+      yield* Console.log(`spreadfx daemon UDP ${u.host}:${u.port} -> group ${u.group} as ${u.privateGroup}`)
+    }
     if (observe.metricsPort !== undefined) {
       const m = yield* Daemon.serveMetrics({ port: observe.metricsPort, host: observe.metricsHost })
       yield* Console.log(`spreadfx daemon ${d.name} metrics on http://${m.host}:${m.port}/metrics`)

@@ -14,6 +14,7 @@ import { Chunk, Console, Effect, Option, Stream } from "effect"
 import { connect, fixedWindow, type OutgoingMessage } from "../client/mod.ts"
 import { MAX_MESSAGE_PAYLOAD } from "../protocol/constants.ts"
 import { bool, type FlagSpec, int, str, userFlag, withFlags } from "./args.ts"
+import { TLS_CLIENT_FLAGS, tlsClientOptions } from "./relay_flags.ts"
 import { clientExitCodes, runTool } from "./run.ts"
 
 const FLAGS: ReadonlyArray<FlagSpec> = [
@@ -61,6 +62,7 @@ const FLAGS: ReadonlyArray<FlagSpec> = [
     value: "n",
   },
   { names: ["-q", "--quiet"], kind: "bool", key: "quiet", help: "no progress lines" },
+  ...TLS_CLIENT_FLAGS,
 ]
 
 const ABOUT = "The spflooder workload: one or more senders flood the group 'flooder', every member reads it back.\n" +
@@ -80,6 +82,9 @@ const main = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
       const quiet = bool(parsed, "quiet")
       const address = str(parsed, "spread", "4803@127.0.0.1")
       if (ro && wo) return yield* fail("-ro and -wo exclude each other")
+      const tlsFlags = tlsClientOptions(parsed)
+      if ("problem" in tlsFlags) return yield* fail(tlsFlags.problem)
+      const tls = tlsFlags.tls === undefined ? {} : { tls: tlsFlags.tls }
       const window = parsed.values.has("window") ? fixedWindow(int(parsed, "window", 1)) : undefined
 
       return yield* Effect.scoped(Effect.gen(function* () {
@@ -88,6 +93,7 @@ const main = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
           membership: !wo,
           ...(parsed.values.has("user") ? { name: str(parsed, "user", "") } : {}),
           ...(window === undefined ? {} : { window }),
+          ...tls,
         })
         yield* Console.log(`flooder: connecting to ${address} with${wo ? "out" : ""} group membership`)
         if (ro) yield* Console.log("flooder: Only receiving messages")

@@ -13,6 +13,7 @@ import { Console, Effect, Option, Stream } from "effect"
 import { connect, type Connection, type ConnectionError } from "../client/mod.ts"
 import { MAX_MESSAGE_PAYLOAD } from "../protocol/constants.ts"
 import { bool, type FlagSpec, int, str, withFlags } from "./args.ts"
+import { TLS_CLIENT_FLAGS, tlsClientOptions } from "./relay_flags.ts"
 import { clientExitCodes, runTool } from "./run.ts"
 
 const FLAGS: ReadonlyArray<FlagSpec> = [
@@ -52,6 +53,7 @@ const FLAGS: ReadonlyArray<FlagSpec> = [
     key: "peer",
     help: "a second connection echoes each message (default: self-delivery)",
   },
+  ...TLS_CLIENT_FLAGS,
 ]
 
 const ABOUT = "Round-trip latency of a message through a Spread daemon: min, p50, p99 and max.\n" +
@@ -78,8 +80,11 @@ const nextData = (conn: Connection, group: string) =>
   Effect.repeat(conn.receive, { until: (m) => m._tag === "Regular" && m.groups[0] === group })
 
 const main = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
-  withFlags("ping", ABOUT, FLAGS, argv, (parsed) =>
+  withFlags("ping", ABOUT, FLAGS, argv, (parsed, fail) =>
     Effect.gen(function* () {
+      const tlsFlags = tlsClientOptions(parsed)
+      if ("problem" in tlsFlags) return yield* fail(tlsFlags.problem)
+      const tls = tlsFlags.tls === undefined ? {} : { tls: tlsFlags.tls }
       const count = int(parsed, "count", 1000)
       const size = int(parsed, "bytes", 64)
       const warmup = int(parsed, "warmup", 1000)
@@ -87,14 +92,14 @@ const main = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
       const address = str(parsed, "spread", "4803@127.0.0.1")
 
       return yield* Effect.scoped(Effect.gen(function* () {
-        const conn = yield* connect({ daemon: address })
+        const conn = yield* connect({ daemon: address, ...tls })
         const group = `ping-${conn.privateName}`
         const reply = `pong-${conn.privateName}`
         yield* conn.join(peer ? reply : group)
         // With a peer, a round trip also ends (with its error) if the echo dies.
         let echoLost: Effect.Effect<never, ConnectionError> = Effect.never
         if (peer) {
-          const echo = yield* connect({ daemon: address })
+          const echo = yield* connect({ daemon: address, ...tls })
           echoLost = Effect.flatMap(echo.awaitClosed, Effect.fail)
           yield* echo.join(group)
           yield* waitMembers(echo, group, 1)

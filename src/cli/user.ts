@@ -18,6 +18,7 @@
 import { Console, Effect, Fiber, Ref } from "effect"
 import { connect, type Connection } from "../client/mod.ts"
 import { type FlagSpec, str, userFlag, withFlags } from "./args.ts"
+import { TLS_CLIENT_FLAGS, tlsClientOptions } from "./relay_flags.ts"
 import { formatMessage } from "./format.ts"
 import { LineReader } from "./lines.ts"
 import { clientExitCodes, runTool } from "./run.ts"
@@ -32,6 +33,7 @@ const FLAGS: ReadonlyArray<FlagSpec> = [
   },
   userFlag,
   { names: ["-r", "--random"], kind: "bool", key: "random", help: "use a random private name (the default)" },
+  ...TLS_CLIENT_FLAGS,
 ]
 
 const ABOUT = "Interactive Spread client: join and leave groups, send messages, print what arrives.\n" +
@@ -186,13 +188,16 @@ const session = (conn: Connection, input: LineReader) =>
   })
 
 const main = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
-  withFlags("user", ABOUT, FLAGS, argv, (parsed) =>
+  withFlags("user", ABOUT, FLAGS, argv, (parsed, fail) =>
     Effect.gen(function* () {
       const address = str(parsed, "spread", "4803@127.0.0.1")
+      const tlsFlags = tlsClientOptions(parsed)
+      if ("problem" in tlsFlags) return yield* fail(tlsFlags.problem)
+      const tls = tlsFlags.tls === undefined ? {} : { tls: tlsFlags.tls }
       const name = parsed.values.has("user") ? str(parsed, "user", "") : undefined
       return yield* Effect.scoped(
         Effect.gen(function* () {
-          const conn = yield* connect({ daemon: address, ...(name === undefined ? {} : { name }) })
+          const conn = yield* connect({ daemon: address, ...(name === undefined ? {} : { name }), ...tls })
           yield* out(`User: connected to ${address} with private group ${conn.privateGroup}`)
           yield* out(MENU)
           const input = new LineReader()

@@ -41,6 +41,7 @@ import { ConnectError, ConnectionError, RequestError } from "./errors.ts"
 import { Events } from "./events.ts"
 import { fragmentPayloads, keepsSenderOrder, mayNeedFragments, needsFragments, Reassembly } from "./fragments.ts"
 import type { OutgoingMessage } from "./frames.ts"
+import { dialTlsFor, tlsConnectError } from "./tls.ts"
 import { type Handshake, handshake } from "./handshake.ts"
 import { Inbound, MAX_TAKE } from "./inbound.ts"
 import { type ConnectOptions, type ResolvedOptions, resolveOptions } from "./options.ts"
@@ -108,17 +109,24 @@ export const make: (options?: ConnectOptions) => Effect.Effect<Connection, Conne
 
 const open = (opts: ResolvedOptions) =>
   Effect.gen(function* () {
-    const stream = yield* dial(opts.address).pipe(
-      Effect.mapError((e: TransportError) =>
-        new ConnectError({
-          reason: "CouldNotConnect",
-          address: opts.label,
-          detail: e.cause instanceof Error ? e.cause.message : e.message,
-          cause: e,
-        })
+    const stream = yield* (opts.tls !== undefined && opts.address._tag === "Tcp"
+      ? dialTlsFor(opts.address, opts.label, opts.tls)
+      : dial(opts.address).pipe(
+        Effect.mapError((e: TransportError) =>
+          new ConnectError({
+            reason: "CouldNotConnect",
+            address: opts.label,
+            detail: e.cause instanceof Error ? e.cause.message : e.message,
+            cause: e,
+          })
+        ),
+      ))
+    // Over TLS a refused client certificate surfaces as the first read failing.
+    const hs = yield* handshake(stream, opts).pipe(
+      Effect.mapError((e) =>
+        opts.tls !== undefined && e.reason === "ConnectionClosed" ? tlsConnectError(opts.label, e) ?? e : e
       ),
     )
-    const hs = yield* handshake(stream, opts)
     return { hs, stream }
   })
 

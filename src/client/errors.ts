@@ -33,6 +33,11 @@ import type { ProtocolError } from "../protocol/errors.ts"
  * - `RejectQuota` … `RejectAuth`: the daemon answered with that reject byte
  *   (`RejectAuth` also when the daemon does not offer a requested method).
  * - `RejectUnknown`: a negative reject byte this library does not know.
+ * - `TlsUnknownAuthority`, `TlsNameMismatch`, `TlsCertificateRefused`,
+ *   `TlsFailed` (with the `tls` option): the daemon's certificate is not
+ *   issued by a trusted authority, does not carry the expected name, the
+ *   daemon refused this client's certificate (or its absence), or another
+ *   TLS failure.
  *
  * @since 0.1.0
  * @category models
@@ -53,6 +58,10 @@ export type ConnectErrorReason =
   | "RejectVersion"
   | "RejectAuth"
   | "RejectUnknown"
+  | "TlsUnknownAuthority"
+  | "TlsNameMismatch"
+  | "TlsCertificateRefused"
+  | "TlsFailed"
 
 /**
  * The Spread C API result code of each {@link ConnectErrorReason}.
@@ -61,6 +70,7 @@ export type ConnectErrorReason =
  * (the C library's answer to a bad `SP_connect` argument) and `IllegalName`
  * to REJECT_ILLEGAL_NAME (what the daemon would have answered).
  * `RejectUnknown` reports the raw byte instead (see {@link ConnectError.code}).
+ * The TLS failures map to COULD_NOT_CONNECT.
  *
  * @since 0.1.0
  * @category constants
@@ -81,6 +91,10 @@ export const connectErrorCodes: { readonly [K in ConnectErrorReason]: number } =
   RejectVersion: ErrorCodes.REJECT_VERSION,
   RejectAuth: ErrorCodes.REJECT_AUTH,
   RejectUnknown: ErrorCodes.CONNECTION_CLOSED,
+  TlsUnknownAuthority: ErrorCodes.COULD_NOT_CONNECT,
+  TlsNameMismatch: ErrorCodes.COULD_NOT_CONNECT,
+  TlsCertificateRefused: ErrorCodes.COULD_NOT_CONNECT,
+  TlsFailed: ErrorCodes.COULD_NOT_CONNECT,
 }
 
 /**

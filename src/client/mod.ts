@@ -85,5 +85,6 @@ export {
 } from "./schema.ts"
 export { layer, Spread, SpreadBase } from "./spread.ts"
 export type { SubscribeOptions } from "./subscribe.ts"
+export type { TlsOptions } from "./tls.ts"
 export type { GroupView } from "./views.ts"
 export { DEFAULT_MAX_MESSAGE_BYTES, FRAGMENT_BYTES, FRAGMENT_HEADER } from "./fragments.ts"

@@ -9,6 +9,7 @@ import { encodeAuthChoice, isProtocolError } from "../protocol/handshake.ts"
 import { validatePrivateName } from "../protocol/names.ts"
 import { type Address, formatAddress, parseSpreadName } from "../transport/address.ts"
 import { ConnectError } from "./errors.ts"
+import { checkTlsOptions, type TlsOptions } from "./tls.ts"
 
 /**
  * The flow window: how many of its own messages a connection may have in
@@ -137,6 +138,13 @@ export interface ConnectOptions {
    * 64 MiB by default; a fragment past it drops its message.
    */
   readonly maxReassemblyBytes?: number
+  /**
+   * Connect over TLS (TCP addresses only): the authorities to trust, a
+   * client certificate for daemons that ask for one, the name to verify.
+   * Failures are `ConnectError`s `TlsUnknownAuthority`, `TlsNameMismatch`,
+   * `TlsCertificateRefused` or `TlsFailed`.
+   */
+  readonly tls?: TlsOptions
 }
 
 /**
@@ -164,6 +172,7 @@ export interface ResolvedOptions {
   readonly metrics: boolean
   readonly maxMessageBytes: number
   readonly maxReassemblyBytes: number
+  readonly tls: TlsOptions | undefined
 }
 
 /** The smallest outbox byte limit: one maximum-size frame plus headroom. */
@@ -218,6 +227,10 @@ export const resolveOptions = (options: ConnectOptions): Effect.Effect<ResolvedO
     const address = addressOf(options.daemon)
     if (address === undefined) {
       return bad("IllegalSpread", `"${given}" is not "<port>", "<port>@<host>" or a socket path`)
+    }
+    if (options.tls !== undefined) {
+      const tlsError = checkTlsOptions(options.tls, address, given)
+      if (tlsError !== undefined) return Effect.fail(tlsError)
     }
     const name = options.name ?? randomPrivateName()
     const nameError = validatePrivateName(name)
@@ -285,5 +298,6 @@ export const resolveOptions = (options: ConnectOptions): Effect.Effect<ResolvedO
       metrics: options.metrics ?? true,
       maxMessageBytes,
       maxReassemblyBytes,
+      tls: options.tls,
     })
   })

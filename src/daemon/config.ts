@@ -5,6 +5,8 @@
  */
 import { Effect } from "effect"
 import { DEFAULT_MAX_SESSION_MESSAGES, DEFAULT_SPREAD_PORT, MAX_LOCAL_GROUP_MEMBERS } from "../protocol/constants.ts"
+import type { TlsConfig } from "./tls_sessions.ts"
+import type { UdpIngressConfig } from "./udp_ingress.ts"
 
 /**
  * An authentication method a daemon offers (Spread's `NULL`, `IP`, ...).
@@ -121,6 +123,10 @@ export interface DaemonConfig {
   readonly requiredAuthMethods?: ReadonlyArray<string>
   /** The daemon membership id in group ids. Default: a hash of the name. */
   readonly procId?: number
+  /** TLS sessions (with client-certificate checks) beside TCP and Unix. Default none. */
+  readonly tls?: TlsConfig
+  /** UDP sockets whose datagrams are multicast into a group. Default none. */
+  readonly udpIngress?: ReadonlyArray<UdpIngressConfig>
 }
 
 /**
@@ -162,6 +168,10 @@ export interface ResolvedConfig {
   readonly requiredAuthMethods: ReadonlyArray<string>
   /** The daemon membership id in group ids. */
   readonly procId: number
+  /** TLS sessions, if any. */
+  readonly tls: TlsConfig | undefined
+  /** UDP ingresses. */
+  readonly udpIngress: ReadonlyArray<UdpIngressConfig>
 }
 
 /**
@@ -204,5 +214,7 @@ export const resolveConfig = (c: DaemonConfig = {}): ResolvedConfig => {
     authMethods: c.authMethods ?? [NullAuth],
     requiredAuthMethods: c.requiredAuthMethods ?? [],
     procId: c.procId ?? hashName(name),
+    tls: c.tls,
+    udpIngress: c.udpIngress ?? [],
   }
 }

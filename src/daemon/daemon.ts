@@ -14,6 +14,8 @@ import { DaemonError } from "./errors.ts"
 import { daemonMetrics, type DaemonMetricSet, publish } from "./metrics.ts"
 import type { DaemonContext, DaemonShared } from "./context.ts"
 import { serveConnection } from "./handshake.ts"
+import { listenTlsSessions } from "./tls_sessions.ts"
+import { startUdpIngress, type UdpIngress } from "./udp_ingress.ts"
 
 /**
  * A running daemon.
@@ -32,6 +34,10 @@ export interface Daemon {
   readonly spreadName: string
   /** The Unix socket path (`/tmp/<port>` by default), or `undefined` with `unixSocket: false`. */
   readonly unixPath: string | undefined
+  /** The bound TLS port, when TLS sessions were asked for. */
+  readonly tlsPort: number | undefined
+  /** The UDP ingresses, in configuration order. */
+  readonly udpIngress: ReadonlyArray<UdpIngress>
   /** The configuration in force. */
   readonly config: ResolvedConfig
   /** A snapshot of the running totals. */
@@ -196,6 +202,12 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
     const port = tcp.address._tag === "Tcp" ? tcp.address.port : c.port
     const unixPath = c.unixSocket === false ? undefined : c.unixSocket === true ? `/tmp/${port}` : c.unixSocket
     const unix = unixPath === undefined ? undefined : yield* listenOn({ _tag: "Unix", path: unixPath })
+    // TLS sessions are served by the same session code: the listener hands
+    // out byte streams once the TLS handshake (and client-certificate
+    // check) is done.
+    const tls = c.tls === undefined
+      ? undefined
+      : yield* listenTlsSessions(c.tls, c.host, c.handshakeTimeoutMs, c.maxHandshaking)
 
     const handshakes = yield* FiberSet.make<void, never>()
     const acceptLoop = (l: Listener, transport: "tcp" | "unix") => {
@@ -224,6 +236,7 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
     }
     const accepting = [yield* Effect.forkScoped(acceptLoop(tcp, "tcp"))]
     if (unix !== undefined) accepting.push(yield* Effect.forkScoped(acceptLoop(unix, "unix")))
+    if (tls !== undefined) accepting.push(yield* Effect.forkScoped(acceptLoop(tls, "tcp")))
 
     const metrics = daemonMetrics(c.name)
     let last: EngineStats = { ...engine.stats }
@@ -260,6 +273,7 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
         // again as soon as this scope is closed.
         yield* tcp.close
         if (unix !== undefined) yield* unix.close
+        if (tls !== undefined) yield* tls.close
         yield* Fiber.awaitAll(accepting).pipe(Effect.timeout(1000), Effect.ignore)
         yield* FiberSet.clear(handshakes)
         for (const s of [...shared.live]) s.shutdown()
@@ -267,6 +281,7 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
         yield* Effect.logDebug(`Daemon ${c.name} stopped`)
       })
     )
+    const udpIngress = yield* Effect.forEach(c.udpIngress, (u) => startUdpIngress(engine, reserved, c.name, u))
     yield* Effect.logDebug(
       `Daemon ${c.name} listening on ${port}@${c.host}${unixPath === undefined ? "" : ` and ${unixPath}`}`,
     )
@@ -276,6 +291,8 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
       host: c.host,
       spreadName: `${port}@${c.host}`,
       unixPath,
+      tlsPort: tls?.address._tag === "Tcp" ? tls.address.port : undefined,
+      udpIngress,
       config: c,
       stats: () => ({
         ...engine.stats,

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { Effect, Metric, MetricState, Scope } from "effect"
+import { Effect, Metric, MetricState, type Scope } from "effect"
 import type { EngineStats } from "./engine.ts"
 import { DaemonError } from "./errors.ts"
 

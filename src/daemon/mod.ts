@@ -28,3 +28,5 @@ export {
   prometheusText,
   serveMetrics,
 } from "./metrics.ts"
+export { type PemSource, type TlsConfig } from "./tls_sessions.ts"
+export { type UdpIngress, type UdpIngressConfig, UdpIngressMetrics, type UdpIngressStats } from "./udp_ingress.ts"

@@ -114,6 +114,14 @@ export class Outbox {
   /**
    * Waits until frames are queued and takes them as one buffer (up to the
    * batch size); `undefined` once closed and drained.
+   *
+   * A writer calls this only after its previous write has completed (the
+   * socket took every byte), and the wake-up `offer` gives is the only way
+   * it resumes: that wake-up is the writer's "ready for more" flag. So a
+   * writer whose socket is blocked is never handed new data out of turn —
+   * frames wait here, in order, until it asks again. (`takeNow` keeps the
+   * same rule for writers that are not fibers: the daemon's session starts
+   * its writer on an offer only when none is running.)
    */
   readonly take: Effect.Effect<Uint8Array | undefined> = Effect.suspend(() => {
     if (this.messages > 0) return Effect.succeed(this.#drain())

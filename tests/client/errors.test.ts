@@ -32,6 +32,10 @@ describe("error mapping", () => {
       RejectVersion: -7,
       RejectAuth: -9,
       RejectUnknown: -8,
+      TlsUnknownAuthority: -2,
+      TlsNameMismatch: -2,
+      TlsCertificateRefused: -2,
+      TlsFailed: -2,
     })
   })
 
