@@ -81,7 +81,7 @@ const PREVIEW_BYTES = 32
  * of a flood never look at them); `data` is a view into those bytes.
  *
  * Memory: a message keeps its read chunk alive (the bytes of one socket
- * read, at most 64 KiB; a message that spanned reads has a copy of its own).
+ * read, at most 256 KiB; a message that spanned reads has a copy of its own).
  * Copy `data` (`data.slice()`) to keep a small payload for long without
  * keeping its neighbours.
  *

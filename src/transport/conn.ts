@@ -53,14 +53,19 @@ export interface ByteStream {
 // without reallocating it on every short read.
 const READ_BUFFER_MIN = 512
 const READ_BUFFER_MAX = 64 * 1024
+// A dialled (client) stream reads a busy connection: its buffer may grow to
+// 256 KiB, so a stream of 10 KB messages is decoded in batches of ~25, not 6.
+const CLIENT_READ_MAX = 256 * 1024
 
 /**
- * Wraps an open `Deno.Conn` as a {@link ByteStream}.
+ * Wraps an open `Deno.Conn` as a {@link ByteStream} whose read buffer grows
+ * up to `maxRead` bytes (64 KiB by default) while reads fill it.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const fromConn = (conn: Deno.Conn, address: string): ByteStream => new ConnStream(conn, address)
+export const fromConn = (conn: Deno.Conn, address: string, maxRead: number = READ_BUFFER_MAX): ByteStream =>
+  new ConnStream(conn, address, maxRead)
 
 // A class, not a bag of closures: a daemon holds one per session, and its
 // methods are shared by all of them.
@@ -72,7 +77,10 @@ class ConnStream implements ByteStream {
   readonly #conn: Deno.Conn
   readonly address: string
 
-  constructor(conn: Deno.Conn, address: string) {
+  readonly #maxRead: number
+
+  constructor(conn: Deno.Conn, address: string, maxRead: number) {
+    this.#maxRead = maxRead
     this.#conn = conn
     this.address = address
   }
@@ -92,7 +100,7 @@ class ConnStream implements ByteStream {
       if (n === null) return undefined
       const chunk = buf.slice(0, n)
       const size = buf.length
-      if (n === size && size < READ_BUFFER_MAX) this.#buf = new Uint8Array(size * 2)
+      if (n === size && size < this.#maxRead) this.#buf = new Uint8Array(size * 2)
       else if (n < READ_BUFFER_MIN && size > READ_BUFFER_MIN) this.#buf = new Uint8Array(READ_BUFFER_MIN)
       return chunk
     }, (cause) => {
@@ -184,7 +192,7 @@ export const dial = (address: Address): Effect.Effect<ByteStream, TransportError
   })
   return Effect.uninterruptibleMask((restore) =>
     Effect.flatMap(restore(open), (conn) => {
-      const stream = fromConn(conn, label)
+      const stream = fromConn(conn, label, CLIENT_READ_MAX)
       return Effect.as(Effect.addFinalizer(() => stream.close), stream)
     })
   )
