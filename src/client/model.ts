@@ -78,6 +78,8 @@ export interface ConnectionStats {
   readonly bytesRead: number
   /** Bytes handed to the socket so far. */
   readonly bytesWritten: number
+  /** Sessions replaced after a loss so far (with the `reconnect` option). */
+  readonly reconnects: number
 }
 
 /**
@@ -89,7 +91,10 @@ export interface ConnectionStats {
  * @category models
  */
 export interface Connection {
-  /** The session's private group, `#name#daemon`. */
+  /**
+   * The session's private group, `#name#daemon` (the current session's:
+   * after a reconnect under a fresh name it changes).
+   */
   readonly privateGroup: string
   /** The private name (as requested, or as the daemon generated it). */
   readonly privateName: string
@@ -97,7 +102,7 @@ export interface Connection {
   readonly daemonName: string
   /** The daemon's protocol version. */
   readonly daemonVersion: Version
-  /** The daemon's address. */
+  /** The daemon's address (the current session's, when `daemon` is a list). */
   readonly address: string
   /**
    * Joins `group`. Succeeds once the request is queued (as `SP_join`
