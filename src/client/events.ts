@@ -57,6 +57,7 @@ export type ConnectionEvent =
  * @category models
  */
 export interface ReconnectedEvent {
+  /** Discriminates the event. */
   readonly _tag: "Reconnected"
   /** The daemon of the new session. */
   readonly address: string
