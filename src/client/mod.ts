@@ -25,7 +25,7 @@ export {
   type RequestErrorReason,
   type SpreadError,
 } from "./errors.ts"
-export { ConnectConfig, layerConfig, windowConfig } from "./config.ts"
+export { type BackoffOptions, ConnectConfig, layerConfig, reconnectBackoff, windowConfig } from "./config.ts"
 export {
   crc32,
   decodeEnvelope,

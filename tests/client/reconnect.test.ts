@@ -3,9 +3,23 @@
  * by pid in the middle of a stream and started again on the same port.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Either, Fiber, Option, Queue, Schedule, type Scope, Stream } from "effect"
+import {
+  Chunk,
+  ConfigError,
+  ConfigProvider,
+  Effect,
+  Either,
+  Fiber,
+  Layer,
+  Option,
+  Queue,
+  Schedule,
+  type Scope,
+  Stream,
+} from "effect"
+import { ConnectConfig } from "../../src/client/config.ts"
 import { connect, type Connection } from "../../src/client/connection.ts"
-import type { ConnectionError } from "../../src/client/errors.ts"
+import { ConnectError, type ConnectionError } from "../../src/client/errors.ts"
 import type { ConnectionEvent } from "../../src/client/events.ts"
 import { isDiscontinuity, isRegular, text } from "../../src/client/message.ts"
 import { fixedWindow } from "../../src/client/options.ts"
@@ -300,4 +314,37 @@ describe("connect with reconnect", () => {
       })),
     TIMEOUT,
   )
+
+  it.live("ConnectConfig reads a comma-separated SPREAD_DAEMON and a reconnect policy", () =>
+    Effect.gen(function* () {
+      const env = (entries: Record<string, string>) =>
+        Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(entries)), { pathDelim: "_" }))
+      const c = yield* ConnectConfig.pipe(Effect.provide(env({
+        SPREAD_DAEMON: "4803@a, 4804@b,/tmp/4805",
+        SPREAD_RECONNECT_DELAY: "1 millis",
+        SPREAD_RECONNECT_ATTEMPTS: "2",
+        SPREAD_WHILE_RECONNECTING: "fail",
+      })))
+      expect(c.daemon).toEqual(["4803@a", "4804@b", "/tmp/4805"])
+      expect(c.whileReconnecting).toBe("fail")
+      // The schedule: the first attempt, then two retries.
+      let attempts = 0
+      const schedule = c.reconnect
+      expect(schedule).toBeDefined()
+      if (schedule !== undefined) {
+        const refused = new ConnectError({ reason: "CouldNotConnect", address: "4803@a", detail: "refused" })
+        yield* Effect.either(Effect.retry(
+          Effect.suspend(() => {
+            attempts++
+            return Effect.fail(refused)
+          }),
+          schedule,
+        ))
+      }
+      expect(attempts).toBe(3)
+      // Reconnecting stays off without RECONNECT_DELAY.
+      expect((yield* ConnectConfig.pipe(Effect.provide(env({ SPREAD_DAEMON: "4803" })))).reconnect).toBeUndefined()
+      const bad = yield* Effect.flip(ConnectConfig.pipe(Effect.provide(env({ SPREAD_WHILE_RECONNECTING: "maybe" }))))
+      expect(ConfigError.isConfigError(bad)).toBe(true)
+    }))
 })
