@@ -312,11 +312,14 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
           sender.rebind(out, flow)
         }
         router.interrupt(gap)
+        // The lost session's views are gone with it.
+        tracker.reset()
         // Senders waiting on the old buffer or window wake and try the
         // current one (or fail with `gap`, under "fail").
         s.out.abort()
         events.publish({ _tag: "Disconnected", error: e, address: s.label })
         return Scope.close(s.scope, Exit.void).pipe(
+          Effect.zipRight(SubscriptionRef.set(views, tracker.current)),
           Effect.zipRight(s.flow.wakeAll),
           // Interruptible even when the loss is reported from an
           // uninterruptible region: closing must be able to stop it.
@@ -382,9 +385,10 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
         // Before any message of the new session (its reader starts below).
         yield* router.mark(mark)
         yield* inbound.offer([mark(privateGroup)])
-        yield* Effect.uninterruptible(Effect.flatMap(life.resume, (ok) => {
-          // Closed meanwhile: this session is not wanted.
-          if (!ok) return Scope.close(o.scope, Exit.void)
+        yield* Effect.uninterruptible(Effect.suspend(() => {
+          // Installed before the state goes back to Open, so a close from
+          // then on finds the new session (and one that came first makes
+          // `resume` answer false: the new session is closed unused).
           if (opts.whileReconnecting === "fail") {
             out = new Outbound(limits)
             flow = new FlowControl(opts.window)
@@ -398,24 +402,30 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
           out.prepend(sender.joinFrames(rejoin), rejoin.length)
           const next = sessionOf(o, opts.membership && flow.enabled ? rejoin : [])
           current = next
-          reconnects++
-          return SubscriptionRef.set(views, tracker.current).pipe(
-            Effect.zipRight(run(next, o.hs.leftover)),
-            Effect.zipRight(Effect.sync(() =>
-              events.publish({
-                _tag: "Reconnected",
-                address: o.label,
-                privateGroup,
-                previousPrivateGroup: s.privateGroup,
-                newPrivateGroup: privateGroup !== s.privateGroup,
-                rejoined: rejoin,
-                attempts,
-                unconfirmed: loss.unconfirmed,
-                unsent: loss.unsent,
-                cause: e,
-              })
-            )),
-          )
+          return Effect.flatMap(life.resume, (ok) => {
+            if (!ok) {
+              next.out.abort()
+              return Scope.close(o.scope, Exit.void)
+            }
+            reconnects++
+            return SubscriptionRef.set(views, tracker.current).pipe(
+              Effect.zipRight(run(next, o.hs.leftover)),
+              Effect.zipRight(Effect.sync(() =>
+                events.publish({
+                  _tag: "Reconnected",
+                  address: o.label,
+                  privateGroup,
+                  previousPrivateGroup: s.privateGroup,
+                  newPrivateGroup: privateGroup !== s.privateGroup,
+                  rejoined: rejoin,
+                  attempts,
+                  unconfirmed: loss.unconfirmed,
+                  unsent: loss.unsent,
+                  cause: e,
+                })
+              )),
+            )
+          })
         }))
       })
 

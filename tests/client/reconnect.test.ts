@@ -95,6 +95,75 @@ const spawnDaemon = (port: number): Effect.Effect<DaemonProc, never, Scope.Scope
     (p) => Effect.promise(() => p.kill()),
   ).pipe(Effect.map((p) => ({ port: p.port, pid: p.pid, kill: Effect.promise(() => p.kill()).pipe(Effect.asVoid) })))
 
+/**
+ * A TCP proxy to `port` whose client sides can be cut while the daemon
+ * sides stay open (so the daemon keeps the sessions), and which can turn
+ * new connections away for a while.
+ */
+const proxy = (port: number) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 })
+      const clients = new Set<Deno.Conn>()
+      const upstreams = new Set<Deno.Conn>()
+      const state = { refuse: false }
+      const pipe = async (from: Deno.Conn, to: Deno.Conn) => {
+        const buf = new Uint8Array(64 * 1024)
+        try {
+          for (;;) {
+            const n = await from.read(buf)
+            if (n === null) return
+            let o = 0
+            while (o < n) o += await to.write(buf.subarray(o, n))
+          }
+        } catch {
+          // one side closed
+        }
+      }
+      const loop = (async () => {
+        for (;;) {
+          let c: Deno.Conn
+          try {
+            c = await listener.accept()
+          } catch {
+            return
+          }
+          if (state.refuse) {
+            c.close()
+            continue
+          }
+          const up = await Deno.connect({ hostname: "127.0.0.1", port })
+          clients.add(c)
+          upstreams.add(up)
+          void pipe(c, up)
+          void pipe(up, c)
+        }
+      })()
+      const closeAll = (conns: Set<Deno.Conn>) => {
+        for (const c of conns) {
+          try {
+            c.close()
+          } catch {
+            // closed
+          }
+        }
+        conns.clear()
+      }
+      return {
+        spreadName: `${listener.addr.port}@127.0.0.1`,
+        state,
+        cut: () => closeAll(clients),
+        close: async () => {
+          listener.close()
+          closeAll(clients)
+          closeAll(upstreams)
+          await loop
+        },
+      }
+    }),
+    (p) => Effect.promise(() => p.close()),
+  )
+
 /** Everything a stream delivers, into a queue, until it ends (with its exit). */
 const collect = <E>(stream: Stream.Stream<ServerMessage, E>) =>
   Effect.gen(function* () {
@@ -347,4 +416,45 @@ describe("connect with reconnect", () => {
       const bad = yield* Effect.flip(ConnectConfig.pipe(Effect.provide(env({ SPREAD_WHILE_RECONNECTING: "maybe" }))))
       expect(ConfigError.isConfigError(bad)).toBe(true)
     }))
+
+  it.scopedLive(
+    "a daemon that still holds the lost session's name gets a fresh one, reported in Reconnected and the discontinuity",
+    () =>
+      quiet(Effect.gen(function* () {
+        const d = yield* startDaemon()
+        const p = yield* proxy(d.port)
+        const a = yield* connect({
+          daemon: p.spreadName,
+          name: "keep",
+          reconnect: Schedule.spaced("20 millis").pipe(Schedule.intersect(Schedule.recurs(500))),
+        })
+        const events = yield* eventsOf(a)
+        const messages = yield* collect(a.messages)
+        yield* a.join("g")
+        expect(yield* waitFor(hasMember(a, "g"))).toBe(true)
+        // The client loses its socket; the daemon keeps "#keep#localhost".
+        p.state.refuse = true
+        p.cut()
+        expect(yield* eventually(() => tags(events).includes("Disconnected"), 10_000)).toBe(true)
+        // Queued during the gap, under the old name; it goes out under the new one.
+        yield* a.multicast({ groups: "g", data: "from the gap" })
+        p.state.refuse = false
+        expect(yield* eventually(() => tags(events).includes("Reconnected"), 10_000)).toBe(true)
+        const reconnected = events.find((e) => e._tag === "Reconnected")
+        expect(reconnected).toMatchObject({
+          previousPrivateGroup: "#keep#localhost",
+          newPrivateGroup: true,
+          privateGroup: a.privateGroup,
+          rejoined: ["g"],
+        })
+        expect(a.privateGroup).not.toBe("#keep#localhost")
+        const seen = yield* until(messages.q, isText("from the gap"))
+        const mark = seen.find(isDiscontinuity)
+        expect(mark).toMatchObject({ previousPrivateGroup: "#keep#localhost", privateGroup: a.privateGroup })
+        const gapMessage = seen[seen.length - 1]
+        expect(isRegular(gapMessage) && gapMessage.sender).toBe(a.privateGroup)
+        expect(yield* waitFor(hasMember(a, "g"))).toBe(true)
+      })),
+    TIMEOUT,
+  )
 })
