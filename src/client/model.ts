@@ -85,7 +85,10 @@ export interface ConnectionStats {
 /**
  * An open session with a Spread daemon. Every operation may be called from
  * any number of fibers at once. Once the connection failed or was closed,
- * every operation fails with the same sticky {@link ConnectionError}.
+ * every operation fails with the same sticky {@link ConnectionError}. With
+ * the `reconnect` option a lost session is replaced under the same
+ * connection; {@link messages} and {@link subscribe} streams then carry a
+ * `Discontinuity` (see `isDiscontinuity`) where the sessions meet.
  *
  * @since 0.1.0
  * @category models
@@ -146,7 +149,8 @@ export interface Connection {
    * {@link join}, messages to this connection's private group (other than
    * replies), rejects. Its buffer applies backpressure: when nobody takes
    * from it and it fills, the connection stops reading the socket — for
-   * subscribers too.
+   * subscribers too. After a reconnect it carries one `Discontinuity` before
+   * the new session's messages.
    */
   readonly messages: Stream.Stream<ServerMessage, ConnectionError>
   /**
@@ -210,7 +214,9 @@ export interface Connection {
   /**
    * Health events from the moment of subscription (sliding buffer of 64 per
    * subscriber), ending with one `Terminated` event when the connection
-   * ends (at once for a subscriber that comes after the end).
+   * ends (at once for a subscriber that comes after the end). With
+   * `reconnect`: `Disconnected` when a session is lost, `Reconnected` when
+   * a new one took its place.
    */
   readonly events: Stream.Stream<ConnectionEvent>
   /** Gauges: flow window, inbound and outbound buffers, counters. */
