@@ -237,6 +237,15 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
     // while reconnecting, the next one's.
     let out = new Outbound(limits)
     let flow = new FlowControl(opts.window)
+    // Frames queued and writes made through the buffers of earlier sessions.
+    let sentBefore = 0
+    let writesBefore = 0
+    const freshBuffers = () => {
+      sentBefore += out.framesQueued
+      writesBefore += out.writes
+      out = new Outbound(limits)
+      flow = new FlowControl(opts.window)
+    }
     const sender = new Sender(first.hs.accept.privateGroup, out, flow, tracker, opts.membership, failSticky)
     const nonce = crypto.getRandomValues(new Uint32Array(1))[0]
     const router = new Router(
@@ -307,8 +316,7 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
         const rejoin = [...sender.joined]
         const loss = { unconfirmed: s.flow.inFlight, unsent: s.out.frames }
         if (opts.whileReconnecting === "wait") {
-          out = new Outbound(limits)
-          flow = new FlowControl(opts.window)
+          freshBuffers()
           sender.rebind(out, flow)
         }
         router.interrupt(gap)
@@ -389,10 +397,7 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
           // Installed before the state goes back to Open, so a close from
           // then on finds the new session (and one that came first makes
           // `resume` answer false: the new session is closed unused).
-          if (opts.whileReconnecting === "fail") {
-            out = new Outbound(limits)
-            flow = new FlowControl(opts.window)
-          }
+          if (opts.whileReconnecting === "fail") freshBuffers()
           sender.rebind(out, flow, privateGroup)
           if (privateGroup !== s.privateGroup) out.renameSender(paddedName(privateGroup))
           router.rebind(privateGroup)
@@ -524,7 +529,7 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
       yield* FiberSet.run(
         fibers,
         publishMetrics(first.hs.accept.privateGroup, () => ({
-          sent: out.framesQueued,
+          sent: sentBefore + out.framesQueued,
           bytesSent: bytesWritten,
           received: counters.received + router.routed,
           bytesReceived: counters.bytes,
@@ -615,7 +620,7 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
         outboxMessages: out.frames,
         outboxBytes: out.bytes,
         sendersWaiting: out.waiting + flow.waiting,
-        sent: out.framesQueued,
+        sent: sentBefore + out.framesQueued,
         received: counters.received + router.routed,
         subscribers: router.subscribers,
         pendingRequests: router.pendingRequests,
@@ -623,7 +628,7 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
         reads: counters.reads,
         bytesRead: counters.bytes,
         bytesWritten,
-        writes: out.writes,
+        writes: writesBefore + out.writes,
         reconnects,
       })),
       state: life.get,

@@ -37,11 +37,14 @@ export interface ConnectionStats {
   readonly windowCapacity: number
   /** Permits held by own messages in flight. */
   readonly windowInUse: number
-  /** The highest `windowInUse` so far; never above `windowCapacity`. */
+  /**
+   * The highest `windowInUse` so far (of the current session, after a
+   * reconnect); never above `windowCapacity`.
+   */
   readonly windowPeak: number
   /** Own counted messages in flight (multicast and not yet received back). */
   readonly inFlight: number
-  /** The highest `inFlight` so far. */
+  /** The highest `inFlight` so far (of the current session, after a reconnect). */
   readonly inFlightPeak: number
   /**
    * Messages decoded and not yet taken by a receiver: at most the capacity

@@ -234,6 +234,7 @@ describe("connect with reconnect", () => {
         yield* until(messages.q, isText("before"))
         yield* until(sub.q, isText("before"))
 
+        const sentBefore = (yield* a.stats).sent
         // Mid-stream: the daemon process dies.
         yield* first.kill
         expect(yield* eventually(() => tags(events).includes("Disconnected"), 10_000)).toBe(true)
@@ -279,7 +280,10 @@ describe("connect with reconnect", () => {
         // Both streams are still running.
         expect(Option.isNone(yield* Fiber.poll(messages.fiber))).toBe(true)
         expect(Option.isNone(yield* Fiber.poll(sub.fiber))).toBe(true)
-        expect((yield* a.stats).reconnects).toBe(1)
+        const stats = yield* a.stats
+        expect(stats.reconnects).toBe(1)
+        // Counted across sessions: the gap's send and the two re-joins.
+        expect(stats.sent).toBe(sentBefore + 3)
       })),
     TIMEOUT,
   )
