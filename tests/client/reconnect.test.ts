@@ -461,4 +461,33 @@ describe("connect with reconnect", () => {
       })),
     TIMEOUT,
   )
+
+  it.scopedLive(
+    "close while reconnecting stops reconnecting and ends every waiter with the Closed error at once",
+    () =>
+      quiet(Effect.gen(function* () {
+        const d = yield* spawnDaemon(0)
+        const a = yield* connect({
+          daemon: `${d.port}@127.0.0.1`,
+          reconnect: Schedule.spaced("50 millis").pipe(Schedule.intersect(Schedule.recurs(10_000))),
+        })
+        const events = yield* eventsOf(a)
+        const receiver = yield* Effect.fork(Effect.either(a.receive))
+        const sub = yield* collect(a.subscribe("sub"))
+        yield* d.kill
+        expect(yield* eventually(() => tags(events).includes("Disconnected"), 10_000)).toBe(true)
+        const started = Date.now()
+        yield* a.close.pipe(Effect.timeout("2 seconds"))
+        expect(Date.now() - started).toBeLessThan(1000)
+        const state = yield* a.state
+        expect(state._tag).toBe("Closed")
+        const closed = state._tag === "Closed" ? state.error : undefined
+        expect(closed?.reason).toBe("Closed")
+        expect(Either.flip(yield* Fiber.join(receiver)).pipe(Either.getOrThrow)).toBe(closed)
+        expect(Either.flip(yield* Fiber.join(sub.fiber)).pipe(Either.getOrThrow)).toBe(closed)
+        expect(yield* eventually(() => tags(events).includes("Terminated"))).toBe(true)
+        expect(tags(events)).toEqual(["Disconnected", "Terminated"])
+      })),
+    TIMEOUT,
+  )
 })
