@@ -7,20 +7,35 @@
  *
  * | key                       | meaning                                                         |
  * | ------------------------- | --------------------------------------------------------------- |
- * | `DAEMON`                  | the daemon: `4803`, `4803@host`, or a Unix socket path          |
+ * | `DAEMON`                  | the daemon: `4803`, `4803@host`, a Unix socket path, or several |
+ * |                           | of these separated by commas (tried in turn)                    |
  * | `NAME`                    | the private name                                                |
  * | `CONNECT_TIMEOUT`         | a duration, e.g. `5 seconds`                                    |
  * | `CLOSE_TIMEOUT`           | a duration                                                      |
  * | `WINDOW`                  | `adaptive`, `adaptive:<budget>`, `fixed:<size>` or `off`        |
  * | `INBOUND_CAPACITY`        | an integer                                                      |
  * | `MEMBERSHIP`              | `true` or `false`                                               |
+ * | `RECONNECT_DELAY`         | a duration: reconnect, first after this delay, then doubling    |
+ * | `RECONNECT_MAX_DELAY`     | a duration: the longest delay between attempts (5 seconds)      |
+ * | `RECONNECT_ATTEMPTS`      | an integer: give up after this many retries (never by default)  |
+ * | `WHILE_RECONNECTING`      | `wait` or `fail`                                                |
+ *
+ * Reconnecting is off unless `RECONNECT_DELAY` is set; the other
+ * `RECONNECT_*` keys shape it (see {@link reconnectBackoff}).
  *
  * @module
  */
-import { Config, ConfigError, Effect, Either, Layer, Option } from "effect"
+import { Config, ConfigError, Duration, Effect, Either, Layer, Option, Schedule } from "effect"
 import { connect } from "./connection.ts"
 import type { ConnectError } from "./errors.ts"
-import { adaptiveWindow, type ConnectOptions, fixedWindow, type FlowWindow, noWindow } from "./options.ts"
+import {
+  adaptiveWindow,
+  type ConnectOptions,
+  type DaemonAddress,
+  fixedWindow,
+  type FlowWindow,
+  noWindow,
+} from "./options.ts"
 import { Spread } from "./spread.ts"
 
 const parseWindow = (s: string): Either.Either<FlowWindow, string> => {
@@ -54,6 +69,57 @@ export const windowConfig = (name: string): Config.Config<FlowWindow> =>
   )
 
 /**
+ * Options of {@link reconnectBackoff}.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface BackoffOptions {
+  /** Delay before the first retry (the first attempt is at once). */
+  readonly delay: Duration.DurationInput
+  /** Longest delay between retries; 5 seconds by default. */
+  readonly maxDelay?: Duration.DurationInput
+  /** Retries before giving up; unlimited when absent. */
+  readonly attempts?: number
+}
+
+/**
+ * A `reconnect` schedule: retries after `delay`, doubling each time up to
+ * `maxDelay`, and gives up after `attempts` retries when given.
+ *
+ * @example
+ * ```ts
+ * import { reconnectBackoff } from "./config.ts"
+ * // 100 ms, 200 ms, 400 ms … at most 2 s apart; 20 retries, then give up.
+ * const reconnect = reconnectBackoff({ delay: "100 millis", maxDelay: "2 seconds", attempts: 20 })
+ * ```
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const reconnectBackoff = (options: BackoffOptions): Schedule.Schedule<unknown> => {
+  const backoff: Schedule.Schedule<unknown> = Schedule.exponential(options.delay).pipe(
+    Schedule.union(Schedule.spaced(options.maxDelay ?? Duration.seconds(5))),
+  )
+  return options.attempts === undefined
+    ? backoff
+    : Schedule.intersect(backoff, Schedule.recurs(Math.max(0, Math.floor(options.attempts))))
+}
+
+const parseDaemon = (s: string): DaemonAddress | ReadonlyArray<DaemonAddress> => {
+  if (!s.includes(",")) return s.trim()
+  return s.split(",").map((d) => d.trim()).filter((d) => d.length > 0)
+}
+
+const whileReconnectingConfig = (name: string): Config.Config<"wait" | "fail"> =>
+  Config.mapOrFail(Config.string(name), (s) => {
+    const v = s.trim().toLowerCase()
+    return v === "wait" || v === "fail"
+      ? Either.right(v)
+      : Either.left(ConfigError.InvalidData([], `"${s}" is not wait or fail`))
+  })
+
+/**
  * The connection settings under `SPREAD` (see the module notes); keys that
  * are absent are left to `connect`'s defaults.
  *
@@ -70,16 +136,28 @@ export const ConnectConfig: Config.Config<ConnectOptions> = Config.nested(
       window: Config.option(windowConfig("WINDOW")),
       inboundCapacity: Config.option(Config.integer("INBOUND_CAPACITY")),
       membership: Config.option(Config.boolean("MEMBERSHIP")),
+      reconnectDelay: Config.option(Config.duration("RECONNECT_DELAY")),
+      reconnectMaxDelay: Config.option(Config.duration("RECONNECT_MAX_DELAY")),
+      reconnectAttempts: Config.option(Config.integer("RECONNECT_ATTEMPTS")),
+      whileReconnecting: Config.option(whileReconnectingConfig("WHILE_RECONNECTING")),
     }),
     (c): ConnectOptions => {
       const out: { -readonly [K in keyof ConnectOptions]: ConnectOptions[K] } = {}
-      if (Option.isSome(c.daemon)) out.daemon = c.daemon.value
+      if (Option.isSome(c.daemon)) out.daemon = parseDaemon(c.daemon.value)
       if (Option.isSome(c.name)) out.name = c.name.value
       if (Option.isSome(c.connectTimeout)) out.connectTimeout = c.connectTimeout.value
       if (Option.isSome(c.closeTimeout)) out.closeTimeout = c.closeTimeout.value
       if (Option.isSome(c.window)) out.window = c.window.value
       if (Option.isSome(c.inboundCapacity)) out.inboundCapacity = c.inboundCapacity.value
       if (Option.isSome(c.membership)) out.membership = c.membership.value
+      if (Option.isSome(c.reconnectDelay)) {
+        out.reconnect = reconnectBackoff({
+          delay: c.reconnectDelay.value,
+          ...(Option.isSome(c.reconnectMaxDelay) ? { maxDelay: c.reconnectMaxDelay.value } : {}),
+          ...(Option.isSome(c.reconnectAttempts) ? { attempts: c.reconnectAttempts.value } : {}),
+        })
+      }
+      if (Option.isSome(c.whileReconnecting)) out.whileReconnecting = c.whileReconnecting.value
       return out
     },
   ),

@@ -15,9 +15,27 @@
  * as a sticky {@link ConnectionError}.
  *
  * The parts that belong to one daemon session (socket, decoder, outbound
- * buffer, sender, reader and writer fibers) are made by `startSession`; the
- * parts that outlive a session (inbound buffer, events, views, state) by
- * `connect` — so a session can later be replaced under the same connection.
+ * buffer, flow window, reader and writer fibers) are a {@link Session}; the
+ * parts that outlive it (inbound buffer, subscriptions, events, views,
+ * state, the sender's joined groups) belong to the connection — so that,
+ * with the `reconnect` option, a lost session is replaced under the same
+ * connection:
+ *
+ * 1. the lost session's reader or writer reports the loss; the lifecycle
+ *    goes Open → Reconnecting; `Disconnected` is published; requests
+ *    pending fail (marked `reconnecting`); the senders move to a fresh
+ *    outbound buffer and window (`whileReconnecting: "wait"`: they queue
+ *    there, bounded by the outbox limits, then wait) or keep the closed one
+ *    (`"fail"`: they fail, marked `reconnecting`);
+ * 2. attempts follow the schedule, each trying the daemon addresses in
+ *    turn with the same private name, or a fresh one when the daemon
+ *    refuses it as in use;
+ * 3. on success a {@link Discontinuity} goes into `messages` and every
+ *    `subscribe` stream, the join frames of every group joined before are
+ *    put ahead of what senders queued, the new reader and writer start,
+ *    the lifecycle goes back to Open, and `Reconnected` is published;
+ * 4. when the schedule gives up, Reconnecting → Failed: the sticky error
+ *    (one object) reaches every waiter, as without `reconnect`.
  *
  * @module
  */
@@ -30,6 +48,7 @@ import {
   Fiber,
   FiberSet,
   Option,
+  Schedule,
   Scope,
   Stream,
   SubscriptionRef,
@@ -37,6 +56,8 @@ import {
 import { FrameDecoder } from "../protocol/decoder.ts"
 import { type ByteStream, dial } from "../transport/conn.ts"
 import type { TransportError } from "../transport/errors.ts"
+import type { Address } from "../protocol/address.ts"
+import type { Version } from "../protocol/handshake.ts"
 import { ConnectError, ConnectionError, RequestError } from "./errors.ts"
 import { Events } from "./events.ts"
 import { fragmentPayloads, keepsSenderOrder, mayNeedFragments, needsFragments, Reassembly } from "./fragments.ts"
@@ -44,7 +65,9 @@ import type { OutgoingMessage } from "./frames.ts"
 import { dialTlsFor, tlsConnectError } from "./tls.ts"
 import { type Handshake, handshake } from "./handshake.ts"
 import { Inbound, MAX_TAKE } from "./inbound.ts"
-import { type ConnectOptions, type ResolvedOptions, resolveOptions } from "./options.ts"
+import type { Discontinuity } from "./message.ts"
+import { type ConnectOptions, labelOf, randomPrivateName, type ResolvedOptions, resolveOptions } from "./options.ts"
+import { paddedName } from "./frames.ts"
 import { Outbound } from "./outbound.ts"
 import { reader } from "./receive.ts"
 import type { Connection } from "./model.ts"
@@ -68,7 +91,11 @@ const textEncoder = new TextEncoder()
  * scope sends the disconnect, stops the connection's fibers and closes the
  * socket, in bounded time even when the daemon is gone. `connectTimeout`
  * bounds everything before the connection is returned: the TCP or Unix
- * connect (even to a peer that never answers), and the handshake.
+ * connect (even to a peer that never answers), and the handshake — per
+ * address when `daemon` is a list, tried in turn until one accepts.
+ *
+ * With `reconnect`, a lost session is replaced on that schedule (see the
+ * module notes and the README's "Reconnect" section).
  *
  * @since 0.1.0
  * @category constructors
@@ -77,27 +104,9 @@ export const connect = (options: ConnectOptions = {}): Effect.Effect<Connection,
   Effect.gen(function* () {
     const opts = yield* resolveOptions(options)
     const scope = yield* Effect.scope
-    const ioScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
-    const { hs, stream } = yield* open(opts).pipe(
-      Scope.extend(ioScope),
-      Effect.timeoutFail({
-        duration: opts.connectTimeout,
-        onTimeout: () =>
-          new ConnectError({
-            reason: "Timeout",
-            address: opts.label,
-            detail: `no session within ${Duration.format(opts.connectTimeout)}`,
-          }),
-      }),
-      Effect.onExit((exit) => (Exit.isFailure(exit) ? Scope.close(ioScope, exit) : Effect.void)),
-    )
-    return yield* start(opts, stream, hs)
-  }).pipe(Effect.withSpan("spread.connect", { attributes: { "spread.daemon": labelOfOptions(options) } }))
-
-const labelOfOptions = (options: ConnectOptions): string => {
-  const d = options.daemon
-  return d === undefined ? "4803" : typeof d === "string" ? d : "path" in d ? d.path : `${d.port ?? 4803}@${d.host}`
-}
+    const first = yield* openAny(opts, opts.name, false, scope)
+    return yield* start(opts, first)
+  }).pipe(Effect.withSpan("spread.connect", { attributes: { "spread.daemon": labelOf(options.daemon) } }))
 
 /**
  * Alias of {@link connect}, in Effect's `make` + `layer` style.
@@ -107,41 +116,121 @@ const labelOfOptions = (options: ConnectOptions): string => {
  */
 export const make: (options?: ConnectOptions) => Effect.Effect<Connection, ConnectError, Scope.Scope> = connect
 
-const open = (opts: ResolvedOptions) =>
-  Effect.gen(function* () {
-    const stream = yield* (opts.tls !== undefined && opts.address._tag === "Tcp"
-      ? dialTlsFor(opts.address, opts.label, opts.tls)
-      : dial(opts.address).pipe(
-        Effect.mapError((e: TransportError) =>
-          new ConnectError({
-            reason: "CouldNotConnect",
-            address: opts.label,
-            detail: e.cause instanceof Error ? e.cause.message : e.message,
-            cause: e,
-          })
+/** A dialled and accepted session, its stream in a scope of its own. */
+interface Opened {
+  readonly hs: Handshake
+  readonly stream: ByteStream
+  readonly label: string
+  readonly scope: Scope.CloseableScope
+}
+
+interface Target {
+  readonly address: Address
+  readonly label: string
+}
+
+// Dials one address and runs the handshake with `name`, within
+// `connectTimeout`; the stream's scope is closed on failure.
+const openOne = (
+  opts: ResolvedOptions,
+  target: Target,
+  name: string,
+  parent: Scope.Scope,
+): Effect.Effect<Opened, ConnectError> =>
+  Effect.flatMap(Scope.fork(parent, ExecutionStrategy.sequential), (scope) =>
+    Effect.gen(function* () {
+      const tls = target.address._tag === "Tcp" ? opts.tls : undefined
+      const stream = yield* (tls !== undefined && target.address._tag === "Tcp"
+        ? dialTlsFor(target.address, target.label, tls)
+        : dial(target.address).pipe(
+          Effect.mapError((e: TransportError) =>
+            new ConnectError({
+              reason: "CouldNotConnect",
+              address: target.label,
+              detail: e.cause instanceof Error ? e.cause.message : e.message,
+              cause: e,
+            })
+          ),
+        ))
+      // Over TLS a refused client certificate surfaces as the first read failing.
+      const hs = yield* handshake(stream, { ...opts, name, address: target.address, label: target.label }).pipe(
+        Effect.mapError((e) =>
+          tls !== undefined && e.reason === "ConnectionClosed" ? tlsConnectError(target.label, e) ?? e : e
         ),
-      ))
-    // Over TLS a refused client certificate surfaces as the first read failing.
-    const hs = yield* handshake(stream, opts).pipe(
-      Effect.mapError((e) =>
-        opts.tls !== undefined && e.reason === "ConnectionClosed" ? tlsConnectError(opts.label, e) ?? e : e
-      ),
+      )
+      return { hs, stream, label: target.label, scope }
+    }).pipe(
+      Scope.extend(scope),
+      Effect.timeoutFail({
+        duration: opts.connectTimeout,
+        onTimeout: () =>
+          new ConnectError({
+            reason: "Timeout",
+            address: target.label,
+            detail: `no session within ${Duration.format(opts.connectTimeout)}`,
+          }),
+      }),
+      Effect.onExit((exit) => (Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void)),
+    ))
+
+// Tries each address in turn. With `fresh`, a daemon that refuses `name`
+// as in use (the lost session may linger there) is asked again with a
+// fresh name. Fails with the one address's error, or, for a list, with an
+// error naming what each address answered.
+const openAny = (
+  opts: ResolvedOptions,
+  name: string,
+  fresh: boolean,
+  parent: Scope.Scope,
+): Effect.Effect<Opened, ConnectError> =>
+  Effect.gen(function* () {
+    const errors: Array<ConnectError> = []
+    for (const target of opts.addresses) {
+      let r = yield* Effect.either(openOne(opts, target, name, parent))
+      if (r._tag === "Left" && fresh && r.left.reason === "RejectNotUnique") {
+        r = yield* Effect.either(openOne(opts, target, name === "" ? "" : randomPrivateName(), parent))
+      }
+      if (r._tag === "Right") return r.right
+      errors.push(r.left)
+    }
+    const last = errors[errors.length - 1]
+    if (errors.length === 1) return yield* Effect.fail(last)
+    return yield* Effect.fail(
+      new ConnectError({
+        reason: last.reason,
+        address: opts.addresses.map((t) => t.label).join(","),
+        detail: `no daemon accepted a session: ${errors.map((e) => `${e.address}: ${e.detail}`).join("; ")}`,
+        cause: errors,
+      }),
     )
-    return { hs, stream }
   })
 
+/** One daemon session under a connection. */
+interface Session {
+  readonly stream: ByteStream
+  readonly scope: Scope.CloseableScope
+  readonly out: Outbound
+  readonly flow: FlowControl
+  readonly privateGroup: string
+  readonly privateName: string
+  readonly daemonName: string
+  readonly version: Version
+  readonly label: string
+  readonly rejoining: Set<string>
+  reader: Fiber.RuntimeFiber<void> | undefined
+  writer: Fiber.RuntimeFiber<void> | undefined
+}
+
 // Wires the parts of a connection around an accepted session.
-const start = (
-  opts: ResolvedOptions,
-  stream: ByteStream,
-  hs: Handshake,
-): Effect.Effect<Connection, never, Scope.Scope> =>
+const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const privateGroup = hs.accept.privateGroup
-    const error = (reason: ConnectionError["reason"], detail: string, cause?: unknown) =>
-      new ConnectionError({ reason, privateGroup, detail, cause })
-    const closing = error("Closed", "the connection is closing")
-    const closedError = error("Closed", "the connection was closed")
+    const scope = yield* Effect.scope
+    const limits = { maxFrames: opts.outboxMessages, maxBytes: opts.outboxBytes }
+    const closing = new ConnectionError({
+      reason: "Closed",
+      privateGroup: first.hs.accept.privateGroup,
+      detail: "the connection is closing",
+    })
 
     // ----- parts that outlive a session -----
     const life = yield* Lifecycle.make
@@ -153,79 +242,274 @@ const start = (
     const inbound = yield* Inbound.make(opts.inboundCapacity, opts.slowHigh, opts.slowLow, events, failSticky)
     const tracker = new ViewTracker()
     const views = yield* SubscriptionRef.make(tracker.current)
-    const flow = new FlowControl(opts.window)
     const fibers = yield* FiberSet.make<void, never>()
     const counters = { received: 0, reads: 0, bytes: 0 }
     let bytesWritten = 0
-
-    // ----- the session -----
-    const out = new Outbound({ maxFrames: opts.outboxMessages, maxBytes: opts.outboxBytes })
-    const sender = new Sender(privateGroup, out, flow, tracker, opts.membership, failSticky)
+    let reconnects = 0
+    // The buffer and window senders use now: the current session's, or,
+    // while reconnecting, the next one's.
+    let out = new Outbound(limits)
+    let flow = new FlowControl(opts.window)
+    // Frames queued and writes made through the buffers of earlier sessions.
+    let sentBefore = 0
+    let writesBefore = 0
+    const freshBuffers = () => {
+      sentBefore += out.framesQueued
+      writesBefore += out.writes
+      out = new Outbound(limits)
+      flow = new FlowControl(opts.window)
+    }
+    const sender = new Sender(first.hs.accept.privateGroup, out, flow, tracker, opts.membership, failSticky)
     const nonce = crypto.getRandomValues(new Uint32Array(1))[0]
-    const router = new Router(privateGroup, opts.membership, nonce, (group) => sender.joined.has(group))
-    const decoder = new FrameDecoder("toClient")
-    decoder.push(hs.leftover)
+    // Partial large messages outlive nothing: a new session starts afresh (see disconnect).
     const reassembly = new Reassembly(opts.maxMessageBytes, opts.maxReassemblyBytes)
+    const router = new Router(
+      first.hs.accept.privateGroup,
+      opts.membership,
+      nonce,
+      (group) => sender.joined.has(group),
+    )
+    const sessionOf = (o: Opened, rejoining: Iterable<string>): Session => ({
+      stream: o.stream,
+      scope: o.scope,
+      out,
+      flow,
+      privateGroup: o.hs.accept.privateGroup,
+      privateName: o.hs.privateName,
+      daemonName: o.hs.daemonName,
+      version: o.hs.accept.version,
+      label: o.label,
+      rejoining: new Set(rejoining),
+      reader: undefined,
+      writer: undefined,
+    })
+    let current = sessionOf(first, [])
 
     // Wakes everything blocked: receivers, senders waiting for permits or
     // room, and watchers of `awaitClosed` and `events`.
     const wakeAll = (e: ConnectionError) =>
       Effect.all([Deferred.succeed(terminated, e), flow.wakeAll, inbound.end(e), router.end(e)], { discard: true })
 
-    /** Records the first failure; later ones are ignored. */
-    const fail = (reason: ConnectionError["reason"], detail: string, cause?: unknown): Effect.Effect<void> => {
-      const e = error(reason, detail, cause)
-      return Effect.flatMap(life.fail(e), (first) => {
-        if (!first) return Effect.void
-        out.abort()
-        return Effect.zipRight(stream.close, wakeAll(e))
-      })
-    }
+    // A session's reader or writer failed. A session that is no longer the
+    // current one (its loss was already handled) is ignored.
+    const lost =
+      (s: Session) => (reason: ConnectionError["reason"], detail: string, cause?: unknown): Effect.Effect<void> =>
+        Effect.suspend(() => {
+          if (s !== current) return Effect.void
+          const e = new ConnectionError({ reason, privateGroup: s.privateGroup, detail, cause })
+          const schedule = opts.reconnect
+          const gap = schedule === undefined ? undefined : new ConnectionError({
+            reason,
+            privateGroup: s.privateGroup,
+            detail: `${detail}; the connection is reconnecting`,
+            cause,
+            reconnecting: true,
+          })
+          return Effect.flatMap(life.lose(e, gap), (step) => {
+            switch (step) {
+              case "Ignore":
+                return Effect.void
+              case "Fail":
+                s.out.abort()
+                return Effect.zipRight(s.stream.close, wakeAll(e))
+              case "Reconnect":
+                return schedule === undefined || gap === undefined ? Effect.void : disconnect(s, e, gap, schedule)
+            }
+          })
+        })
 
-    const readerFiber = yield* FiberSet.run(
-      fibers,
-      reader({
-        privateGroup,
-        stream,
-        decoder,
-        flow,
-        sender,
-        tracker,
-        views,
-        inbound,
-        router,
-        reassembly,
-        counters,
-        fail,
-        ended: () => out.closed,
-      }),
-    )
-    // The writer: everything encoded since the last write, in one write.
-    const writerFiber = yield* FiberSet.run(
-      fibers,
-      Effect.gen(function* () {
-        while (true) {
-          const bytes = yield* out.take
-          if (bytes === undefined) return
-          bytesWritten += bytes.length
-          const r = yield* Effect.either(stream.write(bytes))
-          if (r._tag === "Left") return yield* fail("NetError", `writing to ${stream.address} failed`, r.left)
+    // Open → Reconnecting happened: hand the senders a fresh buffer (or
+    // leave them the closed one), fail pending requests, drop the socket,
+    // and start reconnecting.
+    const disconnect = (
+      s: Session,
+      e: ConnectionError,
+      gap: ConnectionError,
+      schedule: Schedule.Schedule<unknown, ConnectError>,
+    ): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const rejoin = [...sender.joined]
+        const loss = { unconfirmed: s.flow.inFlight, unsent: s.out.frames }
+        if (opts.whileReconnecting === "wait") {
+          freshBuffers()
+          sender.rebind(out, flow)
         }
-      }),
-    )
+        router.interrupt(gap)
+        // The lost session's views are gone with it, and so are large
+        // messages partly received: their rest will not come.
+        tracker.reset()
+        reassembly.clear()
+        // Senders waiting on the old buffer or window wake and try the
+        // current one (or fail with `gap`, under "fail").
+        s.out.abort()
+        events.publish({ _tag: "Disconnected", error: e, address: s.label })
+        return Scope.close(s.scope, Exit.void).pipe(
+          Effect.zipRight(SubscriptionRef.set(views, tracker.current)),
+          Effect.zipRight(s.flow.wakeAll),
+          // Interruptible even when the loss is reported from an
+          // uninterruptible region: closing must be able to stop it.
+          Effect.zipRight(FiberSet.run(fibers, Effect.interruptible(reconnect(s, e, rejoin, loss, schedule)))),
+          Effect.asVoid,
+        )
+      })
+
+    const reconnect = (
+      s: Session,
+      e: ConnectionError,
+      rejoin: ReadonlyArray<string>,
+      loss: { readonly unconfirmed: number; readonly unsent: number },
+      schedule: Schedule.Schedule<unknown, ConnectError>,
+    ): Effect.Effect<void> =>
+      Effect.gen(function* () {
+        const driver = yield* Schedule.driver(schedule)
+        let attempts = 0
+        while (true) {
+          attempts++
+          const r = yield* Effect.either(openAny(opts, s.privateName, true, scope))
+          if (r._tag === "Right") return yield* resume(s, r.right, e, rejoin, loss, attempts)
+          const next = yield* Effect.either(driver.next(r.left))
+          if (next._tag === "Left") {
+            // The schedule gave up: the loss becomes final.
+            const final = new ConnectionError({
+              reason: e.reason,
+              privateGroup: e.privateGroup,
+              detail: `${e.detail}; reconnecting gave up after ${attempts} attempt${
+                attempts === 1 ? "" : "s"
+              }: ${r.left.message}`,
+              cause: r.left,
+            })
+            const firstFailure = yield* life.fail(final)
+            if (!firstFailure) return
+            out.abort()
+            return yield* wakeAll(final)
+          }
+        }
+      }).pipe(Effect.withSpan("spread.reconnect", { attributes: { "spread.connection": s.privateGroup } }))
+
+    // A new session is open: mark the streams, join again, start it.
+    const resume = (
+      s: Session,
+      o: Opened,
+      e: ConnectionError,
+      rejoin: ReadonlyArray<string>,
+      loss: { readonly unconfirmed: number; readonly unsent: number },
+      attempts: number,
+    ): Effect.Effect<void> =>
+      Effect.gen(function* () {
+        const privateGroup = o.hs.accept.privateGroup
+        const mark = (group: string): Discontinuity => ({
+          _tag: "Transitional",
+          discontinuity: true,
+          group,
+          groupId: undefined,
+          cause: e,
+          privateGroup,
+          previousPrivateGroup: s.privateGroup,
+          rejoined: rejoin,
+        })
+        // Before any message of the new session (its reader starts below).
+        yield* router.mark(mark)
+        yield* inbound.offer([mark(privateGroup)])
+        yield* Effect.uninterruptible(Effect.suspend(() => {
+          // Installed before the state goes back to Open, so a close from
+          // then on finds the new session (and one that came first makes
+          // `resume` answer false: the new session is closed unused).
+          if (opts.whileReconnecting === "fail") freshBuffers()
+          sender.rebind(out, flow, privateGroup)
+          if (privateGroup !== s.privateGroup) out.renameSender(paddedName(privateGroup))
+          router.rebind(privateGroup)
+          tracker.reset()
+          // Joins first, ahead of what senders queued meanwhile; they take no
+          // window permits (see `rejoining` in receive.ts).
+          out.prepend(sender.joinFrames(rejoin), rejoin.length)
+          const next = sessionOf(o, opts.membership && flow.enabled ? rejoin : [])
+          current = next
+          return Effect.flatMap(life.resume, (ok) => {
+            if (!ok) {
+              next.out.abort()
+              return Scope.close(o.scope, Exit.void)
+            }
+            reconnects++
+            return SubscriptionRef.set(views, tracker.current).pipe(
+              Effect.zipRight(run(next, o.hs.leftover)),
+              Effect.zipRight(Effect.sync(() =>
+                events.publish({
+                  _tag: "Reconnected",
+                  address: o.label,
+                  privateGroup,
+                  previousPrivateGroup: s.privateGroup,
+                  newPrivateGroup: privateGroup !== s.privateGroup,
+                  rejoined: rejoin,
+                  attempts,
+                  unconfirmed: loss.unconfirmed,
+                  unsent: loss.unsent,
+                  cause: e,
+                })
+              )),
+            )
+          })
+        }))
+      })
+
+    // Starts a session's reader and writer fibers (interruptible, also when
+    // started from the uninterruptible step that installs a new session).
+    const run = (s: Session, leftover: Uint8Array): Effect.Effect<void> =>
+      Effect.gen(function* () {
+        const fail = lost(s)
+        const decoder = new FrameDecoder("toClient")
+        decoder.push(leftover)
+        s.reader = yield* FiberSet.run(
+          fibers,
+          Effect.interruptible(reader({
+            privateGroup: s.privateGroup,
+            stream: s.stream,
+            decoder,
+            flow: s.flow,
+            sender,
+            tracker,
+            views,
+            inbound,
+            router,
+            reassembly,
+            counters,
+            fail,
+            rejoining: s.rejoining,
+            ended: () => s.out.closed,
+          })),
+        )
+        // The writer: everything encoded since the last write, in one write.
+        s.writer = yield* FiberSet.run(
+          fibers,
+          Effect.interruptible(Effect.gen(function* () {
+            while (true) {
+              const bytes = yield* s.out.take
+              if (bytes === undefined) return
+              bytesWritten += bytes.length
+              const r = yield* Effect.either(s.stream.write(bytes))
+              if (r._tag === "Left") return yield* fail("NetError", `writing to ${s.stream.address} failed`, r.left)
+            }
+          })),
+        )
+      })
+    yield* run(current, first.hs.leftover)
 
     // ----- closing -----
-    const killFrame = sender.killFrame
-    const release = Effect.zipRight(
-      Effect.zipRight(stream.close, FiberSet.clear(fibers)),
-      Deferred.succeed(closedDone, undefined),
+    const release = Effect.suspend(() => current.stream.close).pipe(
+      Effect.zipRight(FiberSet.clear(fibers)),
+      Effect.zipRight(Deferred.succeed(closedDone, undefined)),
     )
-    const close: Effect.Effect<void> = Effect.uninterruptible(
-      Effect.flatMap(life.close(closedError), (step) => {
+    const close: Effect.Effect<void> = Effect.uninterruptible(Effect.suspend(() => {
+      const closedError = new ConnectionError({
+        reason: "Closed",
+        privateGroup: current.privateGroup,
+        detail: "the connection was closed",
+      })
+      return Effect.flatMap(life.close(closedError), (step) => {
+        const s = current
         switch (step) {
           case "Graceful":
             // Nothing is accepted after the disconnect, which goes out last.
-            out.finish(killFrame)
+            s.out.finish(sender.killFrame)
             // Wait, bounded, for the writer to flush and the daemon to close
             // its side (the reader drains until then). The wait must be
             // interruptible (a timeout interrupts it); `exit` keeps the
@@ -233,19 +517,23 @@ const start = (
             return wakeAll(closedError).pipe(
               Effect.zipRight(Effect.exit(Effect.interruptible(
                 Effect.timeout(
-                  Effect.zipRight(Fiber.await(writerFiber), Fiber.await(readerFiber)),
+                  Effect.zipRight(awaitFiber(s.writer), awaitFiber(s.reader)),
                   opts.closeTimeout,
                 ),
               ))),
               Effect.zipRight(release),
             )
+          case "DuringReconnect":
+            // No session to say goodbye on: wake everything, stop reconnecting.
+            out.abort()
+            return Effect.zipRight(wakeAll(closedError), release)
           case "AfterFailure":
             return release
           case "Already":
             return Deferred.await(closedDone)
         }
-      }),
-    )
+      })
+    }))
     yield* Effect.addFinalizer(() => close)
 
     // `useSpan`, not `withSpan`: the span is not made the current one, so
@@ -258,13 +546,14 @@ const start = (
     if (opts.metrics) {
       yield* FiberSet.run(
         fibers,
-        publishMetrics(privateGroup, () => ({
-          sent: out.framesQueued,
+        publishMetrics(first.hs.accept.privateGroup, () => ({
+          sent: sentBefore + out.framesQueued,
           bytesSent: bytesWritten,
           received: counters.received + router.routed,
           bytesReceived: counters.bytes,
           windowInUse: flow.inUse,
           inbound: inbound.buffered,
+          reconnects,
         })),
       )
     }
@@ -325,23 +614,38 @@ const start = (
     const subscribeTo: Connection["subscribe"] = (group, options) => subscribe(subscribeContext, group, options)
     const requestContext: RequestContext = {
       router,
-      privateGroup,
+      get privateGroup() {
+        return sender.privateGroup
+      },
       multicast,
       subscribe: subscribeTo,
       othersIn: (group) =>
         Effect.map(
           SubscriptionRef.get(views),
           (m) =>
-            Option.map(Option.fromNullable(m.get(group)), (v) => v.members.filter((x) => x !== privateGroup).length),
+            Option.map(
+              Option.fromNullable(m.get(group)),
+              (v) => v.members.filter((x) => x !== sender.privateGroup).length,
+            ),
         ),
     }
 
     const connection: Connection = {
-      privateGroup,
-      privateName: hs.privateName,
-      daemonName: hs.daemonName,
-      daemonVersion: hs.accept.version,
-      address: opts.label,
+      get privateGroup() {
+        return current.privateGroup
+      },
+      get privateName() {
+        return current.privateName
+      },
+      get daemonName() {
+        return current.daemonName
+      },
+      get daemonVersion() {
+        return current.version
+      },
+      get address() {
+        return current.label
+      },
       join,
       leave,
       multicast,
@@ -377,7 +681,7 @@ const start = (
         outboxMessages: out.frames,
         outboxBytes: out.bytes,
         sendersWaiting: out.waiting + flow.waiting,
-        sent: out.framesQueued,
+        sent: sentBefore + out.framesQueued,
         received: counters.received + router.routed,
         subscribers: router.subscribers,
         pendingRequests: router.pendingRequests,
@@ -388,7 +692,8 @@ const start = (
         reads: counters.reads,
         bytesRead: counters.bytes,
         bytesWritten,
-        writes: out.writes,
+        writes: writesBefore + out.writes,
+        reconnects,
       })),
       state: life.get,
       awaitClosed: Deferred.await(terminated),
@@ -396,3 +701,6 @@ const start = (
     }
     return connection
   })
+
+const awaitFiber = (f: Fiber.RuntimeFiber<void> | undefined): Effect.Effect<unknown> =>
+  f === undefined ? Effect.void : Fiber.await(f)

@@ -237,6 +237,13 @@ export interface ConnectionErrorFields {
   readonly privateGroup: string
   readonly detail: string
   readonly cause?: unknown
+  /**
+   * Set on the error a call gets while a connection opened with
+   * `reconnect` opens a new session: it is not sticky, the call was not
+   * carried out and may be retried once the connection is back. `reason`
+   * is the lost session's.
+   */
+  readonly reconnecting?: boolean
 }
 
 /**
@@ -275,7 +282,9 @@ export class ConnectionError extends ConnectionErrorBase {
    * @since 0.1.0
    */
   override get message(): string {
-    return `Spread session "${this.privateGroup}" is unusable: ${this.reason}: ${this.detail}`
+    return this.reconnecting === true
+      ? `Spread session "${this.privateGroup}" was lost and is reconnecting: ${this.reason}: ${this.detail}`
+      : `Spread session "${this.privateGroup}" is unusable: ${this.reason}: ${this.detail}`
   }
 }
 

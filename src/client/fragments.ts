@@ -256,6 +256,11 @@ export class Reassembly {
     for (const sender of [...this.#partials.keys()]) if (!keep.has(sender)) this.senderGone(sender)
   }
 
+  /** Drops every partial message (the session they came in is gone). */
+  clear(): void {
+    for (const bySender of [...this.#partials.values()]) for (const p of [...bySender.values()]) this.#drop(p)
+  }
+
   /** Whether any partial message is held. */
   get holding(): boolean {
     return this.#partials.size > 0

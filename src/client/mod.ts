@@ -25,7 +25,7 @@ export {
   type RequestErrorReason,
   type SpreadError,
 } from "./errors.ts"
-export { ConnectConfig, layerConfig, windowConfig } from "./config.ts"
+export { type BackoffOptions, ConnectConfig, layerConfig, reconnectBackoff, windowConfig } from "./config.ts"
 export {
   crc32,
   decodeEnvelope,
@@ -40,9 +40,19 @@ export {
   EnvelopeKinds,
   parseEnvelope,
 } from "./envelope.ts"
-export type { ConnectionEvent } from "./events.ts"
+export type { ConnectionEvent, ReconnectedEvent } from "./events.ts"
 export type { ConsumerHealth } from "./inbound.ts"
-export { isMembership, isRegular, isReject, isSelfLeave, isTransitional, ReceivedMessage, text } from "./message.ts"
+export {
+  type Discontinuity,
+  isDiscontinuity,
+  isMembership,
+  isRegular,
+  isReject,
+  isSelfLeave,
+  isTransitional,
+  ReceivedMessage,
+  text,
+} from "./message.ts"
 export {
   adaptiveWindow,
   type ConnectOptions,

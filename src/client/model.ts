@@ -37,11 +37,14 @@ export interface ConnectionStats {
   readonly windowCapacity: number
   /** Permits held by own messages in flight. */
   readonly windowInUse: number
-  /** The highest `windowInUse` so far; never above `windowCapacity`. */
+  /**
+   * The highest `windowInUse` so far (of the current session, after a
+   * reconnect); never above `windowCapacity`.
+   */
   readonly windowPeak: number
   /** Own counted messages in flight (multicast and not yet received back). */
   readonly inFlight: number
-  /** The highest `inFlight` so far. */
+  /** The highest `inFlight` so far (of the current session, after a reconnect). */
   readonly inFlightPeak: number
   /**
    * Messages decoded and not yet taken by a receiver: at most the capacity
@@ -84,18 +87,26 @@ export interface ConnectionStats {
   readonly bytesRead: number
   /** Bytes handed to the socket so far. */
   readonly bytesWritten: number
+  /** Sessions replaced after a loss so far (with the `reconnect` option). */
+  readonly reconnects: number
 }
 
 /**
  * An open session with a Spread daemon. Every operation may be called from
  * any number of fibers at once. Once the connection failed or was closed,
- * every operation fails with the same sticky {@link ConnectionError}.
+ * every operation fails with the same sticky {@link ConnectionError}. With
+ * the `reconnect` option a lost session is replaced under the same
+ * connection; {@link messages} and {@link subscribe} streams then carry a
+ * `Discontinuity` (see `isDiscontinuity`) where the sessions meet.
  *
  * @since 0.1.0
  * @category models
  */
 export interface Connection {
-  /** The session's private group, `#name#daemon`. */
+  /**
+   * The session's private group, `#name#daemon` (the current session's:
+   * after a reconnect under a fresh name it changes).
+   */
   readonly privateGroup: string
   /** The private name (as requested, or as the daemon generated it). */
   readonly privateName: string
@@ -103,7 +114,7 @@ export interface Connection {
   readonly daemonName: string
   /** The daemon's protocol version. */
   readonly daemonVersion: Version
-  /** The daemon's address. */
+  /** The daemon's address (the current session's, when `daemon` is a list). */
   readonly address: string
   /**
    * Joins `group`. Succeeds once the request is queued (as `SP_join`
@@ -149,7 +160,8 @@ export interface Connection {
    * {@link join}, messages to this connection's private group (other than
    * replies), rejects. Its buffer applies backpressure: when nobody takes
    * from it and it fills, the connection stops reading the socket — for
-   * subscribers too.
+   * subscribers too. After a reconnect it carries one `Discontinuity` before
+   * the new session's messages.
    */
   readonly messages: Stream.Stream<ServerMessage, ConnectionError>
   /**
@@ -213,7 +225,9 @@ export interface Connection {
   /**
    * Health events from the moment of subscription (sliding buffer of 64 per
    * subscriber), ending with one `Terminated` event when the connection
-   * ends (at once for a subscriber that comes after the end).
+   * ends (at once for a subscriber that comes after the end). With
+   * `reconnect`: `Disconnected` when a session is lost, `Reconnected` when
+   * a new one took its place.
    */
   readonly events: Stream.Stream<ConnectionEvent>
   /** Gauges: flow window, inbound and outbound buffers, counters. */

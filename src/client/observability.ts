@@ -7,7 +7,8 @@
  * connection's private group (`spread.connection`).
  *
  * Spans: `spread.connect`, `spread.join`, `spread.leave`, `spread.request`,
- * `spread.requestMany` and `spread.respond` (one per request answered) —
+ * `spread.requestMany`, `spread.respond` (one per request answered) and
+ * `spread.reconnect` (one per lost session, over its attempts) —
  * not one per multicast.
  *
  * @module
@@ -33,6 +34,8 @@ export interface ClientMetricSet {
   readonly windowInUse: Metric.Metric.Gauge<number>
   /** Messages waiting in the shared inbound buffer (`spreadfx_client_inbound_depth`). */
   readonly inboundDepth: Metric.Metric.Gauge<number>
+  /** Lost sessions replaced by new ones (`spreadfx_client_reconnects`). */
+  readonly reconnects: Metric.Metric.Counter<number>
 }
 
 /**
@@ -54,6 +57,9 @@ export const ClientMetrics: ClientMetricSet = {
   }),
   inboundDepth: Metric.gauge("spreadfx_client_inbound_depth", {
     description: "Messages waiting in the shared inbound buffer",
+  }),
+  reconnects: Metric.counter("spreadfx_client_reconnects", {
+    description: "Lost sessions replaced by new ones",
   }),
 }
 
@@ -84,6 +90,8 @@ export interface MetricSample {
   readonly windowInUse: number
   /** Messages in the shared inbound buffer now. */
   readonly inbound: number
+  /** Reconnects so far (0 when absent). */
+  readonly reconnects?: number
 }
 
 /**
@@ -105,6 +113,7 @@ export const publishMetrics = (
   const bytesReceived = tag(ClientMetrics.bytesReceived)
   const windowInUse = tag(ClientMetrics.windowInUse)
   const inbound = tag(ClientMetrics.inboundDepth)
+  const reconnects = tag(ClientMetrics.reconnects)
   let last: MetricSample = { sent: 0, bytesSent: 0, received: 0, bytesReceived: 0, windowInUse: 0, inbound: 0 }
   const publish = Effect.suspend(() => {
     const now = sample()
@@ -117,6 +126,7 @@ export const publishMetrics = (
       Metric.incrementBy(bytesReceived, now.bytesReceived - before.bytesReceived),
       Metric.set(windowInUse, now.windowInUse),
       Metric.set(inbound, now.inbound),
+      Metric.incrementBy(reconnects, (now.reconnects ?? 0) - (before.reconnects ?? 0)),
     ], { discard: true })
   })
   return publish.pipe(

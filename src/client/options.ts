@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { Duration, Effect, Option } from "effect"
+import { Duration, Effect, Option, type Schedule } from "effect"
 import { MAX_PRIVATE_NAME } from "../protocol/constants.ts"
 import { encodeAuthChoice, isProtocolError } from "../protocol/handshake.ts"
 import { validatePrivateName } from "../protocol/names.ts"
@@ -84,8 +84,12 @@ export type DaemonAddress =
  * @category models
  */
 export interface ConnectOptions {
-  /** The daemon; `"4803"` (the Unix socket `/tmp/4803`) by default. */
-  readonly daemon?: DaemonAddress
+  /**
+   * The daemon; `"4803"` (the Unix socket `/tmp/4803`) by default. A list
+   * names daemons tried in turn, at `connect` and at each reconnect
+   * attempt: the first that accepts a session is used.
+   */
+  readonly daemon?: DaemonAddress | ReadonlyArray<DaemonAddress>
   /**
    * The private name, 1 to 10 bytes in `$`..`~`. When omitted a random,
    * unique-across-processes name is generated here; `""` asks the daemon to
@@ -96,7 +100,10 @@ export interface ConnectOptions {
   readonly priority?: number
   /** Receive group-membership messages (and keep group views); true by default. */
   readonly membership?: boolean
-  /** Limit on dialling plus the handshake; 5 seconds by default. */
+  /**
+   * Limit on dialling plus the handshake, per daemon address tried; 5
+   * seconds by default.
+   */
   readonly connectTimeout?: Duration.DurationInput
   /** Auth method(s) to request, at most two; `"NULL"` by default. */
   readonly auth?: string | ReadonlyArray<string>
@@ -145,6 +152,33 @@ export interface ConnectOptions {
    * `TlsCertificateRefused` or `TlsFailed`.
    */
   readonly tls?: TlsOptions
+  /**
+   * Reconnect when the session is lost (not when closed locally): the
+   * first attempt at once, then one more each time this schedule recurs
+   * (it gets each attempt's `ConnectError`). Each attempt tries the
+   * daemon addresses in turn. When the schedule ends, the connection fails
+   * for good with its sticky error. Without it (the default), a lost
+   * session fails the connection at once.
+   *
+   * @example
+   * ```ts
+   * import { Schedule } from "effect"
+   * // Up to 10 attempts, 100 ms apart and doubling, at most 5 s apart.
+   * const reconnect = Schedule.exponential("100 millis").pipe(
+   *   Schedule.union(Schedule.spaced("5 seconds")),
+   *   Schedule.intersect(Schedule.recurs(10)),
+   * )
+   * ```
+   */
+  readonly reconnect?: Schedule.Schedule<unknown, ConnectError>
+  /**
+   * What sends (`multicast`, `join`, `leave`, …) do while reconnecting:
+   * `"wait"` (the default) queues them in the outbox while it has room and
+   * then waits, so they go out on the new session after the groups are
+   * joined again; `"fail"` fails them at once with a `ConnectionError`
+   * marked `reconnecting`.
+   */
+  readonly whileReconnecting?: "wait" | "fail"
 }
 
 /**
@@ -154,8 +188,13 @@ export interface ConnectOptions {
  * @category models
  */
 export interface ResolvedOptions {
+  /** The first daemon address. */
   readonly address: Address
   readonly label: string
+  /** Every daemon address, in the order to try them. */
+  readonly addresses: ReadonlyArray<{ readonly address: Address; readonly label: string }>
+  readonly reconnect: Schedule.Schedule<unknown, ConnectError> | undefined
+  readonly whileReconnecting: "wait" | "fail"
   readonly name: string
   readonly priority: number
   readonly membership: boolean
@@ -205,8 +244,21 @@ const addressOf = (d: DaemonAddress | undefined): Address | undefined => {
   return { _tag: "Tcp", hostname: d.host, port }
 }
 
-const labelOf = (d: DaemonAddress | undefined): string =>
+const labelOne = (d: DaemonAddress | undefined): string =>
   d === undefined ? "4803" : typeof d === "string" ? d : "path" in d ? d.path : `${d.port ?? 4803}@${d.host}`
+
+const isList = (d: DaemonAddress | ReadonlyArray<DaemonAddress> | undefined): d is ReadonlyArray<DaemonAddress> =>
+  Array.isArray(d)
+
+/**
+ * The daemon option as given, for messages: one address, or a list joined
+ * with commas.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const labelOf = (d: DaemonAddress | ReadonlyArray<DaemonAddress> | undefined): string =>
+  isList(d) ? d.map(labelOne).join(",") : labelOne(d)
 
 const duration = (input: Duration.DurationInput | undefined, fallback: number): Option.Option<Duration.Duration> => {
   if (input === undefined) return Option.some(Duration.millis(fallback))
@@ -224,9 +276,20 @@ export const resolveOptions = (options: ConnectOptions): Effect.Effect<ResolvedO
     const given = labelOf(options.daemon)
     const bad = (reason: ConnectError["reason"], detail: string, cause?: unknown) =>
       Effect.fail(new ConnectError({ reason, address: given, detail, cause }))
-    const address = addressOf(options.daemon)
-    if (address === undefined) {
-      return bad("IllegalSpread", `"${given}" is not "<port>", "<port>@<host>" or a socket path`)
+    const daemons = isList(options.daemon) ? options.daemon : [options.daemon]
+    if (daemons.length === 0) return bad("IllegalSpread", "the list of daemons is empty")
+    const addresses: Array<{ readonly address: Address; readonly label: string }> = []
+    for (const d of daemons) {
+      const a = addressOf(d)
+      if (a === undefined) {
+        return bad("IllegalSpread", `"${labelOne(d)}" is not "<port>", "<port>@<host>" or a socket path`)
+      }
+      addresses.push({ address: a, label: formatAddress(a) })
+    }
+    const address = addresses[0].address
+    const whileReconnecting = options.whileReconnecting ?? "wait"
+    if (whileReconnecting !== "wait" && whileReconnecting !== "fail") {
+      return bad("IllegalOption", `whileReconnecting "${whileReconnecting}" is not "wait" or "fail"`)
     }
     if (options.tls !== undefined) {
       const tlsError = checkTlsOptions(options.tls, address, given)
@@ -282,6 +345,9 @@ export const resolveOptions = (options: ConnectOptions): Effect.Effect<ResolvedO
     return Effect.succeed<ResolvedOptions>({
       address,
       label: formatAddress(address),
+      addresses,
+      reconnect: options.reconnect,
+      whileReconnecting,
       name,
       priority: priority >= 1 ? 1 : 0,
       membership: options.membership ?? true,

@@ -34,6 +34,10 @@ interface Waiter {
   readonly resume: (r: TryResult) => void
 }
 
+/** Bytes of a frame header, and of a group name in a frame (little-endian, as this client encodes). */
+const HEADER = 48
+const NAME = 32
+
 /** First size of a buffer; it doubles as frames need. */
 const INITIAL_BYTES = 16 * 1024
 
@@ -162,6 +166,41 @@ export class Outbound {
       this.take,
     )
   })
+
+  /**
+   * Puts `frames` whole frames (`bytes`) before everything encoded so far,
+   * whatever the limits: a new session's joins, ahead of what senders
+   * queued while it was being opened.
+   */
+  prepend(bytes: Uint8Array, frames: number): void {
+    if (this.#closed || bytes.length === 0) return
+    const len = this.#len
+    if (this.#fill.length < len + bytes.length) this.#grow(len + bytes.length)
+    this.#fill.copyWithin(bytes.length, 0, len)
+    this.#fill.set(bytes, 0)
+    this.#len = len + bytes.length
+    this.#frames += frames
+    this.framesQueued += frames
+    const w = this.#wakeWriter
+    if (w !== undefined) {
+      this.#wakeWriter = undefined
+      w()
+    }
+  }
+
+  /**
+   * Writes `nameField` (32 bytes) as the sender of every frame encoded so
+   * far (a new session took another private name).
+   */
+  renameSender(nameField: Uint8Array): void {
+    const b = this.#fill
+    for (let o = 0; o + HEADER < this.#len;) {
+      b.set(nameField, o + 4)
+      const groups = b[o + 36] | (b[o + 37] << 8) | (b[o + 38] << 16) | (b[o + 39] << 24)
+      const data = b[o + 44] | (b[o + 45] << 8) | (b[o + 46] << 16) | (b[o + 47] << 24)
+      o += HEADER + groups * NAME + data
+    }
+  }
 
   /** Appends the last frame (the disconnect), whatever the limits, and closes. */
   finish(last: Uint8Array): void {

@@ -58,6 +58,12 @@ export interface ReaderContext {
   readonly counters: ReadCounters
   /** Records the failure (the first one sticks). */
   readonly fail: (reason: ConnectionError["reason"], detail: string, cause?: unknown) => Effect.Effect<void>
+  /**
+   * Groups this session joins again after a reconnect: those joins took no
+   * window permits, so their answers (a membership message or a reject)
+   * return none. Each answer removes its group.
+   */
+  readonly rejoining: Set<string>
   /** Whether the connection has ended (the reader then discards what it reads). */
   readonly ended: () => boolean
 }
@@ -110,8 +116,9 @@ export const reader = (ctx: ReaderContext): Effect.Effect<void> => {
             // itself answers the join.
             const group = m.groups[0]
             sender.joined.delete(group)
+            const rejoin = group !== undefined && ctx.rejoining.delete(group)
             if (counting) {
-              if (sender.membership) permits += flow.returned()
+              if (sender.membership && !rejoin) permits += flow.returned()
               if (group !== undefined) permits += flow.forget(group)
             }
           } else if (counting && isOwnCountedReject(m)) {
@@ -120,7 +127,9 @@ export const reader = (ctx: ReaderContext): Effect.Effect<void> => {
           break
         case "Membership":
           // The answer to our own join.
-          if (counting && m.cause === "Join" && m.changed === ctx.privateGroup) permits += flow.returned()
+          if (m.cause === "Join" && m.changed === ctx.privateGroup && !ctx.rejoining.delete(m.group) && counting) {
+            permits += flow.returned()
+          }
           ctx.tracker.apply(m)
           // A sender gone mid-message leaves nothing partial behind.
           if (reassembly.holding) {

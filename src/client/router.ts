@@ -122,7 +122,7 @@ export class Router {
   lateReplies = 0
   /** The high 32 bits of every correlation id this connection makes. */
   readonly nonce: number
-  readonly #privateGroup: string
+  #privateGroup: string
   readonly #membership: boolean
   readonly #isJoined: (group: string) => boolean
   readonly #groups = new Map<string, GroupEntry>()
@@ -275,6 +275,45 @@ export class Router {
         const batch = sub.pending
         sub.pending = []
         if (batch.length > 0) offers.push(sub.inbound.offer(batch))
+      }
+      return Effect.all(offers, { discard: true })
+    })
+  }
+
+  // ----- reconnecting -----
+
+  /**
+   * The session was lost and the connection reconnects: fails every pending
+   * request with `error` (its request or its reply may be lost, and Spread
+   * replays nothing), and forgets the leaves waiting for a self-leave (the
+   * lost session will never answer them).
+   */
+  interrupt(error: ConnectionError): void {
+    for (const p of this.#pending.values()) Deferred.unsafeDone(p.done, Exit.fail(error))
+    this.#pending.clear()
+    for (const [group, e] of this.#groups) {
+      e.leaving = 0
+      if (e.subs.size === 0) this.#groups.delete(group)
+    }
+    this.#updateActive()
+  }
+
+  /** The new session's private group (whose rejects of joins are routed). */
+  rebind(privateGroup: string): void {
+    this.#privateGroup = privateGroup
+  }
+
+  /**
+   * Puts `mark(group)` in every subscriber's buffer, before anything the new
+   * session delivers (waiting for room, like the reader).
+   */
+  mark(mark: (group: string) => ServerMessage): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const offers: Array<Effect.Effect<void>> = []
+      for (const [group, e] of this.#groups) {
+        if (e.subs.size === 0) continue
+        const m = mark(group)
+        for (const s of e.subs) offers.push(s.inbound.offer([m]))
       }
       return Effect.all(offers, { discard: true })
     })

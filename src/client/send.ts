@@ -13,6 +13,11 @@
  * too: the daemon applies joins, leaves and multicasts in that same order,
  * so it decides which messages come back (and count in the window).
  *
+ * A connection that reconnects keeps its `Sender` and {@link Sender.rebind}s
+ * it to each new session's buffer, window and private group; a sender that
+ * waited on the old buffer finds it closed and tries again on the current
+ * one, and fails with the sticky error only when the current one is closed.
+ *
  * @module
  */
 import { Effect } from "effect"
@@ -50,10 +55,10 @@ const encoder = new TextEncoder()
  * @category models
  */
 export class Sender {
-  readonly #privateGroup: string
-  readonly #nameField: Uint8Array
-  readonly #out: Outbound
-  readonly #flow: FlowControl
+  #privateGroup: string
+  #nameField: Uint8Array
+  #out: Outbound
+  #flow: FlowControl
   readonly #views: ViewTracker
   /** Whether the session gets membership messages (which answer its joins and leaves). */
   readonly membership: boolean
@@ -77,6 +82,25 @@ export class Sender {
     this.#views = views
     this.membership = membership
     this.#failSticky = failSticky
+  }
+
+  /**
+   * Moves the senders to another session's buffer and window (and private
+   * group, whose name goes into each frame): what is queued from now on
+   * goes there. `joined` is kept.
+   */
+  rebind(out: Outbound, flow: FlowControl, privateGroup: string = this.#privateGroup): void {
+    this.#out = out
+    this.#flow = flow
+    if (privateGroup !== this.#privateGroup) {
+      this.#privateGroup = privateGroup
+      this.#nameField = paddedName(privateGroup)
+    }
+  }
+
+  /** The private group whose name goes into each frame. */
+  get privateGroup(): string {
+    return this.#privateGroup
   }
 
   /** The window in force. */
@@ -274,7 +298,8 @@ export class Sender {
           case "Queued":
             return Effect.void
           case "Closed":
-            return this.#failSticky
+            // This buffer closed; the current one may be a new session's.
+            return this.#out.closed ? this.#failSticky : attempt
           case "NoRoom":
           case "NoCredit":
             return attempt
@@ -282,6 +307,18 @@ export class Sender {
       })
     })
     return attempt
+  }
+
+  /**
+   * Join frames for `groups`, encoded together (a new session joins again
+   * what the lost one had joined); not counted, not queued.
+   */
+  joinFrames(groups: ReadonlyArray<string>): Uint8Array {
+    const frames = groups.map((g) => prepareCommand("Join", g, this.#names))
+    const buf = new Uint8Array(frames.reduce((n, p) => n + frameBound(p), 0))
+    let o = 0
+    for (const p of frames) o += writeFrame(buf, o, this.#nameField, p)
+    return buf.subarray(0, o)
   }
 
   /** The disconnect frame of this session. */

@@ -79,6 +79,12 @@ export class ViewTracker {
     return d
   }
 
+  /** Forgets every view (a new session starts with none). */
+  reset(): void {
+    this.#current = new Map()
+    this.#draft = undefined
+  }
+
   #writable(): Map<string, GroupView> {
     if (this.#draft === undefined) this.#draft = new Map(this.#current)
     return this.#draft

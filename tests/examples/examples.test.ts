@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Logger, LogLevel } from "effect"
 import { main as chat } from "../../examples/chat.ts"
+import { main as reconnect } from "../../examples/reconnect.ts"
 import { main as requestReply } from "../../examples/request_reply.ts"
 import { main as workQueue } from "../../examples/work_queue.ts"
 
@@ -51,6 +52,25 @@ describe("examples", () => {
         const workersOf = (done: ReadonlyMap<number, ReadonlyArray<string>>) => new Set([...done.values()].flat())
         expect([...workersOf(phase1)].sort()).toEqual(["w1", "w2", "w3"])
         expect([...workersOf(phase2)].sort()).toEqual(["w1", "w2"])
+      }),
+    TIMEOUT,
+  )
+
+  it.live(
+    "reconnect.ts: the subscription goes on across a daemon restart, with a gap mark between the old and the new",
+    () =>
+      Effect.gen(function* () {
+        const shown = yield* run(reconnect)
+        expect(shown.filter((l) => !l.startsWith("event:"))).toEqual([
+          "news: all quiet",
+          "-- gap: reconnected as #listener#localhost, rejoined news; news may be missing --",
+          "news: the daemon is back",
+        ])
+        const events = shown.filter((l) => l.startsWith("event:"))
+        expect(events).toHaveLength(2)
+        expect(events[0]).toBe("event: disconnected (ConnectionClosed)")
+        // The first attempt may come before the new daemon listens.
+        expect(events[1]).toMatch(/^event: reconnected after \d+ attempt\(s\), rejoined news$/)
       }),
     TIMEOUT,
   )

@@ -1,0 +1,49 @@
+/**
+ * The parts reconnecting adds to the send path: the new session's joins put
+ * ahead of what senders queued during the gap, and a new private name
+ * written into those queued frames.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { ConnectionError } from "../../src/client/errors.ts"
+import { paddedName } from "../../src/client/frames.ts"
+import { noWindow } from "../../src/client/options.ts"
+import { Outbound } from "../../src/client/outbound.ts"
+import { Sender } from "../../src/client/send.ts"
+import { ViewTracker } from "../../src/client/views.ts"
+import { FlowControl } from "../../src/client/window.ts"
+import { Frame, FrameDecoder, ServiceBits } from "../../src/protocol/mod.ts"
+
+const OLD = "#old#localhost"
+const NEW = "#fresh#localhost"
+
+const framesOf = (bytes: Uint8Array): Array<Frame> => {
+  const d = new FrameDecoder("toDaemon")
+  d.push(bytes)
+  const out: Array<Frame> = []
+  for (let f = d.next(); f instanceof Frame; f = d.next()) out.push(f)
+  return out
+}
+
+describe("Outbound and Sender across a reconnect", () => {
+  it.effect("Outbound.prepend puts the joins first and renameSender names the new session in every queued frame", () =>
+    Effect.gen(function* () {
+      const out = new Outbound({ maxFrames: 100, maxBytes: 1 << 20 })
+      const closed = new ConnectionError({ reason: "Closed", privateGroup: OLD, detail: "test" })
+      const sender = new Sender(OLD, out, new FlowControl(noWindow), new ViewTracker(), true, Effect.fail(closed))
+      // Queued during the gap, under the old name.
+      yield* sender.multicast({ groups: "g", data: "one" })
+      yield* sender.command("Join", "h")
+      yield* sender.multicast({ groups: ["g", "h"], data: "two, a little longer" })
+      sender.rebind(out, new FlowControl(noWindow), NEW)
+      out.renameSender(paddedName(NEW))
+      out.prepend(sender.joinFrames(["a", "b"]), 2)
+      expect(out.frames).toBe(5)
+      const bytes = yield* out.take
+      const frames = framesOf(bytes ?? new Uint8Array(0))
+      expect(frames.map((f) => f.sender)).toEqual([NEW, NEW, NEW, NEW, NEW])
+      expect(frames.map((f) => f.groups)).toEqual([["a"], ["b"], ["g"], ["h"], ["g", "h"]])
+      expect(frames.map((f) => (f.type & ServiceBits.JOIN_MESS) !== 0)).toEqual([true, true, false, true, false])
+      expect(new TextDecoder().decode(frames[4].data)).toBe("two, a little longer")
+    }))
+})
