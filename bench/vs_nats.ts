@@ -259,18 +259,29 @@ const startNats = async (): Promise<{ port: number; stop: () => Promise<void> } 
   }
 }
 
-/** Times Spread's C flooder (send and receive N messages of SIZE bytes) against a real daemon; seconds. */
+/**
+ * Times Spread's C flooder (send and receive N messages of SIZE bytes)
+ * against a real daemon; seconds, or undefined when it failed or did not
+ * finish within a minute (a 5.0.1 daemon can stall a 10 KB flood).
+ */
 const spreadC = async (c: Case): Promise<number | undefined> => {
   const flooder = Deno.env.get("SPFLOODER")
   const daemon = Deno.env.get("SPREAD_DAEMON")
   if (flooder === undefined || daemon === undefined || c.mode === "fanout") return undefined
   const t0 = performance.now()
-  const out = await new Deno.Command(flooder, {
+  const child = new Deno.Command(flooder, {
     args: ["-s", daemon, "-m", String(c.count), "-b", String(c.size)],
     stdout: "null",
     stderr: "null",
-  }).output()
-  return out.success ? (performance.now() - t0) / 1000 : undefined
+  }).spawn()
+  const timer = setTimeout(() => child.kill("SIGKILL"), 60_000)
+  const status = await child.status
+  clearTimeout(timer)
+  if (!status.success) {
+    console.log(`${c.label.padEnd(25)} Spread C  did not finish (${status.signal ?? `exit ${status.code}`})`)
+    return undefined
+  }
+  return (performance.now() - t0) / 1000
 }
 
 const line = (label: string, who: string, count: number, seconds: number, size: number) => {
