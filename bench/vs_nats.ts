@@ -24,6 +24,9 @@
  * - fan-out 1→10: ten receiving connections and one sender (itself a
  *   member, so spreadfx's window paces it; NATS pauses while the slowest
  *   receiver is 500 behind); timed until every receiver has every message.
+ *   Twice for spreadfx: with the default adaptive window (500 permits over
+ *   11 members: 45 messages in flight) and with `fixedWindow(500)` (the
+ *   same 500 in flight as NATS).
  *
  * With `SPFLOODER` (the path of Spread's C `spflooder`) and `SPREAD_DAEMON`
  * (a real Spread daemon, e.g. `4804@127.0.0.1`) set, the self-delivery
@@ -50,7 +53,7 @@
  */
 import { Effect, Fiber, Stream } from "effect"
 import { connect as natsConnect, type NatsConnection } from "@nats-io/transport-node"
-import { connect, type Connection } from "../mod.ts"
+import { connect, type Connection, fixedWindow, type FlowWindow } from "../mod.ts"
 import { grouped, ownProcess } from "./_daemons.ts"
 
 const quick = Deno.args.includes("--quick")
@@ -64,6 +67,8 @@ interface Case {
   readonly mode: Mode
   readonly size: number
   readonly count: number
+  /** spreadfx's flow window for the case; the default (adaptive 500) when absent. */
+  readonly window?: FlowWindow
 }
 
 const CASES: ReadonlyArray<Case> = ([
@@ -74,6 +79,9 @@ const CASES: ReadonlyArray<Case> = ([
   { label: "multicastMany×100 1 KB", mode: "many", size: 1000, count: 200_000 },
   { label: "multicastMany×100 10 KB", mode: "many", size: 10_000, count: 40_000 },
   { label: "fan-out 1→10      1 KB", mode: "fanout", size: 1000, count: 40_000 },
+  // The default window lets 500 / 11 members = 45 messages be in flight;
+  // NATS is paced at 500. The same 500 for spreadfx: fixedWindow(500).
+  { label: "fan-out 1→10 fixed500 1 KB", mode: "fanout", size: 1000, count: 40_000, window: fixedWindow(500) },
 ] as const).filter((c) => only === undefined || c.label.includes(only) || c.mode === only)
   .map((c) => (quick ? { ...c, count: c.count / 10 } : c))
 
@@ -115,7 +123,7 @@ const spreadFanout = (daemon: string, c: Case) =>
       yield* r.join("fanout")
       receivers.push(r)
     }
-    const sender = yield* connect({ daemon })
+    const sender = yield* connect(c.window === undefined ? { daemon } : { daemon, window: c.window })
     yield* sender.join("fanout")
     // Wait until the sender's view has all eleven members (its window adapts to it).
     yield* sender.watch("fanout").pipe(
