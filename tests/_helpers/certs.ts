@@ -5,18 +5,9 @@
  *
  * @module
  */
+import { concatBytes } from "../../src/protocol/bytes.ts"
 
-const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
-  let n = 0
-  for (const p of parts) n += p.length
-  const out = new Uint8Array(n)
-  let o = 0
-  for (const p of parts) {
-    out.set(p, o)
-    o += p.length
-  }
-  return out
-}
+const concat = concatBytes
 
 const length = (n: number): Uint8Array => {
   if (n < 0x80) return Uint8Array.of(n)

@@ -19,6 +19,7 @@ import {
   SPREAD_VERSION,
 } from "../../src/protocol/mod.ts"
 import { type Authority, type Issued, makeAuthority } from "../_helpers/certs.ts"
+import { eventually as sharedEventually } from "../_helpers/fixtures.ts"
 
 /** Every certificate the relay tests use, made fresh per test file. */
 export interface Certs {
@@ -79,23 +80,11 @@ export const captureLogs = (lines: Array<LogLine>) =>
     }),
   )
 
-/** Keeps log lines out of the test output. */
-export const quiet = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.provide(self, Logger.minimumLogLevel(LogLevel.None))
+export { quiet, sleep } from "../_helpers/fixtures.ts"
 
-/** Sleeps `ms` of real time. */
-export const sleep = (ms: number): Effect.Effect<void> => Effect.promise(() => new Promise((r) => setTimeout(r, ms)))
-
-/** Retries `check` every 10 ms until it holds or `timeoutMs` passes; answers the last result. */
+/** Retries `check` every 10 ms until it holds or 5 s pass (TLS handshakes under load are slow). */
 export const eventually = (check: () => boolean, timeoutMs = 5000): Effect.Effect<boolean> =>
-  Effect.promise(async () => {
-    const deadline = Date.now() + timeoutMs
-    while (!check()) {
-      if (Date.now() > deadline) return false
-      await new Promise((r) => setTimeout(r, 10))
-    }
-    return true
-  })
+  sharedEventually(check, timeoutMs)
 
 /** A UDP socket on loopback that sends datagrams to `port`; the scope closes it. */
 export const udpSender = (port: number): Effect.Effect<(data: Uint8Array) => Promise<void>, never, Scope.Scope> =>
