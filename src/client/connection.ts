@@ -2,6 +2,8 @@
  * A client connection to a Spread daemon, assembled from its rooms:
  *
  * - state.ts: the lifecycle state machine (one `Ref`, named transitions);
+ * - dialing.ts: dial and handshake over the list of daemon addresses;
+ * - large.ts + fragments.ts: large messages in fragments, and back;
  * - send.ts + outbound.ts + window.ts: validation, the flow window, and
  *   frames encoded in place into the coalescing writer's buffer;
  * - receive.ts + message.ts + inbound.ts: the reader loop, one object per
@@ -39,34 +41,18 @@
  *
  * @module
  */
-import {
-  Deferred,
-  Duration,
-  Effect,
-  ExecutionStrategy,
-  Exit,
-  Fiber,
-  FiberSet,
-  Option,
-  Schedule,
-  Scope,
-  Stream,
-  SubscriptionRef,
-} from "effect"
+import { Deferred, Effect, Exit, Fiber, FiberSet, Option, Schedule, Scope, Stream, SubscriptionRef } from "effect"
 import { FrameDecoder } from "../protocol/decoder.ts"
-import { type ByteStream, dial } from "../transport/conn.ts"
-import type { TransportError } from "../transport/errors.ts"
-import type { Address } from "../protocol/address.ts"
+import type { ByteStream } from "../transport/conn.ts"
 import type { Version } from "../protocol/handshake.ts"
-import { ConnectError, ConnectionError, RequestError } from "./errors.ts"
+import { type ConnectError, ConnectionError } from "./errors.ts"
+import { openAny, type Opened } from "./dialing.ts"
 import { Events } from "./events.ts"
-import { fragmentPayloads, keepsSenderOrder, mayNeedFragments, needsFragments, Reassembly } from "./fragments.ts"
-import type { OutgoingMessage } from "./frames.ts"
-import { dialTlsFor, tlsConnectError } from "./tls.ts"
-import { type Handshake, handshake } from "./handshake.ts"
+import { Reassembly } from "./fragments.ts"
+import { largeAware } from "./large.ts"
 import { Inbound, MAX_TAKE } from "./inbound.ts"
 import type { Discontinuity } from "./message.ts"
-import { type ConnectOptions, labelOf, randomPrivateName, type ResolvedOptions, resolveOptions } from "./options.ts"
+import { type ConnectOptions, labelOf, type ResolvedOptions, resolveOptions } from "./options.ts"
 import { paddedName } from "./frames.ts"
 import { Outbound } from "./outbound.ts"
 import { reader } from "./receive.ts"
@@ -83,8 +69,6 @@ import { FlowControl } from "./window.ts"
 export type { Connection, ConnectionStats } from "./model.ts"
 export type { ConnectionState } from "./state.ts"
 export type { OutgoingMessage } from "./frames.ts"
-
-const textEncoder = new TextEncoder()
 
 /**
  * Connects to a daemon. The connection belongs to the scope: closing the
@@ -115,95 +99,6 @@ export const connect = (options: ConnectOptions = {}): Effect.Effect<Connection,
  * @category constructors
  */
 export const make: (options?: ConnectOptions) => Effect.Effect<Connection, ConnectError, Scope.Scope> = connect
-
-/** A dialled and accepted session, its stream in a scope of its own. */
-interface Opened {
-  readonly hs: Handshake
-  readonly stream: ByteStream
-  readonly label: string
-  readonly scope: Scope.CloseableScope
-}
-
-interface Target {
-  readonly address: Address
-  readonly label: string
-}
-
-// Dials one address and runs the handshake with `name`, within
-// `connectTimeout`; the stream's scope is closed on failure.
-const openOne = (
-  opts: ResolvedOptions,
-  target: Target,
-  name: string,
-  parent: Scope.Scope,
-): Effect.Effect<Opened, ConnectError> =>
-  Effect.flatMap(Scope.fork(parent, ExecutionStrategy.sequential), (scope) =>
-    Effect.gen(function* () {
-      const tls = target.address._tag === "Tcp" ? opts.tls : undefined
-      const stream = yield* (tls !== undefined && target.address._tag === "Tcp"
-        ? dialTlsFor(target.address, target.label, tls)
-        : dial(target.address).pipe(
-          Effect.mapError((e: TransportError) =>
-            new ConnectError({
-              reason: "CouldNotConnect",
-              address: target.label,
-              detail: e.cause instanceof Error ? e.cause.message : e.message,
-              cause: e,
-            })
-          ),
-        ))
-      // Over TLS a refused client certificate surfaces as the first read failing.
-      const hs = yield* handshake(stream, { ...opts, name, address: target.address, label: target.label }).pipe(
-        Effect.mapError((e) =>
-          tls !== undefined && e.reason === "ConnectionClosed" ? tlsConnectError(target.label, e) ?? e : e
-        ),
-      )
-      return { hs, stream, label: target.label, scope }
-    }).pipe(
-      Scope.extend(scope),
-      Effect.timeoutFail({
-        duration: opts.connectTimeout,
-        onTimeout: () =>
-          new ConnectError({
-            reason: "Timeout",
-            address: target.label,
-            detail: `no session within ${Duration.format(opts.connectTimeout)}`,
-          }),
-      }),
-      Effect.onExit((exit) => (Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void)),
-    ))
-
-// Tries each address in turn. With `fresh`, a daemon that refuses `name`
-// as in use (the lost session may linger there) is asked again with a
-// fresh name. Fails with the one address's error, or, for a list, with an
-// error naming what each address answered.
-const openAny = (
-  opts: ResolvedOptions,
-  name: string,
-  fresh: boolean,
-  parent: Scope.Scope,
-): Effect.Effect<Opened, ConnectError> =>
-  Effect.gen(function* () {
-    const errors: Array<ConnectError> = []
-    for (const target of opts.addresses) {
-      let r = yield* Effect.either(openOne(opts, target, name, parent))
-      if (r._tag === "Left" && fresh && r.left.reason === "RejectNotUnique") {
-        r = yield* Effect.either(openOne(opts, target, name === "" ? "" : randomPrivateName(), parent))
-      }
-      if (r._tag === "Right") return r.right
-      errors.push(r.left)
-    }
-    const last = errors[errors.length - 1]
-    if (errors.length === 1) return yield* Effect.fail(last)
-    return yield* Effect.fail(
-      new ConnectError({
-        reason: last.reason,
-        address: opts.addresses.map((t) => t.label).join(","),
-        detail: `no daemon accepted a session: ${errors.map((e) => `${e.address}: ${e.detail}`).join("; ")}`,
-        cause: errors,
-      }),
-    )
-  })
 
 /** One daemon session under a connection. */
 interface Session {
@@ -557,50 +452,8 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
         })),
       )
     }
-    // A payload too large for one Spread message goes in fragments
-    // (fragments.ts): `expand` answers the messages to send in its place,
-    // or why it is refused.
-    let largeMessages = 0
-    const expand = (m: OutgoingMessage): ReadonlyArray<OutgoingMessage> | RequestError => {
-      const data = typeof m.data === "string" ? textEncoder.encode(m.data) : m.data
-      const groups = typeof m.groups === "string" ? 1 : m.groups.length
-      if (!needsFragments(data.length, groups)) return [{ ...m, data }]
-      const refuse = (reason: RequestError["reason"], detail: string) =>
-        new RequestError({ reason, operation: "multicast", detail })
-      if (data.length > opts.maxMessageBytes) {
-        return refuse("MessageTooLong", `Cannot send ${data.length} bytes: maxMessageBytes is ${opts.maxMessageBytes}`)
-      }
-      const service = m.service ?? "Agreed"
-      if (!keepsSenderOrder(service)) {
-        return refuse(
-          "NeedsOrderedService",
-          `Cannot send ${data.length} bytes with ${service}: a message sent in fragments needs Fifo or stronger`,
-        )
-      }
-      return fragmentPayloads(data, nonce, largeMessages++).map((part) => ({ ...m, data: part }))
-    }
-    const isLarge = (m: OutgoingMessage) => mayNeedFragments(m.data, typeof m.groups === "string" ? 1 : m.groups.length)
-    const multicast: Connection["multicast"] = (m) =>
-      isLarge(m)
-        ? Effect.suspend(() => {
-          const parts = expand(m)
-          return parts instanceof RequestError ? Effect.fail(parts) : sender.multicastMany(parts)
-        })
-        : sender.multicast(m)
-    // All-or-nothing as before: every message is checked (large ones
-    // expanded into their fragments) before any is sent.
-    const multicastMany: Connection["multicastMany"] = (ms) =>
-      Effect.suspend(() => {
-        const all = Array.isArray(ms) ? (ms as ReadonlyArray<OutgoingMessage>) : Array.from(ms)
-        if (!all.some(isLarge)) return sender.multicastMany(all)
-        const flat: Array<OutgoingMessage> = []
-        for (const m of all) {
-          const parts = isLarge(m) ? expand(m) : [m]
-          if (parts instanceof RequestError) return Effect.fail(parts)
-          flat.push(...parts)
-        }
-        return sender.multicastMany(flat)
-      })
+    // Payloads too large for one Spread message go in fragments (large.ts).
+    const { multicast, multicastMany } = largeAware(sender, opts.maxMessageBytes, nonce)
     const subscribeContext: SubscribeContext = {
       router,
       events,
