@@ -128,16 +128,14 @@ export class Sender {
   // takes the general path (which checks and counts it the same way).
   #trySingle(m: OutgoingMessage): boolean {
     const g = m.groups
-    if (typeof g !== "string") return false
+    if (typeof g !== "string" || !this.#simple(m)) return false
     const entry = this.#names.cached(g)
     if (entry === undefined) return false
     const bits = serviceBitsOf(m.service ?? "Agreed")
     const mt = m.messType ?? 0
     const data = m.data
-    if (bits === 0 || (mt !== 0 && !(Number.isInteger(mt) && mt >= -32768 && mt <= 65535))) return false
     const text = typeof data === "string"
     const bound = text ? data.length * 3 : data.length
-    if ((text && data.length > IN_PLACE_TEXT) || bound + MAX_GROUP_NAME > REAL_DAEMON_MAX_PAYLOAD) return false
     const out = this.#out
     const flow = this.#flow
     if (out.closed || out.waiting > 0 || flow.waiting > 0) return false
@@ -172,8 +170,24 @@ export class Sender {
   /** Multicasts in order; all are checked first, and none is sent if one is invalid. */
   multicastMany(messages: Iterable<OutgoingMessage>): Effect.Effect<void, ConnectionError | RequestError> {
     return Effect.suspend((): Effect.Effect<void, ConnectionError | RequestError> => {
+      const list = Array.isArray(messages) ? (messages as ReadonlyArray<OutgoingMessage>) : Array.from(messages)
+      // All simple (checked up front, so still all-or-nothing): each goes by
+      // the one-step path, and only one that finds no room or credit is
+      // prepared and waits.
+      if (list.length > 0 && list.every((m) => this.#simple(m))) {
+        const from = (i: number): Effect.Effect<void, ConnectionError | RequestError> => {
+          while (i < list.length && this.#trySingle(list[i])) i++
+          if (i === list.length) return Effect.void
+          const p = prepareMulticast(list[i], this.#names)
+          if (p instanceof RequestError) return Effect.fail(p)
+          this.#count(p)
+          const k = i
+          return Effect.flatMap(this.#queueSlow(p), () => from(k + 1))
+        }
+        return from(0)
+      }
       const items: Array<PreparedFrame> = []
-      for (const m of messages) {
+      for (const m of list) {
         const p = prepareMulticast(m, this.#names)
         if (p instanceof RequestError) return Effect.fail(p)
         this.#count(p)
@@ -218,6 +232,20 @@ export class Sender {
   }
 
   // ----- the steps -----
+
+  // Whether the one-step path takes `m` when the window and the buffer have
+  // room: one destination named by a string validated before, a known
+  // service, a 16-bit mess_type, and a payload that surely fits one frame.
+  #simple(m: OutgoingMessage): boolean {
+    const g = m.groups
+    if (typeof g !== "string" || this.#names.cached(g) === undefined) return false
+    if (serviceBitsOf(m.service ?? "Agreed") === 0) return false
+    const mt = m.messType ?? 0
+    if (mt !== 0 && !(Number.isInteger(mt) && mt >= -32768 && mt <= 65535)) return false
+    const data = m.data
+    if (typeof data === "string") return data.length <= IN_PLACE_TEXT
+    return data.length + MAX_GROUP_NAME <= REAL_DAEMON_MAX_PAYLOAD
+  }
 
   // Sets what `p` costs in the window, as of the frames queued so far: a
   // multicast that comes back costs the size of its largest joined

@@ -231,6 +231,36 @@ describe("Sender", () => {
       expect(yield* out.take).toEqual(expected)
     }))
 
+  it.effect("Sender.multicastMany of simple messages takes the one-step path, same bytes, still all-or-nothing", () =>
+    Effect.gen(function* () {
+      const out = new Outbound({ maxFrames: 100, maxBytes: 1 << 20 })
+      const s = senderOf(out)
+      yield* s.multicast({ groups: ["g"], data: "cache g" }) // validates and caches "g"
+      const first = yield* out.take
+      const batch = [
+        { groups: "g", data: new Uint8Array([1, 2]) },
+        { groups: "g", data: "two", service: "Fifo" as const, messType: 3 },
+        { groups: "g", data: new Uint8Array(0), selfDiscard: true },
+      ]
+      yield* s.multicastMany(batch)
+      const expected = concatBytes(batch.map((m) =>
+        encodeMulticast({
+          privateGroup: PG,
+          service: m.service ?? "Agreed",
+          groups: [m.groups],
+          data: typeof m.data === "string" ? new TextEncoder().encode(m.data) : m.data,
+          messType: m.messType,
+          selfDiscard: m.selfDiscard,
+        })
+      ))
+      expect(yield* out.take).toEqual(expected)
+      expect(first?.length).toBeGreaterThan(0)
+      // One bad message among simple ones: nothing is sent.
+      const e = yield* Effect.flip(s.multicastMany([...batch, { groups: "g", data: "", messType: 1 << 16 }]))
+      expect(e.reason).toBe("IllegalMessType")
+      expect(out.frames).toBe(0)
+    }))
+
   it.effect("Sender counts joins and leaves the daemon answers, and multicasts that come back", () =>
     Effect.gen(function* () {
       const out = new Outbound({ maxFrames: 100, maxBytes: 1 << 20 })
