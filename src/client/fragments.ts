@@ -26,7 +26,9 @@
  * sizes that break a real 5.0.1 daemon (143,088 bytes and up).
  *
  * What a receiver holds is bounded: one message at most `maxMessageBytes`,
- * all partial messages together at most `maxReassemblyBytes`. A fragment out
+ * all partial messages together at most `maxReassemblyBytes`; a partial
+ * message more than {@link STALE_MS} old gives way to a new one that needs
+ * its room. A fragment out
  * of order, one that would pass a bound, or one whose sender leaves or
  * disconnects (its membership message says so) drops that sender's partial
  * message: nothing partial is ever delivered, and its memory goes at once.
@@ -61,6 +63,15 @@ export const FRAGMENT_HEADER = 36
  * @category constants
  */
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+/**
+ * How long a partial large message may wait for its next fragments before
+ * a message that needs its room may drop it (30 s).
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const STALE_MS = 30_000
 
 /**
  * Whether a service keeps a sender's messages in order (and so may carry
@@ -133,6 +144,7 @@ export const mayBeFragment = (m: ReceivedMessage): boolean =>
   m.dataByte(0) === 0xff && m.dataByte(5) === EnvelopeKinds.Fragment
 
 interface Partial {
+  readonly started: number
   readonly sender: string
   readonly id: string
   readonly count: number
@@ -172,10 +184,17 @@ export class Reassembly {
   #assembled = 0
   #dropped = 0
 
-  /** Bounds: one message at most `maxMessageBytes`, all partials at most `maxTotalBytes`. */
-  constructor(maxMessageBytes: number, maxTotalBytes: number) {
+  readonly #now: () => number
+
+  /**
+   * Bounds: one message at most `maxMessageBytes`, all partials at most
+   * `maxTotalBytes`. `now` is the clock (milliseconds) used to tell stale
+   * partial messages from live ones.
+   */
+  constructor(maxMessageBytes: number, maxTotalBytes: number, now: () => number = Date.now) {
     this.#maxMessage = maxMessageBytes
     this.#maxTotal = maxTotalBytes
+    this.#now = now
   }
 
   /** The counters now. */
@@ -206,11 +225,15 @@ export class Reassembly {
     if (p === undefined) {
       // The rest of a message already dropped (or never begun here): ignored.
       if (index !== 0) return undefined
+      const now = this.#now()
+      // Room is made first from partial messages gone quiet (a sender that
+      // starts large messages and never finishes them holds nothing for long).
+      if (this.#pending + total > this.#maxTotal) this.#dropStale(now)
       if (count === 0 || total > this.#maxMessage || this.#pending + total > this.#maxTotal) {
         this.#dropped++
         return undefined
       }
-      p = { sender, id, count, bytes: new Uint8Array(total), first: m, next: 0, filled: 0 }
+      p = { started: now, sender, id, count, bytes: new Uint8Array(total), first: m, next: 0, filled: 0 }
       if (bySender === undefined) this.#partials.set(sender, bySender = new Map())
       bySender.set(id, p)
       this.#pending += total
@@ -264,6 +287,12 @@ export class Reassembly {
   /** Whether any partial message is held. */
   get holding(): boolean {
     return this.#partials.size > 0
+  }
+
+  #dropStale(now: number): void {
+    for (const bySender of [...this.#partials.values()]) {
+      for (const p of [...bySender.values()]) if (now - p.started > STALE_MS) this.#drop(p)
+    }
   }
 
   #drop(p: Partial): void {

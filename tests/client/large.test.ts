@@ -177,6 +177,22 @@ describe("Reassembly", () => {
     expect(r.stats).toEqual({ assembled: 0, dropped: 2, pendingBytes: 0 })
   })
 
+  it("Reassembly lets a partial message gone quiet for 30 s give way to a new one that needs its room", () => {
+    let now = 0
+    const r = new Reassembly(1 << 24, 4 * FRAGMENT_BYTES, () => now)
+    r.add(received(parts[0], "#stalls#d"))
+    // Within 30 s the stalled message keeps its room: the newcomer is dropped.
+    now = 10_000
+    expect(r.add(received(parts[0], "#new#d"))).toBeUndefined()
+    expect(r.stats.dropped).toBe(1)
+    // Past 30 s it gives way: the newcomer starts, and completes.
+    now = 31_000
+    r.add(received(parts[0], "#new#d"))
+    expect(r.stats).toEqual({ assembled: 0, dropped: 2, pendingBytes: 3 * FRAGMENT_BYTES + 5 })
+    for (const part of parts.slice(1, 3)) r.add(received(part, "#new#d"))
+    expect(r.add(received(parts[3], "#new#d"))?.data.length).toBe(3 * FRAGMENT_BYTES + 5)
+  })
+
   it("a payload that only looks like a fragment (bad checksum) is an ordinary message", () => {
     const fake = parts[0].slice()
     fake[33] ^= 1 // the checksum
