@@ -286,11 +286,18 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
       s: Session,
       o: Opened,
       e: ConnectionError,
-      rejoin: ReadonlyArray<string>,
+      joinedAtLoss: ReadonlyArray<string>,
       loss: { readonly unconfirmed: number; readonly unsent: number },
       attempts: number,
     ): Effect.Effect<void> =>
       Effect.gen(function* () {
+        // Under "fail" nothing was queued in the gap, but a subscription
+        // that ended then could not send its leave and forgot its group:
+        // that group is not joined again. (Under "wait" the leaves queued in
+        // the gap follow the re-joins and undo them in order.)
+        const rejoin = opts.whileReconnecting === "fail"
+          ? joinedAtLoss.filter((g) => sender.joined.has(g))
+          : joinedAtLoss
         const privateGroup = o.hs.accept.privateGroup
         const mark = (group: string): Discontinuity => ({
           _tag: "Transitional",
@@ -453,7 +460,12 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
       )
     }
     // Payloads too large for one Spread message go in fragments (large.ts).
-    const { multicast, multicastMany } = largeAware(sender, opts.maxMessageBytes, nonce)
+    const { multicast, multicastMany } = largeAware(
+      sender,
+      opts.maxMessageBytes,
+      nonce,
+      (idHigh, idLow) => reassembly.forget(idHigh, idLow),
+    )
     const subscribeContext: SubscribeContext = {
       router,
       events,
@@ -463,6 +475,7 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
       closing,
       join,
       leave,
+      unjoin: (group) => sender.joined.delete(group),
     }
     const subscribeTo: Connection["subscribe"] = (group, options) => subscribe(subscribeContext, group, options)
     const requestContext: RequestContext = {

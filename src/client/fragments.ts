@@ -65,7 +65,7 @@ export const FRAGMENT_HEADER = 36
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 /**
- * How long a partial large message may wait for its next fragments before
+ * How long a partial large message may wait for its next fragment before
  * a message that needs its room may drop it (30 s).
  *
  * @since 0.2.0
@@ -134,6 +134,31 @@ export const fragmentPayloads = (data: Uint8Array, idHigh: number, idLow: number
 }
 
 /**
+ * The payload that aborts the large message `idHigh:idLow`: a fragment with
+ * index 0xFFFFFFFF, which every receiver takes as out of order and so drops
+ * what it holds of that message. Sent (best effort) when a large send is
+ * interrupted partway.
+ *
+ * @since 0.2.0
+ * @category encoding
+ */
+export const abortPayload = (idHigh: number, idLow: number): Uint8Array => {
+  const p = new Uint8Array(FRAGMENT_HEADER)
+  const v = new DataView(p.buffer)
+  p.set(ENVELOPE_MAGIC, 0)
+  p[4] = ENVELOPE_VERSION
+  p[5] = EnvelopeKinds.Fragment
+  v.setUint16(6, FRAGMENT_HEADER)
+  v.setUint32(8, idHigh >>> 0)
+  v.setUint32(12, idLow >>> 0)
+  v.setUint32(20, 0xffffffff)
+  v.setUint32(24, 0)
+  v.setUint32(28, 0)
+  v.setUint32(32, crc32(p, 0, 32))
+  return p
+}
+
+/**
  * Whether a received data message carries a fragment (the cheap test the
  * reader makes on every message: two bytes).
  *
@@ -144,12 +169,19 @@ export const mayBeFragment = (m: ReceivedMessage): boolean =>
   m.dataByte(0) === 0xff && m.dataByte(5) === EnvelopeKinds.Fragment
 
 interface Partial {
-  readonly started: number
   readonly sender: string
   readonly id: string
   readonly count: number
   readonly bytes: Uint8Array
-  readonly first: RegularMessage
+  // The fields of the whole message, copied from its first fragment (not
+  // the fragment itself, which would keep its socket read alive).
+  readonly groups: ReadonlyArray<string>
+  readonly service: ServiceLevel
+  readonly type: number
+  readonly messType: number
+  readonly endianMismatch: boolean
+  /** When its latest fragment came (the reassembly's clock). */
+  last: number
   next: number
   filled: number
 }
@@ -165,9 +197,27 @@ export interface ReassemblyStats {
   readonly assembled: number
   /** Partial messages dropped (out of order, over a bound, or the sender left). */
   readonly dropped: number
-  /** Bytes held by partial messages now. */
+  /** Bytes held by partial messages now (each counted at least {@link PARTIAL_OVERHEAD}). */
   readonly pendingBytes: number
 }
+
+/**
+ * What a partial message counts against the bound at the least, so that
+ * fragments claiming tiny totals cannot pile up partial messages for free.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const PARTIAL_OVERHEAD = 4096
+
+/**
+ * Most partial messages one sender may have at a time (its fibers may send
+ * that many large messages at once); a new one beyond drops its oldest.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const MAX_PARTIALS_PER_SENDER = 8
 
 /**
  * The partial large messages of one connection.
@@ -178,12 +228,12 @@ export interface ReassemblyStats {
 export class Reassembly {
   readonly #maxMessage: number
   readonly #maxTotal: number
-  // Keyed by sender, then message id.
+  // Keyed by sender, then message id; both in insertion order, so a
+  // sender's oldest partial message is its first.
   readonly #partials = new Map<string, Map<string, Partial>>()
   #pending = 0
   #assembled = 0
   #dropped = 0
-
   readonly #now: () => number
 
   /**
@@ -220,23 +270,46 @@ export class Reassembly {
     const body = payload.subarray(env.headerLength)
     const sender = m.sender
     const id = `${env.idHigh}:${env.idLow}`
+    const now = this.#now()
     let bySender = this.#partials.get(sender)
     let p = bySender?.get(id)
     if (p === undefined) {
-      // The rest of a message already dropped (or never begun here): ignored.
+      // The rest of a message already dropped (or never begun here), or an
+      // abort of one (index 0xFFFFFFFF): ignored.
       if (index !== 0) return undefined
-      const now = this.#now()
+      const cost = Math.max(total, PARTIAL_OVERHEAD)
       // Room is made first from partial messages gone quiet (a sender that
       // starts large messages and never finishes them holds nothing for long).
-      if (this.#pending + total > this.#maxTotal) this.#dropStale(now)
-      if (count === 0 || total > this.#maxMessage || this.#pending + total > this.#maxTotal) {
+      if (this.#pending + cost > this.#maxTotal) this.#dropStale(now)
+      // Every fragment carries at least one byte.
+      if (
+        count === 0 || total === 0 || count > total || total > this.#maxMessage || this.#pending + cost > this.#maxTotal
+      ) {
         this.#dropped++
         return undefined
       }
-      p = { started: now, sender, id, count, bytes: new Uint8Array(total), first: m, next: 0, filled: 0 }
+      if (bySender !== undefined && bySender.size >= MAX_PARTIALS_PER_SENDER) {
+        const oldest = bySender.values().next()
+        if (oldest.done !== true) this.#drop(oldest.value)
+      }
+      p = {
+        sender,
+        id,
+        count,
+        bytes: new Uint8Array(total),
+        groups: m.groups,
+        service: m.service,
+        type: m.type,
+        messType: m.messType,
+        endianMismatch: m.endianMismatch,
+        last: now,
+        next: 0,
+        filled: 0,
+      }
+      bySender = this.#partials.get(sender)
       if (bySender === undefined) this.#partials.set(sender, bySender = new Map())
       bySender.set(id, p)
-      this.#pending += total
+      this.#pending += cost
     }
     if (index !== p.next || count !== p.count || total !== p.bytes.length || p.filled + body.length > total) {
       this.#drop(p)
@@ -244,6 +317,7 @@ export class Reassembly {
     }
     p.bytes.set(body, p.filled)
     p.filled += body.length
+    p.last = now
     p.next++
     if (p.next < p.count) return undefined
     this.#forget(p)
@@ -252,31 +326,46 @@ export class Reassembly {
       return undefined
     }
     this.#assembled++
-    const f = p.first
     return {
       _tag: "Regular",
-      sender: f.sender,
-      groups: f.groups,
-      service: f.service,
-      type: f.type,
-      messType: f.messType,
-      endianMismatch: f.endianMismatch,
+      sender,
+      groups: p.groups,
+      service: p.service,
+      type: p.type,
+      messType: p.messType,
+      endianMismatch: p.endianMismatch,
       data: p.bytes,
     }
   }
 
-  /** Drops every partial message of `sender` (it left or disconnected). */
+  /** Drops every partial message of `sender` (it disconnected). */
   senderGone(sender: string): void {
     const bySender = this.#partials.get(sender)
     if (bySender === undefined) return
     for (const p of [...bySender.values()]) this.#drop(p)
   }
 
-  /** Drops the partial messages of every sender not in `members` (a network change). */
-  keepOnly(members: ReadonlyArray<string>): void {
+  /**
+   * Drops the partial messages to `group` whose sender is not in `members`
+   * (it left `group`, or a network change took it out of the view): the
+   * rest of them will not come through that group.
+   */
+  notIn(group: string, members: ReadonlyArray<string>): void {
     if (this.#partials.size === 0) return
     const keep = new Set(members)
-    for (const sender of [...this.#partials.keys()]) if (!keep.has(sender)) this.senderGone(sender)
+    for (const [sender, bySender] of [...this.#partials]) {
+      if (keep.has(sender)) continue
+      for (const p of [...bySender.values()]) if (p.groups.includes(group)) this.#drop(p)
+    }
+  }
+
+  /** Drops the partial message `idHigh:idLow` of whichever sender holds it (an own message aborted). */
+  forget(idHigh: number, idLow: number): void {
+    const id = `${idHigh}:${idLow}`
+    for (const bySender of [...this.#partials.values()]) {
+      const p = bySender.get(id)
+      if (p !== undefined) this.#drop(p)
+    }
   }
 
   /** Drops every partial message (the session they came in is gone). */
@@ -291,7 +380,7 @@ export class Reassembly {
 
   #dropStale(now: number): void {
     for (const bySender of [...this.#partials.values()]) {
-      for (const p of [...bySender.values()]) if (now - p.started > STALE_MS) this.#drop(p)
+      for (const p of [...bySender.values()]) if (now - p.last > STALE_MS) this.#drop(p)
     }
   }
 
@@ -304,6 +393,6 @@ export class Reassembly {
     const bySender = this.#partials.get(p.sender)
     if (bySender?.delete(p.id) !== true) return
     if (bySender.size === 0) this.#partials.delete(p.sender)
-    this.#pending -= p.bytes.length
+    this.#pending -= Math.max(p.bytes.length, PARTIAL_OVERHEAD)
   }
 }

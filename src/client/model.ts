@@ -128,12 +128,17 @@ export interface Connection {
    * Multicasts one message. Waits while the flow window or the outbox is
    * full; succeeds once the frame is queued. A payload too large for one
    * Spread message (up to `maxMessageBytes`) is sent in fragments and
-   * delivered whole by receiving spreadfx clients (see fragments.ts).
+   * delivered whole by receiving spreadfx clients (see fragments.ts); if
+   * the send is interrupted partway, receivers are told to drop the part
+   * they hold (best effort; their bounds free it otherwise).
    */
   readonly multicast: (message: OutgoingMessage) => Effect.Effect<void, ConnectionError | RequestError>
   /**
-   * Multicasts messages in order, with one permit wait per batch. All are
-   * validated first: if one is invalid, none is sent.
+   * Multicasts messages in order. All are checked first: if one is
+   * invalid, none is sent. Each goes out at once while the window and the
+   * buffer have room, and waits where they are full. Interrupted partway,
+   * the messages already queued are sent (a large message cut short is
+   * aborted at its receivers: nothing partial is ever delivered).
    */
   readonly multicastMany: (
     messages: Iterable<OutgoingMessage>,

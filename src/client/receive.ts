@@ -133,8 +133,8 @@ export const reader = (ctx: ReaderContext): Effect.Effect<void> => {
           ctx.tracker.apply(m)
           // A sender gone mid-message leaves nothing partial behind.
           if (reassembly.holding) {
-            if (m.cause === "Network") reassembly.keepOnly(m.members)
-            else if (m.cause !== "Join" && m.changed !== undefined) reassembly.senderGone(m.changed)
+            if (m.cause === "Disconnect" && m.changed !== undefined) reassembly.senderGone(m.changed)
+            else if (m.cause !== "Join") reassembly.notIn(m.group, m.members)
           }
           break
         case "SelfLeave":

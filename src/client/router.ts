@@ -196,6 +196,15 @@ export class Router {
     return true
   }
 
+  /** The leave of `group`'s last subscription could not be sent: nothing waits for its self-leave. */
+  leaveFailed(group: string): void {
+    const e = this.#groups.get(group)
+    if (e === undefined) return
+    if (e.leaving > 0) e.leaving--
+    if (e.leaving === 0 && e.subs.size === 0) this.#groups.delete(group)
+    this.#updateActive()
+  }
+
   // ----- requests -----
 
   /** A fresh correlation id's low 32 bits, with its pending entry. */

@@ -128,9 +128,8 @@ export class Sender {
   // takes the general path (which checks and counts it the same way).
   #trySingle(m: OutgoingMessage): boolean {
     const g = m.groups
-    if (typeof g !== "string" || !this.#simple(m)) return false
-    const entry = this.#names.cached(g)
-    if (entry === undefined) return false
+    const entry = this.#simpleEntry(m)
+    if (entry === undefined || typeof g !== "string") return false
     const bits = serviceBitsOf(m.service ?? "Agreed")
     const mt = m.messType ?? 0
     const data = m.data
@@ -174,7 +173,7 @@ export class Sender {
       // All simple (checked up front, so still all-or-nothing): each goes by
       // the one-step path, and only one that finds no room or credit is
       // prepared and waits.
-      if (list.length > 0 && list.every((m) => this.#simple(m))) {
+      if (list.length > 0 && list.every((m) => this.#simpleEntry(m) !== undefined)) {
         const from = (i: number): Effect.Effect<void, ConnectionError | RequestError> => {
           while (i < list.length && this.#trySingle(list[i])) i++
           if (i === list.length) return Effect.void
@@ -221,6 +220,18 @@ export class Sender {
     })
   }
 
+  /**
+   * Queues `m` if that can be done at once (window credit and room, ahead
+   * of waiting senders), never waiting; answers whether it did. For
+   * best-effort messages sent from a finalizer, which must not wait.
+   */
+  offerNow(m: OutgoingMessage): boolean {
+    const p = prepareMulticast(m, this.#names)
+    if (p instanceof RequestError) return false
+    this.#count(p)
+    return this.#tryQueue(p, true) === "Queued"
+  }
+
   /** Whether a message to `groups` comes back to this session (and so counts). */
   isCounted(groups: ReadonlyArray<string>, selfDiscard: boolean): boolean {
     if (selfDiscard) return false
@@ -233,18 +244,20 @@ export class Sender {
 
   // ----- the steps -----
 
-  // Whether the one-step path takes `m` when the window and the buffer have
-  // room: one destination named by a string validated before, a known
-  // service, a 16-bit mess_type, and a payload that surely fits one frame.
-  #simple(m: OutgoingMessage): boolean {
+  // The group entry of `m` when the one-step path takes it (given room in
+  // the window and the buffer): one destination named by a string validated
+  // before, a known service, a 16-bit mess_type, and a payload that surely
+  // fits one frame; else undefined.
+  #simpleEntry(m: OutgoingMessage): Uint8Array | undefined {
     const g = m.groups
-    if (typeof g !== "string" || this.#names.cached(g) === undefined) return false
-    if (serviceBitsOf(m.service ?? "Agreed") === 0) return false
+    if (typeof g !== "string") return undefined
+    const entry = this.#names.cached(g)
+    if (entry === undefined || serviceBitsOf(m.service ?? "Agreed") === 0) return undefined
     const mt = m.messType ?? 0
-    if (mt !== 0 && !(Number.isInteger(mt) && mt >= -32768 && mt <= 65535)) return false
+    if (mt !== 0 && !(Number.isInteger(mt) && mt >= -32768 && mt <= 65535)) return undefined
     const data = m.data
-    if (typeof data === "string") return data.length <= IN_PLACE_TEXT
-    return data.length + MAX_GROUP_NAME <= REAL_DAEMON_MAX_PAYLOAD
+    if (typeof data === "string") return data.length <= IN_PLACE_TEXT ? entry : undefined
+    return data.length + MAX_GROUP_NAME <= REAL_DAEMON_MAX_PAYLOAD ? entry : undefined
   }
 
   // Sets what `p` costs in the window, as of the frames queued so far: a

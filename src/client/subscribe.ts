@@ -52,6 +52,12 @@ export interface SubscribeContext {
   readonly closing: ConnectionError
   readonly join: (group: string) => Effect.Effect<void, ConnectionError | RequestError>
   readonly leave: (group: string) => Effect.Effect<void, ConnectionError | RequestError>
+  /**
+   * Forgets that `group` is joined (its leave could not be sent — during a
+   * reconnect gap with `whileReconnecting: "fail"` — so it must not be
+   * joined again when the session comes back).
+   */
+  readonly unjoin: (group: string) => void
 }
 
 /**
@@ -87,7 +93,14 @@ export const subscribe = (
           const last = ctx.router.remove(sub)
           return Effect.zipRight(
             inbound.end(ctx.router.ended ?? ctx.closing),
-            last && ctx.router.ended === undefined ? Effect.ignore(ctx.leave(group)) : Effect.void,
+            last && ctx.router.ended === undefined
+              ? Effect.catchAll(ctx.leave(group), () =>
+                Effect.sync(() => {
+                  // No leave went out, so no self-leave will come.
+                  ctx.router.leaveFailed(group)
+                  ctx.unjoin(group)
+                }))
+              : Effect.void,
           )
         }),
     )

@@ -1,8 +1,17 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Stream } from "effect"
 import { connect, type Connection } from "../../src/client/connection.ts"
+import { fixedWindow } from "../../src/client/options.ts"
 import { RequestError } from "../../src/client/errors.ts"
-import { FRAGMENT_BYTES, fragmentPayloads, Reassembly } from "../../src/client/fragments.ts"
+import { crc32 } from "../../src/client/envelope.ts"
+import {
+  abortPayload,
+  FRAGMENT_BYTES,
+  fragmentPayloads,
+  MAX_PARTIALS_PER_SENDER,
+  PARTIAL_OVERHEAD,
+  Reassembly,
+} from "../../src/client/fragments.ts"
 import { messageAt, ReceivedMessage } from "../../src/client/message.ts"
 import { encodeMulticast, FrameDecoder, type RegularMessage, type ServerMessage } from "../../src/protocol/mod.ts"
 import { Prng } from "../_helpers/prng.ts"
@@ -143,6 +152,34 @@ describe("large messages", () => {
       }),
     TIMEOUT,
   )
+
+  it.scopedLive("a large send interrupted partway leaves nothing held at the receivers", () =>
+    Effect.gen(function* () {
+      const d = yield* startDaemon()
+      const a = yield* connect({ daemon: d.spreadName, name: "a", window: fixedWindow(1) })
+      const b = yield* connect({ daemon: d.spreadName, name: "b" })
+      yield* b.join("big")
+      yield* a.join("big")
+      yield* sleep(50)
+      // One fragment in flight at a time: 128 round trips for 16 MiB.
+      const sending = yield* Effect.fork(
+        a.multicast({ groups: "big", data: new Uint8Array(16 * 1024 * 1024), service: "Fifo" }),
+      )
+      let held = 0
+      for (let i = 0; i < 500 && held === 0; i++) {
+        yield* sleep(2)
+        held = (yield* b.stats).reassemblyBytes
+      }
+      expect(held).toBe(16 * 1024 * 1024)
+      yield* Fiber.interrupt(sending)
+      let after = held
+      for (let i = 0; i < 100 && after !== 0; i++) {
+        yield* sleep(5)
+        after = (yield* b.stats).reassemblyBytes
+      }
+      expect(after).toBe(0)
+      expect((yield* b.stats).largeMessagesAssembled).toBe(0)
+    }), TIMEOUT)
 })
 
 describe("Reassembly", () => {
@@ -191,6 +228,57 @@ describe("Reassembly", () => {
     expect(r.stats).toEqual({ assembled: 0, dropped: 2, pendingBytes: 3 * FRAGMENT_BYTES + 5 })
     for (const part of parts.slice(1, 3)) r.add(received(part, "#new#d"))
     expect(r.add(received(parts[3], "#new#d"))?.data.length).toBe(3 * FRAGMENT_BYTES + 5)
+  })
+
+  it("Reassembly measures quiet from the latest fragment, not the first", () => {
+    let now = 0
+    const r = new Reassembly(1 << 24, 4 * FRAGMENT_BYTES, () => now)
+    r.add(received(parts[0], "#slow#d"))
+    now = 25_000
+    r.add(received(parts[1], "#slow#d"))
+    now = 50_000 // 50 s after its start, 25 s after its latest fragment: still live
+    expect(r.add(received(parts[0], "#new#d"))).toBeUndefined()
+    expect(r.stats.dropped).toBe(1) // the newcomer, not the slow message
+    r.add(received(parts[2], "#slow#d"))
+    expect(r.add(received(parts[3], "#slow#d"))?.data.length).toBe(3 * FRAGMENT_BYTES + 5)
+  })
+
+  it("Reassembly bounds how many partial messages a sender holds, and refuses empty ones", () => {
+    const r = new Reassembly(1 << 24, 1 << 26)
+    // A hostile peer: many first fragments of 2-byte messages that never finish.
+    for (let id = 0; id < 100; id++) {
+      const first = fragmentPayloads(new Uint8Array(2), 5, id)[0].slice()
+      const v = new DataView(first.buffer)
+      v.setUint32(24, 2) // count 2: the second never comes
+      v.setUint32(32, crc32(first, 0, 32))
+      r.add(received(first, "#hostile#d"))
+    }
+    expect(r.stats.pendingBytes).toBe(MAX_PARTIALS_PER_SENDER * PARTIAL_OVERHEAD)
+    expect(r.stats.dropped).toBe(100 - MAX_PARTIALS_PER_SENDER)
+    // total 0 is refused outright.
+    const empty = fragmentPayloads(new Uint8Array(0), 6, 1)[0]
+    expect(r.add(received(empty, "#other#d"))).toBeUndefined()
+    expect(r.stats.dropped).toBe(100 - MAX_PARTIALS_PER_SENDER + 1)
+  })
+
+  it("Reassembly drops a sender's partial message to a group it left, and keeps the others", () => {
+    const r = new Reassembly(1 << 24, 1 << 26)
+    const toG = fragmentPayloads(bytesOf(2 * FRAGMENT_BYTES, 4), 1, 1)
+    r.add(received(toG[0], "#a#d"))
+    // `received` sends to group "g": leaving another group drops nothing.
+    r.notIn("ctl", [])
+    expect(r.stats.pendingBytes).toBe(2 * FRAGMENT_BYTES)
+    r.notIn("g", ["#a#d"]) // still a member of g
+    expect(r.stats.pendingBytes).toBe(2 * FRAGMENT_BYTES)
+    r.notIn("g", [])
+    expect(r.stats).toEqual({ assembled: 0, dropped: 1, pendingBytes: 0 })
+  })
+
+  it("an abort fragment drops what a receiver holds of that message", () => {
+    const r = new Reassembly(1 << 24, 1 << 26)
+    r.add(received(parts[0]))
+    expect(r.add(received(abortPayload(7, 9)))).toBeUndefined()
+    expect(r.stats).toEqual({ assembled: 0, dropped: 1, pendingBytes: 0 })
   })
 
   it("a payload that only looks like a fragment (bad checksum) is an ordinary message", () => {

@@ -9,12 +9,13 @@ import {
   ConfigProvider,
   Effect,
   Either,
+  Exit,
   Fiber,
   Layer,
   Option,
   Queue,
   Schedule,
-  type Scope,
+  Scope,
   Stream,
 } from "effect"
 import { ConnectConfig } from "../../src/client/config.ts"
@@ -384,6 +385,41 @@ describe("connect with reconnect", () => {
         expect(yield* waitFor(Effect.map(a.stats, (s) => s.inFlight === 0 && s.windowInUse === 0))).toBe(true)
         const s = yield* a.stats
         expect(s.windowPeak).toBeLessThanOrEqual(4)
+      })),
+    TIMEOUT,
+  )
+
+  it.scopedLive(
+    "a subscription that ends during the gap (whileReconnecting: fail) is not joined again, and its group's messages reach messages after an explicit join",
+    () =>
+      quiet(Effect.gen(function* () {
+        const first = yield* spawnDaemon(0)
+        const daemon = `${first.port}@127.0.0.1`
+        const a = yield* connect({
+          daemon,
+          whileReconnecting: "fail",
+          reconnect: Schedule.spaced("50 millis").pipe(Schedule.intersect(Schedule.recurs(200))),
+        })
+        const events = yield* eventsOf(a)
+        const subScope = yield* Scope.make()
+        yield* Effect.forkIn(Stream.runDrain(a.subscribe("s")), subScope)
+        expect(yield* waitFor(hasMember(a, "s"))).toBe(true)
+        yield* first.kill
+        expect(yield* eventually(() => tags(events).includes("Disconnected"), 10_000)).toBe(true)
+        // The subscription ends while the session is gone: its leave cannot be sent.
+        yield* Scope.close(subScope, Exit.void)
+        yield* spawnDaemon(first.port)
+        expect(yield* eventually(() => tags(events).includes("Reconnected"), 15_000)).toBe(true)
+        yield* sleep(100)
+        expect(yield* hasMember(a, "s")).toBe(false)
+        expect((yield* a.stats).subscribers).toBe(0)
+        // Joined again by hand, the group's messages go to `messages` as usual.
+        const b = yield* connect({ daemon })
+        yield* a.join("s")
+        expect(yield* waitFor(hasMember(a, "s"))).toBe(true)
+        yield* b.multicast({ groups: "s", data: "hello" })
+        const got = yield* a.messages.pipe(Stream.filter(isText("hello")), Stream.take(1), Stream.runCollect)
+        expect(got.length).toBe(1)
       })),
     TIMEOUT,
   )
