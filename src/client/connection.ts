@@ -310,15 +310,25 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
           rejoined: rejoin,
         })
         // Before any message of the new session (its reader starts below).
-        yield* router.mark(mark)
-        yield* inbound.offer([mark(privateGroup)])
+        // Both wait for room; interrupted (a close) while they do, the new
+        // session is closed unused.
+        yield* Effect.onInterrupt(
+          Effect.zipRight(router.mark(mark), inbound.offer([mark(privateGroup)])),
+          () => Scope.close(o.scope, Exit.void),
+        )
         yield* Effect.uninterruptible(Effect.suspend(() => {
           // Installed before the state goes back to Open, so a close from
           // then on finds the new session (and one that came first makes
           // `resume` answer false: the new session is closed unused).
           if (opts.whileReconnecting === "fail") freshBuffers()
           sender.rebind(out, flow, privateGroup)
-          if (privateGroup !== s.privateGroup) out.renameSender(paddedName(privateGroup))
+          let forgotten = 0
+          if (privateGroup !== s.privateGroup) {
+            out.renameSender(paddedName(privateGroup))
+            // Messages queued in the gap to the old private group go nowhere
+            // now: they will not come back, so their permits return here.
+            forgotten = flow.forget(s.privateGroup)
+          }
           router.rebind(privateGroup)
           tracker.reset()
           // Joins first, ahead of what senders queued meanwhile; they take no
@@ -332,7 +342,8 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
               return Scope.close(o.scope, Exit.void)
             }
             reconnects++
-            return SubscriptionRef.set(views, tracker.current).pipe(
+            return flow.giveBack(forgotten).pipe(
+              Effect.zipRight(SubscriptionRef.set(views, tracker.current)),
               Effect.zipRight(run(next, o.hs.leftover)),
               Effect.zipRight(Effect.sync(() =>
                 events.publish({

@@ -142,8 +142,10 @@ export class Sender {
     let cost = 0
     let via: string | undefined
     if (flow.enabled && !selfDiscard) {
-      if (g === this.#privateGroup) cost = flow.costOf(1)
-      else if (this.joined.has(g)) {
+      if (g === this.#privateGroup) {
+        cost = flow.costOf(1)
+        via = g
+      } else if (this.joined.has(g)) {
         cost = flow.costOf(this.#views.size(g))
         via = g
       }
@@ -274,17 +276,19 @@ export class Sender {
       return
     }
     if (!this.isCounted(p.names, p.selfDiscard)) return
+    // `via`: the one destination it comes back through, when only one does
+    // (a refused join, or a private group gone with its session, then
+    // forgets it).
     let size = 1
     let only: string | undefined
     let single = true
     for (let i = 0; i < p.names.length; i++) {
       const g = p.names[i]
-      if (g === this.#privateGroup) single = false
-      else if (this.joined.has(g)) {
-        size = Math.max(size, this.#views.size(g))
-        if (only !== undefined && only !== g) single = false
-        only = g
-      }
+      const own = g === this.#privateGroup
+      if (!own && !this.joined.has(g)) continue
+      if (!own) size = Math.max(size, this.#views.size(g))
+      if (only !== undefined && only !== g) single = false
+      only = g
     }
     p.cost = this.#flow.costOf(size)
     p.via = single ? only : undefined

@@ -478,6 +478,9 @@ describe("connect with reconnect", () => {
         expect(yield* eventually(() => tags(events).includes("Disconnected"), 10_000)).toBe(true)
         // Queued during the gap, under the old name; it goes out under the new one.
         yield* a.multicast({ groups: "g", data: "from the gap" })
+        // Queued to the old private group: it goes nowhere once the name is
+        // new, so its window permits must come back without it.
+        for (let i = 0; i < 3; i++) yield* a.multicast({ groups: "#keep#localhost", data: `to self ${i}` })
         p.state.refuse = false
         expect(yield* eventually(() => tags(events).includes("Reconnected"), 10_000)).toBe(true)
         const reconnected = events.find((e) => e._tag === "Reconnected")
@@ -494,6 +497,7 @@ describe("connect with reconnect", () => {
         const gapMessage = seen[seen.length - 1]
         expect(isRegular(gapMessage) && gapMessage.sender).toBe(a.privateGroup)
         expect(yield* waitFor(hasMember(a, "g"))).toBe(true)
+        expect(yield* waitFor(Effect.map(a.stats, (st) => st.inFlight === 0 && st.windowInUse === 0))).toBe(true)
       })),
     TIMEOUT,
   )
