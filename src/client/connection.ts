@@ -3,6 +3,7 @@
  *
  * - state.ts: the lifecycle state machine (one `Ref`, named transitions);
  * - dialing.ts: dial and handshake over the list of daemon addresses;
+ * - session.ts + reconnect.ts: one daemon session, and replacing a lost one;
  * - large.ts + fragments.ts: large messages in fragments, and back;
  * - send.ts + outbound.ts + window.ts: validation, the flow window, and
  *   frames encoded in place into the coalescing writer's buffer;
@@ -41,19 +42,17 @@
  *
  * @module
  */
-import { Deferred, Effect, Exit, Fiber, FiberSet, Option, Schedule, Scope, Stream, SubscriptionRef } from "effect"
+import { Deferred, Effect, Fiber, FiberSet, Option, type Scope, Stream, SubscriptionRef } from "effect"
 import { FrameDecoder } from "../protocol/decoder.ts"
-import type { ByteStream } from "../transport/conn.ts"
-import type { Version } from "../protocol/handshake.ts"
 import { type ConnectError, ConnectionError } from "./errors.ts"
 import { openAny, type Opened } from "./dialing.ts"
 import { Events } from "./events.ts"
 import { Reassembly } from "./fragments.ts"
 import { largeAware } from "./large.ts"
+import { makeReconnector } from "./reconnect.ts"
+import type { Session } from "./session.ts"
 import { Inbound, MAX_TAKE } from "./inbound.ts"
-import type { Discontinuity } from "./message.ts"
 import { type ConnectOptions, labelOf, type ResolvedOptions, resolveOptions } from "./options.ts"
-import { paddedName } from "./frames.ts"
 import { Outbound } from "./outbound.ts"
 import { reader } from "./receive.ts"
 import type { Connection } from "./model.ts"
@@ -99,22 +98,6 @@ export const connect = (options: ConnectOptions = {}): Effect.Effect<Connection,
  * @category constructors
  */
 export const make: (options?: ConnectOptions) => Effect.Effect<Connection, ConnectError, Scope.Scope> = connect
-
-/** One daemon session under a connection. */
-interface Session {
-  readonly stream: ByteStream
-  readonly scope: Scope.CloseableScope
-  readonly out: Outbound
-  readonly flow: FlowControl
-  readonly privateGroup: string
-  readonly privateName: string
-  readonly daemonName: string
-  readonly version: Version
-  readonly label: string
-  readonly rejoining: Set<string>
-  reader: Fiber.RuntimeFiber<void> | undefined
-  writer: Fiber.RuntimeFiber<void> | undefined
-}
 
 // Wires the parts of a connection around an accepted session.
 const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, never, Scope.Scope> =>
@@ -213,157 +196,6 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
           })
         })
 
-    // Open → Reconnecting happened: hand the senders a fresh buffer (or
-    // leave them the closed one), fail pending requests, drop the socket,
-    // and start reconnecting.
-    const disconnect = (
-      s: Session,
-      e: ConnectionError,
-      gap: ConnectionError,
-      schedule: Schedule.Schedule<unknown, ConnectError>,
-    ): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        const rejoin = [...sender.joined]
-        const loss = { unconfirmed: s.flow.inFlight, unsent: s.out.frames }
-        if (opts.whileReconnecting === "wait") {
-          freshBuffers()
-          sender.rebind(out, flow)
-        }
-        router.interrupt(gap)
-        // The lost session's views are gone with it, and so are large
-        // messages partly received: their rest will not come.
-        tracker.reset()
-        reassembly.clear()
-        // Senders waiting on the old buffer or window wake and try the
-        // current one (or fail with `gap`, under "fail").
-        s.out.abort()
-        events.publish({ _tag: "Disconnected", error: e, address: s.label })
-        return Scope.close(s.scope, Exit.void).pipe(
-          Effect.zipRight(SubscriptionRef.set(views, tracker.current)),
-          Effect.zipRight(s.flow.wakeAll),
-          // Interruptible even when the loss is reported from an
-          // uninterruptible region: closing must be able to stop it.
-          Effect.zipRight(FiberSet.run(fibers, Effect.interruptible(reconnect(s, e, rejoin, loss, schedule)))),
-          Effect.asVoid,
-        )
-      })
-
-    const reconnect = (
-      s: Session,
-      e: ConnectionError,
-      rejoin: ReadonlyArray<string>,
-      loss: { readonly unconfirmed: number; readonly unsent: number },
-      schedule: Schedule.Schedule<unknown, ConnectError>,
-    ): Effect.Effect<void> =>
-      Effect.gen(function* () {
-        const driver = yield* Schedule.driver(schedule)
-        let attempts = 0
-        while (true) {
-          attempts++
-          const r = yield* Effect.either(openAny(opts, s.privateName, true, scope))
-          if (r._tag === "Right") return yield* resume(s, r.right, e, rejoin, loss, attempts)
-          const next = yield* Effect.either(driver.next(r.left))
-          if (next._tag === "Left") {
-            // The schedule gave up: the loss becomes final.
-            const final = new ConnectionError({
-              reason: e.reason,
-              privateGroup: e.privateGroup,
-              detail: `${e.detail}; reconnecting gave up after ${attempts} attempt${
-                attempts === 1 ? "" : "s"
-              }: ${r.left.message}`,
-              cause: r.left,
-            })
-            const firstFailure = yield* life.fail(final)
-            if (!firstFailure) return
-            out.abort()
-            return yield* wakeAll(final)
-          }
-        }
-      }).pipe(Effect.withSpan("spread.reconnect", { attributes: { "spread.connection": s.privateGroup } }))
-
-    // A new session is open: mark the streams, join again, start it.
-    const resume = (
-      s: Session,
-      o: Opened,
-      e: ConnectionError,
-      joinedAtLoss: ReadonlyArray<string>,
-      loss: { readonly unconfirmed: number; readonly unsent: number },
-      attempts: number,
-    ): Effect.Effect<void> =>
-      Effect.gen(function* () {
-        // Under "fail" nothing was queued in the gap, but a subscription
-        // that ended then could not send its leave and forgot its group:
-        // that group is not joined again. (Under "wait" the leaves queued in
-        // the gap follow the re-joins and undo them in order.)
-        const rejoin = opts.whileReconnecting === "fail"
-          ? joinedAtLoss.filter((g) => sender.joined.has(g))
-          : joinedAtLoss
-        const privateGroup = o.hs.accept.privateGroup
-        const mark = (group: string): Discontinuity => ({
-          _tag: "Transitional",
-          discontinuity: true,
-          group,
-          groupId: undefined,
-          cause: e,
-          privateGroup,
-          previousPrivateGroup: s.privateGroup,
-          rejoined: rejoin,
-        })
-        // Before any message of the new session (its reader starts below).
-        // Both wait for room; interrupted (a close) while they do, the new
-        // session is closed unused.
-        yield* Effect.onInterrupt(
-          Effect.zipRight(router.mark(mark), inbound.offer([mark(privateGroup)])),
-          () => Scope.close(o.scope, Exit.void),
-        )
-        yield* Effect.uninterruptible(Effect.suspend(() => {
-          // Installed before the state goes back to Open, so a close from
-          // then on finds the new session (and one that came first makes
-          // `resume` answer false: the new session is closed unused).
-          if (opts.whileReconnecting === "fail") freshBuffers()
-          sender.rebind(out, flow, privateGroup)
-          let forgotten = 0
-          if (privateGroup !== s.privateGroup) {
-            out.renameSender(paddedName(privateGroup))
-            // Messages queued in the gap to the old private group go nowhere
-            // now: they will not come back, so their permits return here.
-            forgotten = flow.forget(s.privateGroup)
-          }
-          router.rebind(privateGroup)
-          tracker.reset()
-          // Joins first, ahead of what senders queued meanwhile; they take no
-          // window permits (see `rejoining` in receive.ts).
-          out.prepend(sender.joinFrames(rejoin), rejoin.length)
-          const next = sessionOf(o, opts.membership && flow.enabled ? rejoin : [])
-          current = next
-          return Effect.flatMap(life.resume, (ok) => {
-            if (!ok) {
-              next.out.abort()
-              return Scope.close(o.scope, Exit.void)
-            }
-            reconnects++
-            return flow.giveBack(forgotten).pipe(
-              Effect.zipRight(SubscriptionRef.set(views, tracker.current)),
-              Effect.zipRight(run(next, o.hs.leftover)),
-              Effect.zipRight(Effect.sync(() =>
-                events.publish({
-                  _tag: "Reconnected",
-                  address: o.label,
-                  privateGroup,
-                  previousPrivateGroup: s.privateGroup,
-                  newPrivateGroup: privateGroup !== s.privateGroup,
-                  rejoined: rejoin,
-                  attempts,
-                  unconfirmed: loss.unconfirmed,
-                  unsent: loss.unsent,
-                  cause: e,
-                })
-              )),
-            )
-          })
-        }))
-      })
-
     // Starts a session's reader and writer fibers (interruptible, also when
     // started from the uninterruptible step that installs a new session).
     const run = (s: Session, leftover: Uint8Array): Effect.Effect<void> =>
@@ -404,6 +236,39 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
           })),
         )
       })
+    // Reconnecting (reconnect.ts) works on the connection through this view.
+    const disconnect = makeReconnector({
+      opts,
+      scope,
+      fibers,
+      life,
+      events,
+      router,
+      tracker,
+      views,
+      inbound,
+      sender,
+      reassembly,
+      get current() {
+        return current
+      },
+      set current(s: Session) {
+        current = s
+      },
+      get out() {
+        return out
+      },
+      get flow() {
+        return flow
+      },
+      freshBuffers,
+      sessionOf,
+      run,
+      wakeAll,
+      reconnected: () => {
+        reconnects++
+      },
+    })
     yield* run(current, first.hs.leftover)
 
     // ----- closing -----
