@@ -37,7 +37,7 @@
  */
 import { MAX_GROUP_NAME, REAL_DAEMON_MAX_PAYLOAD, type ServiceLevel } from "../protocol/constants.ts"
 import type { RegularMessage } from "../protocol/messages.ts"
-import { crc32, ENVELOPE_MAGIC, ENVELOPE_VERSION, EnvelopeKinds, parseEnvelope } from "./envelope.ts"
+import { EnvelopeKinds, parseEnvelope, writeEnvelope } from "./envelope.ts"
 import type { ReceivedMessage } from "./message.ts"
 
 /**
@@ -115,20 +115,7 @@ export const fragmentPayloads = (data: Uint8Array, idHigh: number, idLow: number
   const out = new Array<Uint8Array>(count)
   for (let i = 0; i < count; i++) {
     const part = data.subarray(i * FRAGMENT_BYTES, Math.min(data.length, (i + 1) * FRAGMENT_BYTES))
-    const p = new Uint8Array(FRAGMENT_HEADER + part.length)
-    const v = new DataView(p.buffer)
-    p.set(ENVELOPE_MAGIC, 0)
-    p[4] = ENVELOPE_VERSION
-    p[5] = EnvelopeKinds.Fragment
-    v.setUint16(6, FRAGMENT_HEADER)
-    v.setUint32(8, idHigh >>> 0)
-    v.setUint32(12, idLow >>> 0)
-    v.setUint32(20, i)
-    v.setUint32(24, count)
-    v.setUint32(28, data.length)
-    v.setUint32(32, crc32(p, 0, 32))
-    p.set(part, FRAGMENT_HEADER)
-    out[i] = p
+    out[i] = fragment(idHigh, idLow, i, count, data.length, part)
   }
   return out
 }
@@ -142,20 +129,26 @@ export const fragmentPayloads = (data: Uint8Array, idHigh: number, idLow: number
  * @since 0.2.0
  * @category encoding
  */
-export const abortPayload = (idHigh: number, idLow: number): Uint8Array => {
-  const p = new Uint8Array(FRAGMENT_HEADER)
-  const v = new DataView(p.buffer)
-  p.set(ENVELOPE_MAGIC, 0)
-  p[4] = ENVELOPE_VERSION
-  p[5] = EnvelopeKinds.Fragment
-  v.setUint16(6, FRAGMENT_HEADER)
-  v.setUint32(8, idHigh >>> 0)
-  v.setUint32(12, idLow >>> 0)
-  v.setUint32(20, 0xffffffff)
-  v.setUint32(24, 0)
-  v.setUint32(28, 0)
-  v.setUint32(32, crc32(p, 0, 32))
-  return p
+export const abortPayload = (idHigh: number, idLow: number): Uint8Array =>
+  fragment(idHigh, idLow, 0xffffffff, 0, 0, NO_BYTES)
+
+const NO_BYTES = new Uint8Array(0)
+
+// One fragment envelope: index, count and total as its extension fields.
+const fragment = (
+  idHigh: number,
+  idLow: number,
+  index: number,
+  count: number,
+  total: number,
+  part: Uint8Array,
+): Uint8Array => {
+  const ext = new Uint8Array(12)
+  const v = new DataView(ext.buffer)
+  v.setUint32(0, index)
+  v.setUint32(4, count)
+  v.setUint32(8, total)
+  return writeEnvelope("Fragment", idHigh, idLow, NO_BYTES, ext, part)
 }
 
 /**
