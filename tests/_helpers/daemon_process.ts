@@ -17,6 +17,8 @@ export interface DaemonProcess {
   readonly pid: number
   /** Everything it printed so far (start line and log records). */
   readonly output: () => string
+  /** SIGKILL, and wait until the process is gone (idempotent; the scope does it too). */
+  readonly kill: Effect.Effect<void>
 }
 
 /** Starts the daemon process and waits for its start line; the scope kills it. */
@@ -52,21 +54,25 @@ export const startDaemonProcess = (config: DaemonConfig = {}): Effect.Effect<Dae
           out += value
         }
       })()
+      let gone: Promise<unknown> | undefined
+      const kill = () => {
+        if (gone === undefined) {
+          try {
+            child.kill("SIGKILL")
+          } catch {
+            // already gone
+          }
+          gone = Promise.all([child.status, draining])
+        }
+        return gone
+      }
       const running: DaemonProcess = {
         address: { _tag: "Tcp", hostname: "127.0.0.1", port },
         pid: child.pid,
         output: () => out,
+        kill: Effect.asVoid(Effect.promise(kill)),
       }
-      return { running, child, draining }
+      return running
     }),
-    ({ child, draining }) =>
-      Effect.promise(async () => {
-        try {
-          child.kill("SIGKILL")
-        } catch {
-          // already gone
-        }
-        await child.status
-        await draining
-      }),
-  ).pipe(Effect.map(({ running }) => running))
+    (running) => running.kill,
+  )

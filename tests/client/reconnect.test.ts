@@ -25,76 +25,17 @@ import type { ConnectionEvent } from "../../src/client/events.ts"
 import { isDiscontinuity, isRegular, text } from "../../src/client/message.ts"
 import { fixedWindow } from "../../src/client/options.ts"
 import type { ServerMessage } from "../../src/protocol/messages.ts"
+import { startDaemonProcess } from "../_helpers/daemon_process.ts"
 import { eventually, quiet, sleep, startDaemon } from "../_helpers/fixtures.ts"
 
 const TIMEOUT = 30_000
-const CLI = new URL("../../src/cli/daemon.ts", import.meta.url).pathname
-
-/** A daemon process on `port` (0: a free one). */
-interface DaemonProc {
-  readonly port: number
-  readonly pid: number
-  /** SIGKILL, and wait for the process to be gone. */
-  readonly kill: Effect.Effect<void>
-}
-
-const spawnDaemon = (port: number): Effect.Effect<DaemonProc, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.promise(async () => {
-      const child = new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "--allow-net",
-          "--allow-read",
-          "--allow-write",
-          "--allow-env",
-          CLI,
-          "--port",
-          `${port}`,
-          "--no-unix",
-        ],
-        stdout: "piped",
-        stderr: "null",
-      }).spawn()
-      const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader()
-      let out = ""
-      let bound = 0
-      const deadline = Date.now() + 10_000
-      while (bound === 0 && Date.now() < deadline) {
-        const { value, done } = await reader.read()
-        if (done) break
-        out += value
-        const m = /listening on (\d+)@/.exec(out)
-        if (m !== null) bound = Number(m[1])
-      }
-      if (bound === 0) {
-        child.kill("SIGKILL")
-        await child.status
-        throw new Error(`the daemon process did not start: ${JSON.stringify(out)}`)
-      }
-      // Keep draining stdout so the child never blocks on a full pipe.
-      const draining = (async () => {
-        for (;;) {
-          const { done } = await reader.read().catch(() => ({ done: true }))
-          if (done) return
-        }
-      })()
-      let gone: Promise<unknown> | undefined
-      const kill = () => {
-        if (gone === undefined) {
-          try {
-            Deno.kill(child.pid, "SIGKILL")
-          } catch {
-            // already gone
-          }
-          gone = Promise.all([child.status, draining])
-        }
-        return gone
-      }
-      return { port: bound, pid: child.pid, kill }
-    }),
-    (p) => Effect.promise(() => p.kill()),
-  ).pipe(Effect.map((p) => ({ port: p.port, pid: p.pid, kill: Effect.promise(() => p.kill()).pipe(Effect.asVoid) })))
+/** A daemon process on `port` (0: a free one); `kill` sends SIGKILL by pid and waits. */
+const spawnDaemon = (port: number) =>
+  Effect.map(startDaemonProcess({ port }), (p) => ({
+    port: p.address._tag === "Tcp" ? p.address.port : 0,
+    pid: p.pid,
+    kill: p.kill,
+  }))
 
 /**
  * A TCP proxy to `port` whose client sides can be cut while the daemon
