@@ -39,7 +39,6 @@ import {
   writeHeader,
 } from "./frames.ts"
 import { HEADER_SIZE, MAX_GROUP_NAME, REAL_DAEMON_MAX_PAYLOAD, ServiceBits } from "../protocol/constants.ts"
-import type { FlowWindow } from "./options.ts"
 import type { Outbound, TryResult } from "./outbound.ts"
 import type { ViewTracker } from "./views.ts"
 import type { FlowControl } from "./window.ts"
@@ -101,11 +100,6 @@ export class Sender {
   /** The private group whose name goes into each frame. */
   get privateGroup(): string {
     return this.#privateGroup
-  }
-
-  /** The window in force. */
-  get window(): FlowWindow {
-    return this.#flow.window
   }
 
   /**
