@@ -40,6 +40,7 @@ import {
 } from "./frames.ts"
 import { HEADER_SIZE, MAX_GROUP_NAME, REAL_DAEMON_MAX_PAYLOAD, ServiceBits } from "../protocol/constants.ts"
 import type { Outbound, TryResult } from "./outbound.ts"
+import { syncFirst } from "./sync_first.ts"
 import type { ViewTracker } from "./views.ts"
 import type { FlowControl } from "./window.ts"
 
@@ -107,12 +108,12 @@ export class Sender {
    * have room, else waiting for them.
    */
   multicast(m: OutgoingMessage): Effect.Effect<void, ConnectionError | RequestError> {
-    return Effect.suspend((): Effect.Effect<void, ConnectionError | RequestError> => {
-      if (this.#trySingle(m)) return Effect.void
+    return syncFirst((): Effect.Effect<void, ConnectionError | RequestError> | undefined => {
+      if (this.#trySingle(m)) return undefined
       const p = prepareMulticast(m, this.#names)
       if (p instanceof RequestError) return Effect.fail(p)
       this.#count(p)
-      return this.#tryQueue(p) === "Queued" ? Effect.void : this.#queueSlow(p)
+      return this.#tryQueue(p) === "Queued" ? undefined : this.#queueSlow(p)
     })
   }
 
@@ -164,7 +165,7 @@ export class Sender {
 
   /** Multicasts in order; all are checked first, and none is sent if one is invalid. */
   multicastMany(messages: Iterable<OutgoingMessage>): Effect.Effect<void, ConnectionError | RequestError> {
-    return Effect.suspend((): Effect.Effect<void, ConnectionError | RequestError> => {
+    return syncFirst((): Effect.Effect<void, ConnectionError | RequestError> | undefined => {
       const list = Array.isArray(messages) ? (messages as ReadonlyArray<OutgoingMessage>) : Array.from(messages)
       // All simple (checked up front, so still all-or-nothing): each goes by
       // the one-step path, and only one that finds no room or credit is
@@ -179,7 +180,9 @@ export class Sender {
           const k = i
           return Effect.flatMap(this.#queueSlow(p), () => from(k + 1))
         }
-        return from(0)
+        let i = 0
+        while (i < list.length && this.#trySingle(list[i])) i++
+        return i === list.length ? undefined : from(i)
       }
       const items: Array<PreparedFrame> = []
       for (const m of list) {
