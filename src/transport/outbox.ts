@@ -33,6 +33,16 @@ export type OfferResult = "Queued" | "Overflow" | "Closed"
 
 const DEFAULT_BATCH = 64 * 1024
 
+// Coalescing buffers are reused. A writer asks for its next batch only
+// after its previous write completed (see `take`), so the buffer that batch
+// was copied into is free again by then; once an outbox is drained, its
+// buffer goes back to a small pool shared by every outbox, so an idle
+// session holds none. Without this, a daemon forwarding 10 KB messages
+// allocated a fresh 64 KiB buffer per write, and V8 answered that external
+// memory with a full mark-compact several times a second.
+const POOL_MAX = 32
+const pool: Array<Uint8Array> = []
+
 /**
  * The bounded queue between producers and one writer fiber.
  *
@@ -45,6 +55,8 @@ export class Outbox {
   #bytes = 0
   #closed = false
   #wake: (() => void) | undefined
+  // The coalescing buffer of the batch handed out last, if any.
+  #lent: Uint8Array | undefined
   readonly #limits: OutboxLimits
   readonly #batch: number
 
@@ -104,16 +116,21 @@ export class Outbox {
     for (let i = this.#head; i < frames.length; i++) frames[i] = compacted(frames[i])
   }
 
-  /** Drops everything queued (after a cut-off). */
+  /**
+   * Drops everything queued (after a cut-off). A write may still be under
+   * way from the last batch: its buffer is let go, not pooled.
+   */
   clear(): void {
     this.#frames = []
     this.#head = 0
     this.#bytes = 0
+    this.#lent = undefined
   }
 
   /**
    * Waits until frames are queued and takes them as one buffer (up to the
-   * batch size); `undefined` once closed and drained.
+   * batch size, valid until the next `take`); `undefined` once closed and
+   * drained.
    *
    * A writer calls this only after its previous write has completed (the
    * socket took every byte), and the wake-up `offer` gives is the only way
@@ -125,6 +142,7 @@ export class Outbox {
    */
   readonly take: Effect.Effect<Uint8Array | undefined> = Effect.suspend(() => {
     if (this.messages > 0) return Effect.succeed(this.#drain())
+    this.#giveBack()
     if (this.#closed) return Effect.succeed(undefined)
     return Effect.async<void>((resume) => {
       this.#wake = () => resume(Effect.void)
@@ -135,12 +153,23 @@ export class Outbox {
   })
 
   /**
-   * Takes what is queued as one buffer (up to the batch size) without
-   * waiting: `undefined` when nothing is queued. For writers that are not
-   * fibers (the daemon's sessions start one only while frames wait).
+   * Takes what is queued as one buffer (up to the batch size, valid until
+   * the next take) without waiting: `undefined` when nothing is queued. For
+   * writers that are not fibers (the daemon's sessions start one only while
+   * frames wait). The same rule as `take`: call it again only once the
+   * previous batch was written, and not at all after a failed write.
    */
   takeNow(): Uint8Array | undefined {
-    return this.messages > 0 ? this.#drain() : undefined
+    if (this.messages > 0) return this.#drain()
+    this.#giveBack()
+    return undefined
+  }
+
+  #giveBack(): void {
+    const lent = this.#lent
+    if (lent === undefined) return
+    this.#lent = undefined
+    if (lent.length === DEFAULT_BATCH && pool.length < POOL_MAX) pool.push(lent)
   }
 
   #drain(): Uint8Array {
@@ -153,7 +182,10 @@ export class Outbox {
     if (end === this.#head + 1) {
       out = first
     } else {
-      out = new Uint8Array(size)
+      const buf = this.#lent ??= pool.length > 0 && this.#batch === DEFAULT_BATCH
+        ? pool.pop() as Uint8Array
+        : new Uint8Array(Math.max(this.#batch, size))
+      out = buf.subarray(0, size)
       let o = 0
       for (let i = this.#head; i < end; i++) {
         out.set(frames[i], o)

@@ -63,4 +63,36 @@ describe("Outbox", () => {
       expect(Array.from(out)).toEqual([1, 2, 3])
       expect(out.buffer.byteLength).toBe(3)
     }))
+
+  it("Outbox reuses its coalescing buffer, gives it back once drained, and never after a clear", () => {
+    const limits = { maxMessages: 100, maxBytes: 1_000_000 }
+    const a = new Outbox(limits)
+    a.offer(frame(4, 1))
+    a.offer(frame(4, 2))
+    const first = a.takeNow() ?? new Uint8Array(0)
+    expect(Array.from(first)).toEqual([1, 1, 1, 1, 2, 2, 2, 2])
+    // The previous batch was written: the next one goes into the same buffer.
+    a.offer(frame(2, 3))
+    a.offer(frame(2, 4))
+    const second = a.takeNow() ?? new Uint8Array(0)
+    expect(Array.from(second)).toEqual([3, 3, 4, 4])
+    expect(second.buffer).toBe(first.buffer)
+    // Drained: the buffer goes back to the shared pool, where the next outbox finds it.
+    expect(a.takeNow()).toBeUndefined()
+    const b = new Outbox(limits)
+    b.offer(frame(1, 5))
+    b.offer(frame(1, 6))
+    const fromPool = b.takeNow() ?? new Uint8Array(0)
+    expect(fromPool.buffer).toBe(first.buffer)
+    expect(Array.from(fromPool)).toEqual([5, 6])
+    // Cleared while a write of its batch may be under way: that buffer is
+    // never handed to another outbox.
+    b.clear()
+    expect(b.takeNow()).toBeUndefined()
+    const c = new Outbox(limits)
+    c.offer(frame(1, 7))
+    c.offer(frame(1, 8))
+    expect((c.takeNow() ?? new Uint8Array(0)).buffer).not.toBe(fromPool.buffer)
+    expect(Array.from(fromPool)).toEqual([5, 6])
+  })
 })
