@@ -45,6 +45,14 @@ class Rest<E> implements Effect.EffectGenerator<Effect.Effect<void, E>> {
     this.#yielded = true
     return { done: false, value: new YieldWrap(this.#rest) }
   }
+  // As Effect's own single-shot iterator: a generator closed or thrown into
+  // while it waits here ends or throws as if it had yielded the Effect itself.
+  return(value?: unknown): IteratorResult<never, void> {
+    return { done: true, value: value as void }
+  }
+  throw(e: unknown): never {
+    throw e
+  }
 }
 
 class SyncFirst<E> extends Effectable.Class<void, E> {

@@ -55,6 +55,19 @@ describe("syncFirst", () => {
       expect(yield* Fiber.join(yielded)).toBe(3)
     }))
 
+  it("a generator waiting in a rest ends or throws as with any yielded Effect", () => {
+    const waiting = () => {
+      const g = (function* () {
+        yield* syncFirst(() => Effect.never)
+        return "not reached"
+      })()
+      expect(g.next().done).toBe(false)
+      return g
+    }
+    expect(waiting().return("closed")).toEqual({ done: true, value: "closed" })
+    expect(() => waiting().throw(new Error("thrown in"))).toThrow("thrown in")
+  })
+
   it.effect("a yielded rest is interruptible", () =>
     Effect.gen(function* () {
       const f = yield* Effect.fork(Effect.gen(function* () {
