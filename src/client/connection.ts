@@ -9,7 +9,8 @@
  *   frames encoded in place into the coalescing writer's buffer;
  * - receive.ts + message.ts + inbound.ts: the reader loop, one object per
  *   message, and the inbound `Mailbox`;
- * - views.ts and events.ts: membership views and health events.
+ * - views.ts and events.ts: membership views and health events;
+ * - close.ts: the graceful close, also the scope's finalizer.
  *
  * Fibers replace the C library's threads: one reader fiber decodes what the
  * daemon sends, one writer fiber writes what senders encoded (everything
@@ -42,8 +43,9 @@
  *
  * @module
  */
-import { Deferred, Effect, Fiber, FiberSet, Option, type Scope, Stream, SubscriptionRef } from "effect"
+import { Deferred, Effect, FiberSet, Option, type Scope, Stream, SubscriptionRef } from "effect"
 import { FrameDecoder } from "../protocol/decoder.ts"
+import { makeClose } from "./close.ts"
 import { type ConnectError, ConnectionError } from "./errors.ts"
 import { openAny, type Opened } from "./dialing.ts"
 import { Events } from "./events.ts"
@@ -115,7 +117,6 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
     const sticky = life.sticky(closing)
     const failSticky: Effect.Effect<never, ConnectionError> = Effect.flatMap(sticky, Effect.fail)
     const terminated = yield* Deferred.make<ConnectionError>()
-    const closedDone = yield* Deferred.make<void>()
     const events = yield* Events.make(terminated)
     const inbound = yield* Inbound.make(opts.inboundCapacity, opts.slowHigh, opts.slowLow, events, failSticky)
     const tracker = new ViewTracker()
@@ -271,48 +272,20 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
     })
     yield* run(current, first.hs.leftover)
 
-    // ----- closing -----
-    const release = Effect.suspend(() => current.stream.close).pipe(
-      Effect.zipRight(FiberSet.clear(fibers)),
-      Effect.zipRight(Deferred.succeed(closedDone, undefined)),
-    )
-    const close: Effect.Effect<void> = Effect.uninterruptible(Effect.suspend(() => {
-      const closedError = new ConnectionError({
-        reason: "Closed",
-        privateGroup: current.privateGroup,
-        detail: "the connection was closed",
-      })
-      return Effect.flatMap(life.close(closedError), (step) => {
-        const s = current
-        switch (step) {
-          case "Graceful":
-            // Nothing is accepted after the disconnect, which goes out last.
-            s.out.finish(sender.killFrame)
-            // Wait, bounded, for the writer to flush and the daemon to close
-            // its side (the reader drains until then). The wait must be
-            // interruptible (a timeout interrupts it); `exit` keeps the
-            // release below running even if the closing fiber is interrupted.
-            return wakeAll(closedError).pipe(
-              Effect.zipRight(Effect.exit(Effect.interruptible(
-                Effect.timeout(
-                  Effect.zipRight(awaitFiber(s.writer), awaitFiber(s.reader)),
-                  opts.closeTimeout,
-                ),
-              ))),
-              Effect.zipRight(release),
-            )
-          case "DuringReconnect":
-            // No session to say goodbye on: wake everything, stop reconnecting.
-            out.abort()
-            return Effect.zipRight(wakeAll(closedError), release)
-          case "AfterFailure":
-            return release
-          case "Already":
-            return Deferred.await(closedDone)
-        }
-      })
-    }))
-    yield* Effect.addFinalizer(() => close)
+    // ----- closing (close.ts) -----
+    const close = yield* makeClose({
+      opts,
+      fibers,
+      life,
+      sender,
+      get current() {
+        return current
+      },
+      get out() {
+        return out
+      },
+      wakeAll,
+    })
 
     // `useSpan`, not `withSpan`: the span is not made the current one, so
     // the sticky error fails these calls as the very same object (a failure
@@ -443,6 +416,3 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
     }
     return connection
   })
-
-const awaitFiber = (f: Fiber.RuntimeFiber<void> | undefined): Effect.Effect<unknown> =>
-  f === undefined ? Effect.void : Fiber.await(f)
