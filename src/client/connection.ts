@@ -10,7 +10,8 @@
  * - receive.ts + message.ts + inbound.ts: the reader loop, one object per
  *   message, and the inbound `Mailbox`;
  * - views.ts and events.ts: membership views and health events;
- * - close.ts: the graceful close, also the scope's finalizer.
+ * - close.ts: the graceful close, also the scope's finalizer;
+ * - stats.ts: the running totals, and the `stats` and metrics readings.
  *
  * Fibers replace the C library's threads: one reader fiber decodes what the
  * daemon sends, one writer fiber writes what senders encoded (everything
@@ -64,6 +65,7 @@ import { subscribe, type SubscribeContext } from "./subscribe.ts"
 import { Sender } from "./send.ts"
 import { publishMetrics } from "./observability.ts"
 import { Lifecycle } from "./state.ts"
+import { Counters, metricSampleOf, statsOf, type StatsSources } from "./stats.ts"
 import { ViewTracker } from "./views.ts"
 import { FlowControl } from "./window.ts"
 
@@ -122,19 +124,14 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
     const tracker = new ViewTracker()
     const views = yield* SubscriptionRef.make(tracker.current)
     const fibers = yield* FiberSet.make<void, never>()
-    const counters = { received: 0, reads: 0, bytes: 0 }
-    let bytesWritten = 0
-    let reconnects = 0
+    const counters = new Counters()
     // The buffer and window senders use now: the current session's, or,
     // while reconnecting, the next one's.
     let out = new Outbound(limits)
     let flow = new FlowControl(opts.window)
-    // Frames queued and writes made through the buffers of earlier sessions.
-    let sentBefore = 0
-    let writesBefore = 0
     const freshBuffers = () => {
-      sentBefore += out.framesQueued
-      writesBefore += out.writes
+      counters.sentBefore += out.framesQueued
+      counters.writesBefore += out.writes
       out = new Outbound(limits)
       flow = new FlowControl(opts.window)
     }
@@ -230,7 +227,7 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
             while (true) {
               const bytes = yield* s.out.take
               if (bytes === undefined) return
-              bytesWritten += bytes.length
+              counters.bytesWritten += bytes.length
               const r = yield* Effect.either(s.stream.write(bytes))
               if (r._tag === "Left") return yield* fail("NetError", `writing to ${s.stream.address} failed`, r.left)
             }
@@ -267,7 +264,7 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
       run,
       wakeAll,
       reconnected: () => {
-        reconnects++
+        counters.reconnects++
       },
     })
     yield* run(current, first.hs.leftover)
@@ -294,18 +291,23 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
       Effect.useSpan("spread.join", { attributes: { "spread.group": group } }, () => sender.command("Join", group))
     const leave = (group: string) =>
       Effect.useSpan("spread.leave", { attributes: { "spread.group": group } }, () => sender.command("Leave", group))
+    // The readings of stats.ts, from the buffer and window in use now.
+    const gauges: StatsSources = {
+      get out() {
+        return out
+      },
+      get flow() {
+        return flow
+      },
+      inbound,
+      router,
+      reassembly,
+      counters,
+    }
     if (opts.metrics) {
       yield* FiberSet.run(
         fibers,
-        publishMetrics(first.hs.accept.privateGroup, () => ({
-          sent: sentBefore + out.framesQueued,
-          bytesSent: bytesWritten,
-          received: counters.received + router.routed,
-          bytesReceived: counters.bytes,
-          windowInUse: flow.inUse,
-          inbound: inbound.buffered,
-          reconnects,
-        })),
+        publishMetrics(first.hs.accept.privateGroup, () => metricSampleOf(gauges)),
       )
     }
     // Payloads too large for one Spread message go in fragments (large.ts).
@@ -382,34 +384,7 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
       requestMany: (group, data, options) => requestMany(requestContext, group, data, options),
       respond: (group, handler, options) => respond(requestContext, group, handler, options),
       events: events.stream,
-      stats: Effect.sync(() => ({
-        window: flow.window,
-        windowCapacity: flow.capacity,
-        windowInUse: flow.inUse,
-        windowPeak: flow.peakInUse,
-        inFlight: flow.inFlight,
-        inFlightPeak: flow.peakInFlight,
-        inbound: inbound.buffered,
-        inboundCapacity: inbound.capacity,
-        slowConsumer: inbound.health === "Slow",
-        slowConsumerEvents: inbound.slowEvents,
-        outboxMessages: out.frames,
-        outboxBytes: out.bytes,
-        sendersWaiting: out.waiting + flow.waiting,
-        sent: sentBefore + out.framesQueued,
-        received: counters.received + router.routed,
-        subscribers: router.subscribers,
-        pendingRequests: router.pendingRequests,
-        lateReplies: router.lateReplies,
-        largeMessagesAssembled: reassembly.stats.assembled,
-        largeMessagesDropped: reassembly.stats.dropped,
-        reassemblyBytes: reassembly.stats.pendingBytes,
-        reads: counters.reads,
-        bytesRead: counters.bytes,
-        bytesWritten,
-        writes: writesBefore + out.writes,
-        reconnects,
-      })),
+      stats: Effect.sync(() => statsOf(gauges)),
       state: life.get,
       awaitClosed: Deferred.await(terminated),
       close,
