@@ -3,7 +3,8 @@
  *
  * - state.ts: the lifecycle state machine (one `Ref`, named transitions);
  * - dialing.ts: dial and handshake over the list of daemon addresses;
- * - session.ts + reconnect.ts: one daemon session, and replacing a lost one;
+ * - session.ts + reconnect.ts: one daemon session (its record, its reader
+ *   and writer fibers, what its loss leads to), and replacing a lost one;
  * - large.ts + fragments.ts: large messages in fragments, and back;
  * - send.ts + outbound.ts + window.ts: validation, the flow window, and
  *   frames encoded in place into the coalescing writer's buffer;
@@ -45,19 +46,17 @@
  * @module
  */
 import { Deferred, Effect, FiberSet, Option, type Scope, Stream, SubscriptionRef } from "effect"
-import { FrameDecoder } from "../protocol/decoder.ts"
-import { makeClose } from "./close.ts"
+import { type CloseCore, makeClose } from "./close.ts"
 import { type ConnectError, ConnectionError } from "./errors.ts"
 import { openAny, type Opened } from "./dialing.ts"
 import { Events } from "./events.ts"
 import { Reassembly } from "./fragments.ts"
 import { largeAware } from "./large.ts"
-import { makeReconnector } from "./reconnect.ts"
-import type { Session } from "./session.ts"
+import { makeReconnector, type ReconnectCore } from "./reconnect.ts"
+import { runSession, type Session, type SessionCore, sessionOf } from "./session.ts"
 import { Inbound, MAX_TAKE } from "./inbound.ts"
 import { type ConnectOptions, labelOf, type ResolvedOptions, resolveOptions } from "./options.ts"
 import { Outbound } from "./outbound.ts"
-import { reader } from "./receive.ts"
 import type { Connection } from "./model.ts"
 import { request, type RequestContext, requestMany, respond } from "./request.ts"
 import { Router } from "./router.ts"
@@ -103,6 +102,16 @@ export const connect = (options: ConnectOptions = {}): Effect.Effect<Connection,
  */
 export const make: (options?: ConnectOptions) => Effect.Effect<Connection, ConnectError, Scope.Scope> = connect
 
+// What the rooms of a connection share, each through its own view of it:
+// the parts that outlive a session, the current session, and the buffer and
+// window the senders use now (the current session's or, while reconnecting,
+// the next one's).
+interface Core extends ReconnectCore, SessionCore, CloseCore, StatsSources {
+  current: Session
+  out: Outbound
+  flow: FlowControl
+}
+
 // Wires the parts of a connection around an accepted session.
 const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, never, Scope.Scope> =>
   Effect.gen(function* () {
@@ -125,16 +134,8 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
     const views = yield* SubscriptionRef.make(tracker.current)
     const fibers = yield* FiberSet.make<void, never>()
     const counters = new Counters()
-    // The buffer and window senders use now: the current session's, or,
-    // while reconnecting, the next one's.
-    let out = new Outbound(limits)
-    let flow = new FlowControl(opts.window)
-    const freshBuffers = () => {
-      counters.sentBefore += out.framesQueued
-      counters.writesBefore += out.writes
-      out = new Outbound(limits)
-      flow = new FlowControl(opts.window)
-    }
+    const out = new Outbound(limits)
+    const flow = new FlowControl(opts.window)
     const sender = new Sender(first.hs.accept.privateGroup, out, flow, tracker, opts.membership, failSticky)
     const nonce = crypto.getRandomValues(new Uint32Array(1))[0]
     // Partial large messages outlive nothing: a new session starts afresh (see disconnect).
@@ -145,144 +146,44 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
       nonce,
       (group) => sender.joined.has(group),
     )
-    const sessionOf = (o: Opened, rejoining: Iterable<string>): Session => ({
-      stream: o.stream,
-      scope: o.scope,
-      out,
-      flow,
-      privateGroup: o.hs.accept.privateGroup,
-      privateName: o.hs.privateName,
-      daemonName: o.hs.daemonName,
-      version: o.hs.accept.version,
-      label: o.label,
-      rejoining: new Set(rejoining),
-      reader: undefined,
-      writer: undefined,
-    })
-    let current = sessionOf(first, [])
-
-    // Wakes everything blocked: receivers, senders waiting for permits or
-    // room, and watchers of `awaitClosed` and `events`.
-    const wakeAll = (e: ConnectionError) =>
-      Effect.all([Deferred.succeed(terminated, e), flow.wakeAll, inbound.end(e), router.end(e)], { discard: true })
-
-    // A session's reader or writer failed. A session that is no longer the
-    // current one (its loss was already handled) is ignored.
-    const lost =
-      (s: Session) => (reason: ConnectionError["reason"], detail: string, cause?: unknown): Effect.Effect<void> =>
-        Effect.suspend(() => {
-          if (s !== current) return Effect.void
-          const e = new ConnectionError({ reason, privateGroup: s.privateGroup, detail, cause })
-          const schedule = opts.reconnect
-          const gap = schedule === undefined ? undefined : new ConnectionError({
-            reason,
-            privateGroup: s.privateGroup,
-            detail: `${detail}; the connection is reconnecting`,
-            cause,
-            reconnecting: true,
-          })
-          return Effect.flatMap(life.lose(e, gap), (step) => {
-            switch (step) {
-              case "Ignore":
-                return Effect.void
-              case "Fail":
-                s.out.abort()
-                return Effect.zipRight(s.stream.close, wakeAll(e))
-              case "Reconnect":
-                return schedule === undefined || gap === undefined ? Effect.void : disconnect(s, e, gap, schedule)
-            }
-          })
-        })
-
-    // Starts a session's reader and writer fibers (interruptible, also when
-    // started from the uninterruptible step that installs a new session).
-    const run = (s: Session, leftover: Uint8Array): Effect.Effect<void> =>
-      Effect.gen(function* () {
-        const fail = lost(s)
-        const decoder = new FrameDecoder("toClient")
-        decoder.push(leftover)
-        s.reader = yield* FiberSet.run(
-          fibers,
-          Effect.interruptible(reader({
-            privateGroup: s.privateGroup,
-            stream: s.stream,
-            decoder,
-            flow: s.flow,
-            sender,
-            tracker,
-            views,
-            inbound,
-            router,
-            reassembly,
-            counters,
-            fail,
-            rejoining: s.rejoining,
-            ended: () => s.out.closed,
-          })),
-        )
-        // The writer: everything encoded since the last write, in one write.
-        s.writer = yield* FiberSet.run(
-          fibers,
-          Effect.interruptible(Effect.gen(function* () {
-            while (true) {
-              const bytes = yield* s.out.take
-              if (bytes === undefined) return
-              counters.bytesWritten += bytes.length
-              const r = yield* Effect.either(s.stream.write(bytes))
-              if (r._tag === "Left") return yield* fail("NetError", `writing to ${s.stream.address} failed`, r.left)
-            }
-          })),
-        )
-      })
-    // Reconnecting (reconnect.ts) works on the connection through this view.
-    const disconnect = makeReconnector({
+    const core: Core = {
       opts,
       scope,
       fibers,
       life,
       events,
-      router,
+      inbound,
       tracker,
       views,
-      inbound,
       sender,
       reassembly,
-      get current() {
-        return current
+      router,
+      counters,
+      current: sessionOf(first, out, flow, []),
+      out,
+      flow,
+      freshBuffers: () => {
+        counters.sentBefore += core.out.framesQueued
+        counters.writesBefore += core.out.writes
+        core.out = new Outbound(limits)
+        core.flow = new FlowControl(opts.window)
       },
-      set current(s: Session) {
-        current = s
-      },
-      get out() {
-        return out
-      },
-      get flow() {
-        return flow
-      },
-      freshBuffers,
-      sessionOf,
-      run,
-      wakeAll,
+      // Wakes everything blocked: receivers, senders waiting for permits or
+      // room, and watchers of `awaitClosed` and `events`.
+      wakeAll: (e) =>
+        Effect.all([Deferred.succeed(terminated, e), core.flow.wakeAll, inbound.end(e), router.end(e)], {
+          discard: true,
+        }),
+      run: (s, leftover) => runSession(core, s, leftover),
+      // Made just below, from this same core.
+      disconnect: (s, e, gap, schedule) => disconnect(s, e, gap, schedule),
       reconnected: () => {
         counters.reconnects++
       },
-    })
-    yield* run(current, first.hs.leftover)
-
-    // ----- closing (close.ts) -----
-    const close = yield* makeClose({
-      opts,
-      fibers,
-      life,
-      sender,
-      get current() {
-        return current
-      },
-      get out() {
-        return out
-      },
-      wakeAll,
-    })
+    }
+    const disconnect = makeReconnector(core)
+    yield* core.run(core.current, first.hs.leftover)
+    const close = yield* makeClose(core)
 
     // `useSpan`, not `withSpan`: the span is not made the current one, so
     // the sticky error fails these calls as the very same object (a failure
@@ -291,23 +192,10 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
       Effect.useSpan("spread.join", { attributes: { "spread.group": group } }, () => sender.command("Join", group))
     const leave = (group: string) =>
       Effect.useSpan("spread.leave", { attributes: { "spread.group": group } }, () => sender.command("Leave", group))
-    // The readings of stats.ts, from the buffer and window in use now.
-    const gauges: StatsSources = {
-      get out() {
-        return out
-      },
-      get flow() {
-        return flow
-      },
-      inbound,
-      router,
-      reassembly,
-      counters,
-    }
     if (opts.metrics) {
       yield* FiberSet.run(
         fibers,
-        publishMetrics(first.hs.accept.privateGroup, () => metricSampleOf(gauges)),
+        publishMetrics(first.hs.accept.privateGroup, () => metricSampleOf(core)),
       )
     }
     // Payloads too large for one Spread message go in fragments (large.ts).
@@ -349,19 +237,19 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
 
     const connection: Connection = {
       get privateGroup() {
-        return current.privateGroup
+        return core.current.privateGroup
       },
       get privateName() {
-        return current.privateName
+        return core.current.privateName
       },
       get daemonName() {
-        return current.daemonName
+        return core.current.daemonName
       },
       get daemonVersion() {
-        return current.version
+        return core.current.version
       },
       get address() {
-        return current.label
+        return core.current.label
       },
       join,
       leave,
@@ -384,7 +272,7 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
       requestMany: (group, data, options) => requestMany(requestContext, group, data, options),
       respond: (group, handler, options) => respond(requestContext, group, handler, options),
       events: events.stream,
-      stats: Effect.sync(() => statsOf(gauges)),
+      stats: Effect.sync(() => statsOf(core)),
       state: life.get,
       awaitClosed: Deferred.await(terminated),
       close,

@@ -23,7 +23,7 @@ import type { ResolvedOptions } from "./options.ts"
 import type { Outbound } from "./outbound.ts"
 import type { Router } from "./router.ts"
 import type { Sender } from "./send.ts"
-import type { Session } from "./session.ts"
+import { type Session, sessionOf } from "./session.ts"
 import type { Lifecycle } from "./state.ts"
 import type { GroupView, ViewTracker } from "./views.ts"
 import type { FlowControl } from "./window.ts"
@@ -52,8 +52,6 @@ export interface ReconnectCore {
   readonly flow: FlowControl
   /** Gives the senders a fresh buffer and window. */
   readonly freshBuffers: () => void
-  /** A session record for an opened session (using the current buffer and window). */
-  readonly sessionOf: (o: Opened, rejoining: Iterable<string>) => Session
   /** Starts a session's reader and writer fibers. */
   readonly run: (s: Session, leftover: Uint8Array) => Effect.Effect<void>
   /** Wakes everything blocked with a final error. */
@@ -197,7 +195,7 @@ export const makeReconnector = (core: ReconnectCore): (
         // Joins first, ahead of what senders queued meanwhile; they take no
         // window permits (see `rejoining` in receive.ts).
         core.out.prepend(core.sender.joinFrames(rejoin), rejoin.length)
-        const next = core.sessionOf(o, core.opts.membership && core.flow.enabled ? rejoin : [])
+        const next = sessionOf(o, core.out, core.flow, core.opts.membership && core.flow.enabled ? rejoin : [])
         core.current = next
         return Effect.flatMap(core.life.resume, (ok) => {
           if (!ok) {

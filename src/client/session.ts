@@ -1,14 +1,30 @@
 /**
  * One daemon session under a connection: what is replaced when the
- * connection reconnects.
+ * connection reconnects. Its record ({@link Session}), its two fibers — the
+ * reader (receive.ts) and the writer, which writes everything encoded since
+ * its last write in one write — and what the loss of it leads to: the
+ * lifecycle's {@link Lifecycle.lose} transition decides between failing for
+ * good and reconnecting (reconnect.ts).
  *
  * @module
  */
-import type { Fiber, Scope } from "effect"
+import { Effect, type Fiber, FiberSet, type Schedule, type Scope, type SubscriptionRef } from "effect"
+import { FrameDecoder } from "../protocol/decoder.ts"
 import type { Version } from "../protocol/handshake.ts"
 import type { ByteStream } from "../transport/conn.ts"
-import type { FlowControl } from "./window.ts"
+import type { Opened } from "./dialing.ts"
+import { type ConnectError, ConnectionError } from "./errors.ts"
+import type { Reassembly } from "./fragments.ts"
+import type { Inbound } from "./inbound.ts"
+import type { ResolvedOptions } from "./options.ts"
 import type { Outbound } from "./outbound.ts"
+import { reader } from "./receive.ts"
+import type { Router } from "./router.ts"
+import type { Sender } from "./send.ts"
+import type { Lifecycle } from "./state.ts"
+import type { Counters } from "./stats.ts"
+import type { GroupView, ViewTracker } from "./views.ts"
+import type { FlowControl } from "./window.ts"
 
 /**
  * One daemon session under a connection.
@@ -30,3 +46,131 @@ export interface Session {
   reader: Fiber.RuntimeFiber<void> | undefined
   writer: Fiber.RuntimeFiber<void> | undefined
 }
+
+/**
+ * The record of an opened session whose senders use `out` and `flow`;
+ * `rejoining`, the groups it joins again (see `rejoining` in receive.ts).
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const sessionOf = (o: Opened, out: Outbound, flow: FlowControl, rejoining: Iterable<string>): Session => ({
+  stream: o.stream,
+  scope: o.scope,
+  out,
+  flow,
+  privateGroup: o.hs.accept.privateGroup,
+  privateName: o.hs.privateName,
+  daemonName: o.hs.daemonName,
+  version: o.hs.accept.version,
+  label: o.label,
+  rejoining: new Set(rejoining),
+  reader: undefined,
+  writer: undefined,
+})
+
+/**
+ * The parts of a connection a session's fibers work with; `current` is the
+ * connection's current session.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface SessionCore {
+  readonly opts: ResolvedOptions
+  readonly fibers: FiberSet.FiberSet<void, never>
+  readonly life: Lifecycle
+  readonly sender: Sender
+  readonly tracker: ViewTracker
+  readonly views: SubscriptionRef.SubscriptionRef<ReadonlyMap<string, GroupView>>
+  readonly inbound: Inbound
+  readonly router: Router
+  readonly reassembly: Reassembly
+  readonly counters: Counters
+  readonly current: Session
+  /** Wakes everything blocked with a final error. */
+  readonly wakeAll: (e: ConnectionError) => Effect.Effect<void>
+  /** Starts reconnecting after the loss of a session (reconnect.ts). */
+  readonly disconnect: (
+    s: Session,
+    e: ConnectionError,
+    gap: ConnectionError,
+    schedule: Schedule.Schedule<unknown, ConnectError>,
+  ) => Effect.Effect<void>
+}
+
+/**
+ * Starts a session's reader and writer fibers (interruptible, also when
+ * started from the uninterruptible step that installs a new session);
+ * `leftover` is what the handshake read past its end.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const runSession = (core: SessionCore, s: Session, leftover: Uint8Array): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    const fail = lost(core, s)
+    const decoder = new FrameDecoder("toClient")
+    decoder.push(leftover)
+    s.reader = yield* FiberSet.run(
+      core.fibers,
+      Effect.interruptible(reader({
+        privateGroup: s.privateGroup,
+        stream: s.stream,
+        decoder,
+        flow: s.flow,
+        sender: core.sender,
+        tracker: core.tracker,
+        views: core.views,
+        inbound: core.inbound,
+        router: core.router,
+        reassembly: core.reassembly,
+        counters: core.counters,
+        fail,
+        rejoining: s.rejoining,
+        ended: () => s.out.closed,
+      })),
+    )
+    // The writer: everything encoded since the last write, in one write.
+    s.writer = yield* FiberSet.run(
+      core.fibers,
+      Effect.interruptible(Effect.gen(function* () {
+        while (true) {
+          const bytes = yield* s.out.take
+          if (bytes === undefined) return
+          core.counters.bytesWritten += bytes.length
+          const r = yield* Effect.either(s.stream.write(bytes))
+          if (r._tag === "Left") return yield* fail("NetError", `writing to ${s.stream.address} failed`, r.left)
+        }
+      })),
+    )
+  })
+
+// Session `s`'s reader or writer failed. A session that is no longer the
+// current one (its loss was already handled) is ignored.
+const lost =
+  (core: SessionCore, s: Session) =>
+  (reason: ConnectionError["reason"], detail: string, cause?: unknown): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      if (s !== core.current) return Effect.void
+      const e = new ConnectionError({ reason, privateGroup: s.privateGroup, detail, cause })
+      const schedule = core.opts.reconnect
+      const gap = schedule === undefined ? undefined : new ConnectionError({
+        reason,
+        privateGroup: s.privateGroup,
+        detail: `${detail}; the connection is reconnecting`,
+        cause,
+        reconnecting: true,
+      })
+      return Effect.flatMap(core.life.lose(e, gap), (step) => {
+        switch (step) {
+          case "Ignore":
+            return Effect.void
+          case "Fail":
+            s.out.abort()
+            return Effect.zipRight(s.stream.close, core.wakeAll(e))
+          case "Reconnect":
+            return schedule === undefined || gap === undefined ? Effect.void : core.disconnect(s, e, gap, schedule)
+        }
+      })
+    })
