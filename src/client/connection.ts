@@ -45,7 +45,7 @@
  *
  * @module
  */
-import { Deferred, Effect, FiberSet, Option, type Scope, Stream, SubscriptionRef } from "effect"
+import { Deferred, Effect, FiberSet, Option, type Scope, SubscriptionRef } from "effect"
 import { type CloseCore, makeClose } from "./close.ts"
 import { type ConnectError, ConnectionError } from "./errors.ts"
 import { openAny, type Opened } from "./dialing.ts"
@@ -65,7 +65,7 @@ import { Sender } from "./send.ts"
 import { publishMetrics } from "./observability.ts"
 import { Lifecycle } from "./state.ts"
 import { Counters, metricSampleOf, statsOf, type StatsSources } from "./stats.ts"
-import { ViewTracker } from "./views.ts"
+import { viewOf, ViewTracker, watchView } from "./views.ts"
 import { FlowControl } from "./window.ts"
 
 export type { Connection, ConnectionStats } from "./model.ts"
@@ -225,14 +225,7 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
       multicast,
       subscribe: subscribeTo,
       othersIn: (group) =>
-        Effect.map(
-          SubscriptionRef.get(views),
-          (m) =>
-            Option.map(
-              Option.fromNullable(m.get(group)),
-              (v) => v.members.filter((x) => x !== sender.privateGroup).length,
-            ),
-        ),
+        Effect.map(viewOf(views, group), Option.map((v) => v.members.filter((x) => x !== sender.privateGroup).length)),
     }
 
     const connection: Connection = {
@@ -258,15 +251,10 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
       receive: inbound.take,
       receiveChunk: (max = MAX_TAKE) => inbound.takeChunk(Math.max(1, Math.floor(max))),
       messages: inbound.stream,
-      view: (group) => Effect.map(SubscriptionRef.get(views), (m) => Option.fromNullable(m.get(group))),
+      view: (group) => viewOf(views, group),
       views: SubscriptionRef.get(views),
-      watch: (group) =>
-        views.changes.pipe(
-          Stream.map((m) => Option.fromNullable(m.get(group))),
-          Stream.changesWith((a, b) => Option.isNone(a) ? Option.isNone(b) : Option.isSome(b) && a.value === b.value),
-          // Ends with the sticky error when the connection ends.
-          Stream.interruptWhen(Effect.flatMap(Deferred.await(terminated), Effect.fail)),
-        ),
+      // Ends with the sticky error when the connection ends.
+      watch: (group) => watchView(views, group, Effect.flatMap(Deferred.await(terminated), Effect.fail)),
       subscribe: subscribeTo,
       request: (group, data, options) => request(requestContext, group, data, options),
       requestMany: (group, data, options) => requestMany(requestContext, group, data, options),

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { Effect, type Fiber, FiberSet, type Schedule, type Scope, type SubscriptionRef } from "effect"
+import { Effect, type Fiber, FiberSet, type Schedule, type Scope } from "effect"
 import { FrameDecoder } from "../protocol/decoder.ts"
 import type { Version } from "../protocol/handshake.ts"
 import type { ByteStream } from "../transport/conn.ts"
@@ -23,7 +23,7 @@ import type { Router } from "./router.ts"
 import type { Sender } from "./send.ts"
 import type { Lifecycle } from "./state.ts"
 import type { Counters } from "./stats.ts"
-import type { GroupView, ViewTracker } from "./views.ts"
+import type { ViewsRef, ViewTracker } from "./views.ts"
 import type { FlowControl } from "./window.ts"
 
 /**
@@ -82,7 +82,7 @@ export interface SessionCore {
   readonly life: Lifecycle
   readonly sender: Sender
   readonly tracker: ViewTracker
-  readonly views: SubscriptionRef.SubscriptionRef<ReadonlyMap<string, GroupView>>
+  readonly views: ViewsRef
   readonly inbound: Inbound
   readonly router: Router
   readonly reassembly: Reassembly

@@ -1,10 +1,13 @@
 /**
  * The current view of each group a connection belongs to, as the daemon's
  * membership messages describe it, held in a `SubscriptionRef` so fibers
- * can watch it. Views need the membership flag (on by default).
+ * can watch it: the reader applies the messages ({@link ViewTracker}), the
+ * connection's `view` and `watch` read them. Views need the membership flag
+ * (on by default).
  *
  * @module
  */
+import { Effect, Option, Stream, SubscriptionRef } from "effect"
 import type { GroupId, MembershipCause, ServerMessage } from "../protocol/messages.ts"
 
 /**
@@ -90,3 +93,38 @@ export class ViewTracker {
     return this.#draft
   }
 }
+
+/**
+ * The views of a connection as its fibers share them.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type ViewsRef = SubscriptionRef.SubscriptionRef<ReadonlyMap<string, GroupView>>
+
+/**
+ * The current view of `group`, if the connection is a member.
+ *
+ * @since 0.2.0
+ * @category getters
+ */
+export const viewOf = (views: ViewsRef, group: string): Effect.Effect<Option.Option<GroupView>> =>
+  Effect.map(SubscriptionRef.get(views), (m) => Option.fromNullable(m.get(group)))
+
+/**
+ * The view of `group` now, then each time it changes; fails as `end` does
+ * (with the sticky error, when the connection ends).
+ *
+ * @since 0.2.0
+ * @category getters
+ */
+export const watchView = <E>(
+  views: ViewsRef,
+  group: string,
+  end: Effect.Effect<never, E>,
+): Stream.Stream<Option.Option<GroupView>, E> =>
+  views.changes.pipe(
+    Stream.map((m) => Option.fromNullable(m.get(group))),
+    Stream.changesWith((a, b) => Option.isNone(a) ? Option.isNone(b) : Option.isSome(b) && a.value === b.value),
+    Stream.interruptWhen(end),
+  )
