@@ -12,7 +12,9 @@
  *   message, and the inbound `Mailbox`;
  * - views.ts and events.ts: membership views and health events;
  * - close.ts: the graceful close, also the scope's finalizer;
- * - stats.ts: the running totals, and the `stats` and metrics readings.
+ * - stats.ts: the running totals, and the `stats` and metrics readings;
+ * - operations.ts: the public face, the {@link Connection} object whose
+ *   operations call into the rooms above.
  *
  * Fibers replace the C library's threads: one reader fiber decodes what the
  * daemon sends, one writer fiber writes what senders encoded (everything
@@ -45,27 +47,25 @@
  *
  * @module
  */
-import { Deferred, Effect, FiberSet, Option, type Scope, SubscriptionRef } from "effect"
+import { Deferred, Effect, FiberSet, type Scope, SubscriptionRef } from "effect"
 import { type CloseCore, makeClose } from "./close.ts"
 import { type ConnectError, ConnectionError } from "./errors.ts"
 import { openAny, type Opened } from "./dialing.ts"
 import { Events } from "./events.ts"
 import { Reassembly } from "./fragments.ts"
-import { largeAware } from "./large.ts"
 import { makeReconnector, type ReconnectCore } from "./reconnect.ts"
 import { runSession, type Session, type SessionCore, sessionOf } from "./session.ts"
-import { Inbound, MAX_TAKE } from "./inbound.ts"
+import { Inbound } from "./inbound.ts"
 import { type ConnectOptions, labelOf, type ResolvedOptions, resolveOptions } from "./options.ts"
 import { Outbound } from "./outbound.ts"
 import type { Connection } from "./model.ts"
-import { request, type RequestContext, requestMany, respond } from "./request.ts"
+import { connectionOf, type OperationsCore } from "./operations.ts"
 import { Router } from "./router.ts"
-import { subscribe, type SubscribeContext } from "./subscribe.ts"
 import { Sender } from "./send.ts"
 import { publishMetrics } from "./observability.ts"
 import { Lifecycle } from "./state.ts"
-import { Counters, metricSampleOf, statsOf, type StatsSources } from "./stats.ts"
-import { viewOf, ViewTracker, watchView } from "./views.ts"
+import { Counters, metricSampleOf } from "./stats.ts"
+import { ViewTracker } from "./views.ts"
 import { FlowControl } from "./window.ts"
 
 export type { Connection, ConnectionStats } from "./model.ts"
@@ -106,7 +106,7 @@ export const make: (options?: ConnectOptions) => Effect.Effect<Connection, Conne
 // the parts that outlive a session, the current session, and the buffer and
 // window the senders use now (the current session's or, while reconnecting,
 // the next one's).
-interface Core extends ReconnectCore, SessionCore, CloseCore, StatsSources {
+interface Core extends ReconnectCore, SessionCore, CloseCore, OperationsCore {
   current: Session
   out: Outbound
   flow: FlowControl
@@ -159,6 +159,10 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
       reassembly,
       router,
       counters,
+      terminated,
+      failSticky,
+      closing,
+      nonce,
       current: sessionOf(first, out, flow, []),
       out,
       flow,
@@ -185,85 +189,11 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
     yield* core.run(core.current, first.hs.leftover)
     const close = yield* makeClose(core)
 
-    // `useSpan`, not `withSpan`: the span is not made the current one, so
-    // the sticky error fails these calls as the very same object (a failure
-    // inside a current span is wrapped to carry it).
-    const join = (group: string) =>
-      Effect.useSpan("spread.join", { attributes: { "spread.group": group } }, () => sender.command("Join", group))
-    const leave = (group: string) =>
-      Effect.useSpan("spread.leave", { attributes: { "spread.group": group } }, () => sender.command("Leave", group))
     if (opts.metrics) {
       yield* FiberSet.run(
         fibers,
         publishMetrics(first.hs.accept.privateGroup, () => metricSampleOf(core)),
       )
     }
-    // Payloads too large for one Spread message go in fragments (large.ts).
-    const { multicast, multicastMany } = largeAware(
-      sender,
-      opts.maxMessageBytes,
-      nonce,
-      (idHigh, idLow) => reassembly.forget(idHigh, idLow),
-    )
-    const subscribeContext: SubscribeContext = {
-      router,
-      events,
-      capacity: opts.inboundCapacity,
-      slowRatio: opts.slowHigh / opts.inboundCapacity,
-      failSticky,
-      closing,
-      join,
-      leave,
-      unjoin: (group) => sender.joined.delete(group),
-    }
-    const subscribeTo: Connection["subscribe"] = (group, options) => subscribe(subscribeContext, group, options)
-    const requestContext: RequestContext = {
-      router,
-      get privateGroup() {
-        return sender.privateGroup
-      },
-      multicast,
-      subscribe: subscribeTo,
-      othersIn: (group) =>
-        Effect.map(viewOf(views, group), Option.map((v) => v.members.filter((x) => x !== sender.privateGroup).length)),
-    }
-
-    const connection: Connection = {
-      get privateGroup() {
-        return core.current.privateGroup
-      },
-      get privateName() {
-        return core.current.privateName
-      },
-      get daemonName() {
-        return core.current.daemonName
-      },
-      get daemonVersion() {
-        return core.current.version
-      },
-      get address() {
-        return core.current.label
-      },
-      join,
-      leave,
-      multicast,
-      multicastMany,
-      receive: inbound.take,
-      receiveChunk: (max = MAX_TAKE) => inbound.takeChunk(Math.max(1, Math.floor(max))),
-      messages: inbound.stream,
-      view: (group) => viewOf(views, group),
-      views: SubscriptionRef.get(views),
-      // Ends with the sticky error when the connection ends.
-      watch: (group) => watchView(views, group, Effect.flatMap(Deferred.await(terminated), Effect.fail)),
-      subscribe: subscribeTo,
-      request: (group, data, options) => request(requestContext, group, data, options),
-      requestMany: (group, data, options) => requestMany(requestContext, group, data, options),
-      respond: (group, handler, options) => respond(requestContext, group, handler, options),
-      events: events.stream,
-      stats: Effect.sync(() => statsOf(core)),
-      state: life.get,
-      awaitClosed: Deferred.await(terminated),
-      close,
-    }
-    return connection
+    return connectionOf(core, close)
   })

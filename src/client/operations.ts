@@ -1,0 +1,134 @@
+/**
+ * The public face of a connection: the {@link Connection} object, each of
+ * whose operations is a call into the room that does the work — join and
+ * leave through the sender (each in its span), multicast through the
+ * large-message room, receive from the inbound buffer, subscribe and
+ * request through the router, views, events, state, stats and close.
+ *
+ * Nothing here starts or owns anything: connection.ts makes the parts and
+ * starts the fibers, then hands them here through {@link OperationsCore}.
+ *
+ * @module
+ */
+import { Deferred, Effect, Option, SubscriptionRef } from "effect"
+import type { ConnectionError } from "./errors.ts"
+import type { Events } from "./events.ts"
+import { MAX_TAKE } from "./inbound.ts"
+import { largeAware } from "./large.ts"
+import type { Connection } from "./model.ts"
+import type { ResolvedOptions } from "./options.ts"
+import { request, type RequestContext, requestMany, respond } from "./request.ts"
+import type { Sender } from "./send.ts"
+import type { Session } from "./session.ts"
+import type { Lifecycle } from "./state.ts"
+import { statsOf, type StatsSources } from "./stats.ts"
+import { subscribe, type SubscribeContext } from "./subscribe.ts"
+import { viewOf, type ViewsRef, watchView } from "./views.ts"
+
+/**
+ * The parts of a connection its operations call into; `current` is the
+ * connection's current session.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface OperationsCore extends StatsSources {
+  readonly opts: ResolvedOptions
+  readonly current: Session
+  readonly life: Lifecycle
+  readonly events: Events
+  readonly views: ViewsRef
+  readonly sender: Sender
+  /** Completed with the sticky error when the connection fails or is closed. */
+  readonly terminated: Deferred.Deferred<ConnectionError>
+  /** Fails with the sticky error. */
+  readonly failSticky: Effect.Effect<never, ConnectionError>
+  /** The error of a connection that is closing (its state still `Open`). */
+  readonly closing: ConnectionError
+  /** The prefix of this connection's fragment ids (large.ts). */
+  readonly nonce: number
+}
+
+/**
+ * The connection's operations over `core`, with `close` from close.ts.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const connectionOf = (core: OperationsCore, close: Effect.Effect<void>): Connection => {
+  const { events, inbound, opts, reassembly, router, sender, terminated, views } = core
+  // `useSpan`, not `withSpan`: the span is not made the current one, so
+  // the sticky error fails these calls as the very same object (a failure
+  // inside a current span is wrapped to carry it).
+  const join = (group: string) =>
+    Effect.useSpan("spread.join", { attributes: { "spread.group": group } }, () => sender.command("Join", group))
+  const leave = (group: string) =>
+    Effect.useSpan("spread.leave", { attributes: { "spread.group": group } }, () => sender.command("Leave", group))
+  // Payloads too large for one Spread message go in fragments (large.ts).
+  const { multicast, multicastMany } = largeAware(
+    sender,
+    opts.maxMessageBytes,
+    core.nonce,
+    (idHigh, idLow) => reassembly.forget(idHigh, idLow),
+  )
+  const subscribeContext: SubscribeContext = {
+    router,
+    events,
+    capacity: opts.inboundCapacity,
+    slowRatio: opts.slowHigh / opts.inboundCapacity,
+    failSticky: core.failSticky,
+    closing: core.closing,
+    join,
+    leave,
+    unjoin: (group) => sender.joined.delete(group),
+  }
+  const subscribeTo: Connection["subscribe"] = (group, options) => subscribe(subscribeContext, group, options)
+  const requestContext: RequestContext = {
+    router,
+    get privateGroup() {
+      return sender.privateGroup
+    },
+    multicast,
+    subscribe: subscribeTo,
+    othersIn: (group) =>
+      Effect.map(viewOf(views, group), Option.map((v) => v.members.filter((x) => x !== sender.privateGroup).length)),
+  }
+
+  return {
+    get privateGroup() {
+      return core.current.privateGroup
+    },
+    get privateName() {
+      return core.current.privateName
+    },
+    get daemonName() {
+      return core.current.daemonName
+    },
+    get daemonVersion() {
+      return core.current.version
+    },
+    get address() {
+      return core.current.label
+    },
+    join,
+    leave,
+    multicast,
+    multicastMany,
+    receive: inbound.take,
+    receiveChunk: (max = MAX_TAKE) => inbound.takeChunk(Math.max(1, Math.floor(max))),
+    messages: inbound.stream,
+    view: (group) => viewOf(views, group),
+    views: SubscriptionRef.get(views),
+    // Ends with the sticky error when the connection ends.
+    watch: (group) => watchView(views, group, Effect.flatMap(Deferred.await(terminated), Effect.fail)),
+    subscribe: subscribeTo,
+    request: (group, data, options) => request(requestContext, group, data, options),
+    requestMany: (group, data, options) => requestMany(requestContext, group, data, options),
+    respond: (group, handler, options) => respond(requestContext, group, handler, options),
+    events: events.stream,
+    stats: Effect.sync(() => statsOf(core)),
+    state: core.life.get,
+    awaitClosed: Deferred.await(terminated),
+    close,
+  }
+}
