@@ -7,11 +7,8 @@
  * credit covers the message, the buffer has room, and the frame is encoded
  * in place. Only when the window or the buffer is full does a send wait —
  * then through the semaphore ({@link FlowControl.acquire}) or the buffer's
- * room signal, trying the fast step again after each wait.
- *
- * What the session has joined, as of the frames queued so far, lives here
- * too: the daemon applies joins, leaves and multicasts in that same order,
- * so it decides which messages come back (and count in the window).
+ * room signal, trying the fast step again after each wait. What counts in
+ * the window, and the groups joined that decide it, are counting.ts's.
  *
  * A connection that reconnects keeps its `Sender` and {@link Sender.rebind}s
  * it to each new session's buffer, window and private group; a sender that
@@ -23,6 +20,7 @@
 import { Effect } from "effect"
 import { validateGroupName } from "../protocol/names.ts"
 import { type ConnectionError, RequestError, requestErrorOf } from "./errors.ts"
+import { Counting } from "./counting.ts"
 import {
   frameBound,
   hintOf,
@@ -64,8 +62,9 @@ export class Sender {
   readonly membership: boolean
   readonly #failSticky: Effect.Effect<never, ConnectionError>
   readonly #names = new NameCache()
-  /** Groups this session belongs to, as of the frames queued so far. */
-  readonly joined = new Set<string>()
+  readonly #counting: Counting
+  /** Groups this session belongs to, as of the frames queued so far (see counting.ts). */
+  readonly joined: Set<string>
 
   constructor(
     privateGroup: string,
@@ -82,6 +81,8 @@ export class Sender {
     this.#views = views
     this.membership = membership
     this.#failSticky = failSticky
+    this.#counting = new Counting(views, membership)
+    this.joined = this.#counting.joined
   }
 
   /**
@@ -233,12 +234,7 @@ export class Sender {
 
   /** Whether a message to `groups` comes back to this session (and so counts). */
   isCounted(groups: ReadonlyArray<string>, selfDiscard: boolean): boolean {
-    if (selfDiscard) return false
-    for (let i = 0; i < groups.length; i++) {
-      const g = groups[i]
-      if (g === this.#privateGroup || this.joined.has(g)) return true
-    }
-    return false
+    return this.#counting.isCounted(groups, selfDiscard, this.#privateGroup)
   }
 
   // ----- the steps -----
@@ -259,36 +255,9 @@ export class Sender {
     return data.length + MAX_GROUP_NAME <= REAL_DAEMON_MAX_PAYLOAD ? entry : undefined
   }
 
-  // Sets what `p` costs in the window, as of the frames queued so far: a
-  // multicast that comes back costs the size of its largest joined
-  // destination (and counts only through `via` when that is its one joined
-  // destination); a join or leave the daemon answers costs 1.
+  // Sets what `p` costs in the window now (see Counting.count).
   #count(p: PreparedFrame): void {
-    p.cost = 0
-    p.via = undefined
-    if (!this.#flow.enabled) return
-    if (p.kind !== "Multicast") {
-      const g = p.names[0]
-      if (this.membership && (p.kind === "Join" ? !this.joined.has(g) : this.joined.has(g))) p.cost = 1
-      return
-    }
-    if (!this.isCounted(p.names, p.selfDiscard)) return
-    // `via`: the one destination it comes back through, when only one does
-    // (a refused join, or a private group gone with its session, then
-    // forgets it).
-    let size = 1
-    let only: string | undefined
-    let single = true
-    for (let i = 0; i < p.names.length; i++) {
-      const g = p.names[i]
-      const own = g === this.#privateGroup
-      if (!own && !this.joined.has(g)) continue
-      if (!own) size = Math.max(size, this.#views.size(g))
-      if (only !== undefined && only !== g) single = false
-      only = g
-    }
-    p.cost = this.#flow.costOf(size)
-    p.via = single ? only : undefined
+    this.#counting.count(p, this.#flow, this.#privateGroup)
   }
 
   // The synchronous step: encodes `p` in place when the window's credit and
@@ -303,23 +272,8 @@ export class Sender {
     if (buf === undefined) return "NoRoom"
     if (!this.#flow.tryUse(p.cost)) return "NoCredit"
     out.commit(writeFrame(buf, out.end, this.#nameField, p))
-    this.#committed(p)
+    this.#counting.committed(p, this.#flow)
     return "Queued"
-  }
-
-  // Bookkeeping of a queued frame, in the same synchronous step.
-  #committed(p: PreparedFrame): void {
-    switch (p.kind) {
-      case "Join":
-        this.joined.add(p.names[0])
-        break
-      case "Leave":
-        this.joined.delete(p.names[0])
-        break
-      case "Multicast":
-        break
-    }
-    if (p.cost > 0) this.#flow.commit(p.cost, p.via)
   }
 
   // Waits for the window, then for room, as often as needed. Its cost is
