@@ -5,10 +5,10 @@
  * The common case runs in one synchronous step with no Effect of its own:
  * the destinations are found in a cache of validated names, the window's
  * credit covers the message, the buffer has room, and the frame is encoded
- * in place. Only when the window or the buffer is full does a send wait —
- * then through the semaphore ({@link FlowControl.acquire}) or the buffer's
- * room signal, trying the fast step again after each wait. What counts in
- * the window, and the groups joined that decide it, are counting.ts's.
+ * in place. Everything else — and a send that finds the window or the
+ * buffer full — is prepared and takes the general path (queueing.ts),
+ * which waits where it must; what counts in the window, and the groups
+ * joined that decide it, are counting.ts's.
  *
  * A connection that reconnects keeps its `Sender` and {@link Sender.rebind}s
  * it to each new session's buffer, window and private group; a sender that
@@ -28,7 +28,6 @@ import {
   killFrame,
   NameCache,
   type OutgoingMessage,
-  paddedName,
   prepareCommand,
   type PreparedFrame,
   prepareMulticast,
@@ -37,7 +36,8 @@ import {
   writeHeader,
 } from "./frames.ts"
 import { HEADER_SIZE, MAX_GROUP_NAME, REAL_DAEMON_MAX_PAYLOAD, ServiceBits } from "../protocol/constants.ts"
-import type { Outbound, TryResult } from "./outbound.ts"
+import type { Outbound } from "./outbound.ts"
+import { Binding, Queueing } from "./queueing.ts"
 import { syncFirst } from "./sync_first.ts"
 import type { ViewTracker } from "./views.ts"
 import type { FlowControl } from "./window.ts"
@@ -53,16 +53,14 @@ const encoder = new TextEncoder()
  * @category models
  */
 export class Sender {
-  #privateGroup: string
-  #nameField: Uint8Array
-  #out: Outbound
-  #flow: FlowControl
+  // Shared with the general path: moving one moves both.
+  readonly #to: Binding
   readonly #views: ViewTracker
   /** Whether the session gets membership messages (which answer its joins and leaves). */
   readonly membership: boolean
-  readonly #failSticky: Effect.Effect<never, ConnectionError>
   readonly #names = new NameCache()
   readonly #counting: Counting
+  readonly #queueing: Queueing
   /** Groups this session belongs to, as of the frames queued so far (see counting.ts). */
   readonly joined: Set<string>
 
@@ -74,15 +72,12 @@ export class Sender {
     membership: boolean,
     failSticky: Effect.Effect<never, ConnectionError>,
   ) {
-    this.#privateGroup = privateGroup
-    this.#nameField = paddedName(privateGroup)
-    this.#out = out
-    this.#flow = flow
+    this.#to = new Binding(out, flow, privateGroup)
     this.#views = views
     this.membership = membership
-    this.#failSticky = failSticky
     this.#counting = new Counting(views, membership)
     this.joined = this.#counting.joined
+    this.#queueing = new Queueing(this.#to, this.#counting, failSticky)
   }
 
   /**
@@ -90,18 +85,13 @@ export class Sender {
    * group, whose name goes into each frame): what is queued from now on
    * goes there. `joined` is kept.
    */
-  rebind(out: Outbound, flow: FlowControl, privateGroup: string = this.#privateGroup): void {
-    this.#out = out
-    this.#flow = flow
-    if (privateGroup !== this.#privateGroup) {
-      this.#privateGroup = privateGroup
-      this.#nameField = paddedName(privateGroup)
-    }
+  rebind(out: Outbound, flow: FlowControl, privateGroup: string = this.#to.privateGroup): void {
+    this.#to.move(out, flow, privateGroup)
   }
 
   /** The private group whose name goes into each frame. */
   get privateGroup(): string {
-    return this.#privateGroup
+    return this.#to.privateGroup
   }
 
   /**
@@ -113,8 +103,8 @@ export class Sender {
       if (this.#trySingle(m)) return undefined
       const p = prepareMulticast(m, this.#names)
       if (p instanceof RequestError) return Effect.fail(p)
-      this.#count(p)
-      return this.#tryQueue(p) === "Queued" ? undefined : this.#queueSlow(p)
+      this.#queueing.count(p)
+      return this.#queueing.tryQueue(p) === "Queued" ? undefined : this.#queueing.queueSlow(p)
     })
   }
 
@@ -131,14 +121,15 @@ export class Sender {
     const data = m.data
     const text = typeof data === "string"
     const bound = text ? data.length * 3 : data.length
-    const out = this.#out
-    const flow = this.#flow
+    const to = this.#to
+    const out = to.out
+    const flow = to.flow
     if (out.closed || out.waiting > 0 || flow.waiting > 0) return false
     const selfDiscard = m.selfDiscard === true
     let cost = 0
     let via: string | undefined
     if (flow.enabled && !selfDiscard) {
-      if (g === this.#privateGroup) {
+      if (g === to.privateGroup) {
         cost = flow.costOf(1)
         via = g
       } else if (this.joined.has(g)) {
@@ -157,7 +148,7 @@ export class Sender {
       buf.set(data, o + fixed)
       dataLen = data.length
     }
-    writeHeader(buf, o, this.#nameField, selfDiscard ? bits | ServiceBits.SELF_DISCARD : bits, 1, hintOf(mt), dataLen)
+    writeHeader(buf, o, to.nameField, selfDiscard ? bits | ServiceBits.SELF_DISCARD : bits, 1, hintOf(mt), dataLen)
     buf.set(entry, o + HEADER_SIZE)
     out.commit(fixed + dataLen)
     if (cost > 0) flow.commit(cost, via)
@@ -177,9 +168,9 @@ export class Sender {
           if (i === list.length) return Effect.void
           const p = prepareMulticast(list[i], this.#names)
           if (p instanceof RequestError) return Effect.fail(p)
-          this.#count(p)
+          this.#queueing.count(p)
           const k = i
-          return Effect.flatMap(this.#queueSlow(p), () => from(k + 1))
+          return Effect.flatMap(this.#queueing.queueSlow(p), () => from(k + 1))
         }
         let i = 0
         while (i < list.length && this.#trySingle(list[i])) i++
@@ -189,17 +180,10 @@ export class Sender {
       for (const m of list) {
         const p = prepareMulticast(m, this.#names)
         if (p instanceof RequestError) return Effect.fail(p)
-        this.#count(p)
+        this.#queueing.count(p)
         items.push(p)
       }
-      if (items.length === 0) return this.#out.closed ? this.#failSticky : Effect.void
-      const from = (i: number): Effect.Effect<void, ConnectionError> => {
-        while (i < items.length && this.#tryQueue(items[i]) === "Queued") i++
-        if (i === items.length) return Effect.void
-        const k = i
-        return Effect.flatMap(this.#queueSlow(items[k]), () => from(k + 1))
-      }
-      return from(0)
+      return this.#queueing.queueAll(items)
     })
   }
 
@@ -214,9 +198,7 @@ export class Sender {
     return Effect.suspend((): Effect.Effect<void, ConnectionError | RequestError> => {
       const invalid = validateGroupName(group)
       if (invalid !== undefined) return Effect.fail(requestErrorOf(kind === "Join" ? "join" : "leave", invalid))
-      const p = prepareCommand(kind, group, this.#names)
-      this.#count(p)
-      return this.#tryQueue(p) === "Queued" ? Effect.void : this.#queueSlow(p)
+      return this.#queueing.queue(prepareCommand(kind, group, this.#names))
     })
   }
 
@@ -227,14 +209,12 @@ export class Sender {
    */
   offerNow(m: OutgoingMessage): boolean {
     const p = prepareMulticast(m, this.#names)
-    if (p instanceof RequestError) return false
-    this.#count(p)
-    return this.#tryQueue(p, true) === "Queued"
+    return !(p instanceof RequestError) && this.#queueing.offer(p)
   }
 
   /** Whether a message to `groups` comes back to this session (and so counts). */
   isCounted(groups: ReadonlyArray<string>, selfDiscard: boolean): boolean {
-    return this.#counting.isCounted(groups, selfDiscard, this.#privateGroup)
+    return this.#counting.isCounted(groups, selfDiscard, this.#to.privateGroup)
   }
 
   // ----- the steps -----
@@ -255,56 +235,6 @@ export class Sender {
     return data.length + MAX_GROUP_NAME <= REAL_DAEMON_MAX_PAYLOAD ? entry : undefined
   }
 
-  // Sets what `p` costs in the window now (see Counting.count).
-  #count(p: PreparedFrame): void {
-    this.#counting.count(p, this.#flow, this.#privateGroup)
-  }
-
-  // The synchronous step: encodes `p` in place when the window's credit and
-  // the buffer have room; answers whether it did. A sender that has not
-  // waited yet does not go ahead of senders that wait (first come, first
-  // served).
-  #tryQueue(p: PreparedFrame, waited = false): TryResult {
-    const out = this.#out
-    if (out.closed) return "Closed"
-    if (!waited && (out.waiting > 0 || this.#flow.waiting > 0)) return "NoRoom"
-    const buf = out.room(frameBound(p))
-    if (buf === undefined) return "NoRoom"
-    if (!this.#flow.tryUse(p.cost)) return "NoCredit"
-    out.commit(writeFrame(buf, out.end, this.#nameField, p))
-    this.#counting.committed(p, this.#flow)
-    return "Queued"
-  }
-
-  // Waits for the window, then for room, as often as needed. Its cost is
-  // counted again before each try: what it joined may have changed while it
-  // waited. Interrupted, it queues nothing; permits it took stay in the
-  // connection's credit.
-  #queueSlow(p: PreparedFrame): Effect.Effect<void, ConnectionError> {
-    const tryNow = (): TryResult => {
-      this.#count(p)
-      return this.#tryQueue(p, true)
-    }
-    const attempt: Effect.Effect<void, ConnectionError> = Effect.suspend(() => {
-      if (this.#out.closed) return this.#failSticky
-      this.#count(p)
-      if (p.cost > this.#flow.credit) return Effect.zipRight(this.#flow.acquire(p.cost), attempt)
-      return Effect.flatMap(this.#out.awaitRoom(tryNow), (r) => {
-        switch (r) {
-          case "Queued":
-            return Effect.void
-          case "Closed":
-            // This buffer closed; the current one may be a new session's.
-            return this.#out.closed ? this.#failSticky : attempt
-          case "NoRoom":
-          case "NoCredit":
-            return attempt
-        }
-      })
-    })
-    return attempt
-  }
-
   /**
    * Join frames for `groups`, encoded together (a new session joins again
    * what the lost one had joined); not counted, not queued.
@@ -313,12 +243,12 @@ export class Sender {
     const frames = groups.map((g) => prepareCommand("Join", g, this.#names))
     const buf = new Uint8Array(frames.reduce((n, p) => n + frameBound(p), 0))
     let o = 0
-    for (const p of frames) o += writeFrame(buf, o, this.#nameField, p)
+    for (const p of frames) o += writeFrame(buf, o, this.#to.nameField, p)
     return buf.subarray(0, o)
   }
 
   /** The disconnect frame of this session. */
   get killFrame(): Uint8Array {
-    return killFrame(this.#nameField)
+    return killFrame(this.#to.nameField)
   }
 }
