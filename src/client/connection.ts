@@ -6,8 +6,10 @@
  * - session.ts + reconnect.ts: one daemon session (its record, its reader
  *   and writer fibers, what its loss leads to), and replacing a lost one;
  * - large.ts + fragments.ts: large messages in fragments, and back;
- * - send.ts + outbound.ts + window.ts: validation, the flow window, and
- *   frames encoded in place into the coalescing writer's buffer;
+ * - send.ts + counting.ts + queueing.ts + outbound.ts + window.ts:
+ *   validation, what counts in the flow window, the one-step and the
+ *   waiting paths, and frames encoded in place into the coalescing
+ *   writer's buffer;
  * - receive.ts + message.ts + inbound.ts: the reader loop, one object per
  *   message, and the inbound `Mailbox`;
  * - views.ts and events.ts: membership views and health events;
