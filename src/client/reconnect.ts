@@ -189,6 +189,18 @@ export const makeReconnector = (core: ReconnectCore): (
           // Messages queued in the gap to the old private group go nowhere
           // now: they will not come back, so their permits return here.
           forgotten = core.flow.forget(s.privateGroup)
+          // Requests made in the gap name the old private group as their
+          // reply-to (inside their envelope, which the rename cannot reach):
+          // no reply can come, so they fail now rather than at their timeout.
+          core.router.failRequests(
+            new ConnectionError({
+              reason: e.reason,
+              privateGroup: s.privateGroup,
+              detail: `${e.detail}; the new session is ${privateGroup}, and replies to a request sent meanwhile ` +
+                `would go to ${s.privateGroup}`,
+              reconnecting: true,
+            }),
+          )
         }
         core.router.rebind(privateGroup)
         core.tracker.reset()

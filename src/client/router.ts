@@ -298,13 +298,18 @@ export class Router {
    * lost session will never answer them).
    */
   interrupt(error: ConnectionError): void {
-    for (const p of this.#pending.values()) Deferred.unsafeDone(p.done, Exit.fail(error))
-    this.#pending.clear()
+    this.failRequests(error)
     for (const [group, e] of this.#groups) {
       e.leaving = 0
       if (e.subs.size === 0) this.#groups.delete(group)
     }
     this.#updateActive()
+  }
+
+  /** Fails every pending request with `error`. */
+  failRequests(error: ConnectionError): void {
+    for (const p of this.#pending.values()) Deferred.unsafeDone(p.done, Exit.fail(error))
+    this.#pending.clear()
   }
 
   /** The new session's private group (whose rejects of joins are routed). */

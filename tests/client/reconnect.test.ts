@@ -422,6 +422,10 @@ describe("connect with reconnect", () => {
         // Queued to the old private group: it goes nowhere once the name is
         // new, so its window permits must come back without it.
         for (let i = 0; i < 3; i++) yield* a.multicast({ groups: "#keep#localhost", data: `to self ${i}` })
+        // A request made in the gap carries the old name as its reply-to: no
+        // reply can reach it, so it fails once the new name is known, not at
+        // its timeout.
+        const request = yield* Effect.fork(Effect.flip(a.request("svc", "q", { timeout: "60 seconds" })))
         p.state.refuse = false
         expect(yield* eventually(() => tags(events).includes("Reconnected"), 10_000)).toBe(true)
         const reconnected = events.find((e) => e._tag === "Reconnected")
@@ -432,6 +436,9 @@ describe("connect with reconnect", () => {
           rejoined: ["g"],
         })
         expect(a.privateGroup).not.toBe("#keep#localhost")
+        const failed = yield* Fiber.join(request).pipe(Effect.timeout("5 seconds"))
+        expect(failed).toMatchObject({ _tag: "ConnectionError", reconnecting: true, privateGroup: "#keep#localhost" })
+        expect(failed._tag === "ConnectionError" && failed.detail).toContain(`the new session is ${a.privateGroup}`)
         const seen = yield* until(messages.q, isText("from the gap"))
         const mark = seen.find(isDiscontinuity)
         expect(mark).toMatchObject({ previousPrivateGroup: "#keep#localhost", privateGroup: a.privateGroup })
