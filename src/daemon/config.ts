@@ -33,8 +33,8 @@ export interface AuthContext {
   readonly privateName: string
   /** The remote address (`host:port`, or the socket path for Unix clients). */
   readonly remote: string
-  /** The transport the client came in on. */
-  readonly transport: "tcp" | "unix"
+  /** The transport the client came in on (`"tls"`: the daemon's TLS port, its certificate checked already). */
+  readonly transport: "tcp" | "unix" | "tls"
 }
 
 /**

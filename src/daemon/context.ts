@@ -72,7 +72,7 @@ export interface DaemonContext {
   /** Counters and the live sessions. */
   readonly shared: DaemonShared
   /** The transport of the listener the connection came in on. */
-  readonly transport: "tcp" | "unix"
+  readonly transport: "tcp" | "unix" | "tls"
   /** The daemon's clock: deadlines and the stall rule read it. */
   readonly clock: Clock.Clock
   /**

@@ -210,7 +210,7 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
       : yield* listenTlsSessions(c.tls, c.host, c.handshakeTimeoutMs, c.maxHandshaking)
 
     const handshakes = yield* FiberSet.make<void, never>()
-    const acceptLoop = (l: Listener, transport: "tcp" | "unix") => {
+    const acceptLoop = (l: Listener, transport: "tcp" | "unix" | "tls") => {
       const ctx: DaemonContext = { config: c, engine, reserved, shared, transport, clock, runtime }
       // A failed accept (out of descriptors, say) is logged and retried after
       // a pause that grows to 1 s; only closing the listener ends the loop.
@@ -236,7 +236,7 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
     }
     const accepting = [yield* Effect.forkScoped(acceptLoop(tcp, "tcp"))]
     if (unix !== undefined) accepting.push(yield* Effect.forkScoped(acceptLoop(unix, "unix")))
-    if (tls !== undefined) accepting.push(yield* Effect.forkScoped(acceptLoop(tls, "tcp")))
+    if (tls !== undefined) accepting.push(yield* Effect.forkScoped(acceptLoop(tls, "tls")))
 
     const metrics = daemonMetrics(c.name)
     let last: EngineStats = { ...engine.stats }

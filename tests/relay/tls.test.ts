@@ -5,6 +5,7 @@
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Scope, Stream } from "effect"
 import { connect, type ConnectError, isRegular, text, type TlsOptions } from "../../mod.ts"
+import type * as Daemon from "../../src/daemon/mod.ts"
 import {
   captureLogs,
   type Certs,
@@ -36,13 +37,18 @@ describe("TLS sessions", () => {
     "A client with a certificate from the daemon's CA joins, multicasts and receives over TLS",
     () =>
       quiet(Effect.gen(function* () {
-        const daemon = yield* startRelay(certs)
+        const seenBy: Array<Daemon.AuthContext> = []
+        const daemon = yield* startRelay(certs, {
+          authMethods: [{ name: "NULL", authenticate: (c) => Effect.sync(() => seenBy.push(c)).pipe(Effect.as(true)) }],
+        })
         const a = yield* connect({
           daemon: tlsAddress(daemon),
           name: "alice",
           tls: { caCerts: [certs.ca.cert], cert: certs.reader1.cert, key: certs.reader1.key },
         })
         const b = yield* connect({ daemon: daemon.spreadName, name: "bob" }) // plain TCP beside it
+        // Auth methods learn which transport each session came in on.
+        expect(seenBy.map((c) => [c.privateName, c.transport])).toEqual([["alice", "tls"], ["bob", "tcp"]])
         yield* a.join("chat")
         yield* b.join("chat")
         expect(yield* eventually(() => daemon.members("chat").length === 2)).toBe(true)
