@@ -16,7 +16,9 @@
 import { Effect } from "effect"
 import type { ConnectionError } from "./errors.ts"
 import type { Counting } from "./counting.ts"
-import { frameBound, paddedName, type PreparedFrame, writeFrame } from "./frames.ts"
+import type { PreparedFrame } from "./frames.ts"
+import { frameBound, writeFrame } from "./frame_writer.ts"
+import { paddedName } from "./name_cache.ts"
 import type { Outbound, TryResult } from "./outbound.ts"
 import type { FlowControl } from "./window.ts"
 

@@ -21,20 +21,9 @@ import { Effect } from "effect"
 import { validateGroupName } from "../protocol/names.ts"
 import { type ConnectionError, RequestError, requestErrorOf } from "./errors.ts"
 import { Counting } from "./counting.ts"
-import {
-  frameBound,
-  hintOf,
-  IN_PLACE_TEXT,
-  killFrame,
-  NameCache,
-  type OutgoingMessage,
-  prepareCommand,
-  type PreparedFrame,
-  prepareMulticast,
-  serviceBitsOf,
-  writeFrame,
-  writeHeader,
-} from "./frames.ts"
+import { IN_PLACE_TEXT, type OutgoingMessage, prepareCommand, type PreparedFrame, prepareMulticast } from "./frames.ts"
+import { frameBound, hintOf, killFrame, serviceBitsOf, writeFrame, writeHeader } from "./frame_writer.ts"
+import { NameCache } from "./name_cache.ts"
 import { HEADER_SIZE, MAX_GROUP_NAME, REAL_DAEMON_MAX_PAYLOAD, ServiceBits } from "../protocol/constants.ts"
 import type { Outbound } from "./outbound.ts"
 import { Binding, Queueing } from "./queueing.ts"

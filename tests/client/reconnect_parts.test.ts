@@ -6,7 +6,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { ConnectionError } from "../../src/client/errors.ts"
-import { paddedName } from "../../src/client/frames.ts"
+import { paddedName } from "../../src/client/name_cache.ts"
 import { noWindow } from "../../src/client/options.ts"
 import { Outbound } from "../../src/client/outbound.ts"
 import { Sender } from "../../src/client/send.ts"

@@ -1,0 +1,61 @@
+/**
+ * The destination names a session has validated, each kept as the 32-byte,
+ * zero-padded group entry a frame carries, so that the hot path checks and
+ * converts a destination once. Pure: no Effect, no IO.
+ *
+ * @module
+ */
+import { MAX_GROUP_NAME } from "../protocol/constants.ts"
+import { validateGroupName } from "../protocol/names.ts"
+import { type RequestError, requestErrorOf } from "./errors.ts"
+
+/** Most validated destination names cached; the cache starts over beyond. */
+const NAME_CACHE = 4096
+
+/**
+ * A name as a 32-byte, zero-padded group entry (names are latin1, under 32 bytes).
+ *
+ * @since 0.2.0
+ * @category encoding
+ */
+export const paddedName = (name: string): Uint8Array => {
+  const out = new Uint8Array(MAX_GROUP_NAME)
+  for (let i = 0; i < name.length && i < MAX_GROUP_NAME - 1; i++) out[i] = name.charCodeAt(i) & 0xff
+  return out
+}
+
+/**
+ * Group entries of names already validated, so the hot path checks and
+ * converts each destination once.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export class NameCache {
+  readonly #entries = new Map<string, Uint8Array>()
+
+  /** The entry of `name` when it was validated before. */
+  cached(name: string): Uint8Array | undefined {
+    return this.#entries.get(name)
+  }
+
+  /** The entry of `name` if it is a valid destination, else the error. */
+  destination(name: string): Uint8Array | RequestError {
+    const cached = this.#entries.get(name)
+    if (cached !== undefined) return cached
+    const invalid = validateGroupName(name, true)
+    if (invalid !== undefined) return requestErrorOf("multicast", invalid)
+    return this.entry(name)
+  }
+
+  /** The entry of a name the caller has validated. */
+  entry(name: string): Uint8Array {
+    let bytes = this.#entries.get(name)
+    if (bytes === undefined) {
+      bytes = paddedName(name)
+      if (this.#entries.size >= NAME_CACHE) this.#entries.clear()
+      this.#entries.set(name, bytes)
+    }
+    return bytes
+  }
+}
