@@ -1,6 +1,10 @@
 /**
- * What a connection receives: the protocol's typed messages, with
- * refinements for filtering a stream and a text view of a payload.
+ * One object per received data message: the {@link ReceivedMessage} that
+ * reads its fields from the bytes of the socket read it came in, and
+ * {@link messageAt}, with which the reader makes one at the decoder's
+ * current frame (the rarer frames go to the codec). The refinements over
+ * received messages are refinements.ts's; the mark of a replaced session
+ * is discontinuity.ts's.
  *
  * @module
  */
@@ -8,118 +12,9 @@ import { readU32 } from "../protocol/bytes.ts"
 import { HEADER_SIZE, MAX_GROUP_NAME, ServiceBits, type ServiceLevel, serviceLevelOf } from "../protocol/constants.ts"
 import type { FrameDecoder } from "../protocol/decoder.ts"
 import type { ProtocolError } from "../protocol/errors.ts"
-import type { ConnectionError } from "./errors.ts"
 import { Frame, messTypeOfHint } from "../protocol/frame.ts"
 import { readCString } from "../protocol/names.ts"
-import {
-  decodeServerMessage,
-  type MembershipMessage,
-  type RegularMessage,
-  type RejectMessage,
-  type SelfLeaveMessage,
-  type ServerMessage,
-  type TransitionalMessage,
-} from "../protocol/messages.ts"
-
-/**
- * The mark a connection opened with `reconnect` puts in `messages` and in
- * every `subscribe` stream where a lost session was replaced by a new one:
- * what comes before it came through the old session, what comes after
- * through the new one, and whatever was multicast in between is lost
- * (Spread replays nothing). It comes once per reconnect in each stream,
- * before any message of the new session.
- *
- * It is a transitional signal (`_tag: "Transitional"`, as Spread sends
- * before a view changes), so code that switches over the message kinds or
- * filters with {@link isRegular} keeps working; the regular membership
- * messages of the groups joined again follow. {@link isDiscontinuity} tells
- * it from a daemon's transitional signal.
- *
- * @since 0.2.0
- * @category models
- */
-export interface Discontinuity extends TransitionalMessage {
-  /** Tells a discontinuity from a daemon's transitional signal. */
-  readonly discontinuity: true
-  /**
-   * The subscribed group in a `subscribe` stream; in `messages`, the new
-   * session's private group.
-   */
-  readonly group: string
-  /** No group id: this signal is the client's, not the daemon's. */
-  readonly groupId: undefined
-  /** Why the old session was lost. */
-  readonly cause: ConnectionError
-  /** The new session's private group. */
-  readonly privateGroup: string
-  /** The lost session's private group (the same unless the daemon refused the name). */
-  readonly previousPrivateGroup: string
-  /** The groups joined again. */
-  readonly rejoined: ReadonlyArray<string>
-}
-
-/**
- * Whether a received message is a {@link Discontinuity}: the session was
- * replaced here, and messages may have been lost in between.
- *
- * @since 0.2.0
- * @category refinements
- */
-export const isDiscontinuity = (m: ServerMessage): m is Discontinuity =>
-  m._tag === "Transitional" && "discontinuity" in m && m.discontinuity === true
-
-/**
- * Whether a received message is a data message.
- *
- * @since 0.1.0
- * @category refinements
- */
-export const isRegular = (m: ServerMessage): m is RegularMessage => m._tag === "Regular"
-
-/**
- * Whether a received message is a regular membership message (a new view).
- *
- * @since 0.1.0
- * @category refinements
- */
-export const isMembership = (m: ServerMessage): m is MembershipMessage => m._tag === "Membership"
-
-/**
- * Whether a received message is a transitional membership signal (a
- * daemon's, or a {@link Discontinuity} after a reconnect).
- *
- * @since 0.1.0
- * @category refinements
- */
-export const isTransitional = (m: ServerMessage): m is TransitionalMessage => m._tag === "Transitional"
-
-/**
- * Whether a received message confirms that this connection left a group.
- *
- * @since 0.1.0
- * @category refinements
- */
-export const isSelfLeave = (m: ServerMessage): m is SelfLeaveMessage => m._tag === "SelfLeave"
-
-/**
- * Whether a received message is a daemon's reject of something this
- * connection sent.
- *
- * @since 0.1.0
- * @category refinements
- */
-export const isReject = (m: ServerMessage): m is RejectMessage => m._tag === "Reject"
-
-const decoder = new TextDecoder()
-
-/**
- * The payload of a data message decoded as UTF-8 (invalid bytes become
- * U+FFFD).
- *
- * @since 0.1.0
- * @category getters
- */
-export const text = (m: RegularMessage | RejectMessage): string => decoder.decode(m.data)
+import { decodeServerMessage, type RegularMessage, type ServerMessage } from "../protocol/messages.ts"
 
 const PREVIEW_BYTES = 32
 

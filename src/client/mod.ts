@@ -42,17 +42,9 @@ export {
 } from "./envelope.ts"
 export type { ConnectionEvent, ReconnectedEvent } from "./events.ts"
 export type { ConsumerHealth } from "./inbound.ts"
-export {
-  type Discontinuity,
-  isDiscontinuity,
-  isMembership,
-  isRegular,
-  isReject,
-  isSelfLeave,
-  isTransitional,
-  ReceivedMessage,
-  text,
-} from "./message.ts"
+export { type Discontinuity, isDiscontinuity } from "./discontinuity.ts"
+export { ReceivedMessage } from "./message.ts"
+export { isMembership, isRegular, isReject, isSelfLeave, isTransitional, text } from "./refinements.ts"
 export {
   adaptiveWindow,
   type ConnectOptions,
