@@ -10,8 +10,12 @@
  *   validation, what counts in the flow window, the one-step and the
  *   waiting paths, and frames encoded in place into the coalescing
  *   writer's buffer;
+ * - frames.ts + name_cache.ts + frame_writer.ts: a send checked and
+ *   prepared, the validated destination names, and the byte writers;
  * - receive.ts + message.ts + inbound.ts: the reader loop, one object per
  *   message, and the inbound `Mailbox`;
+ * - refinements.ts and discontinuity.ts: the kinds of a received message,
+ *   and the mark a reconnect leaves where a session was replaced;
  * - views.ts and events.ts: membership views and health events;
  * - close.ts: the graceful close, also the scope's finalizer;
  * - stats.ts: the running totals, and the `stats` and metrics readings;
