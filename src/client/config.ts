@@ -19,13 +19,22 @@
  * | `RECONNECT_MAX_DELAY`     | a duration: the longest delay between attempts (5 seconds)      |
  * | `RECONNECT_ATTEMPTS`      | an integer: give up after this many retries (never by default)  |
  * | `WHILE_RECONNECTING`      | `wait` or `fail`                                                |
+ * | `TLS`                     | `true`: TLS with the system's roots (implied by the keys below) |
+ * | `TLS_CA`                  | PEM text: authorities to trust besides the system's (one or     |
+ * |                           | more certificates)                                              |
+ * | `TLS_CERT`                | PEM text: a client certificate to present (with `TLS_KEY`)      |
+ * | `TLS_KEY`                 | PEM text: its private key (read as a redacted value)            |
+ * | `TLS_SERVER_NAME`         | the name the daemon's certificate must carry                    |
  *
  * Reconnecting is off unless `RECONNECT_DELAY` is set; the other
- * `RECONNECT_*` keys shape it (see {@link reconnectBackoff}).
+ * `RECONNECT_*` keys shape it (see {@link reconnectBackoff}). TLS is off
+ * unless `TLS` is `true` or one of the `TLS_*` keys is set; the keys carry
+ * PEM text, not file names (e.g. `SPREAD_TLS_CA="$(cat ca.pem)"`), and are
+ * checked as `connect` checks its `tls` option.
  *
  * @module
  */
-import { Config, ConfigError, Duration, Effect, Either, Layer, Option, Schedule } from "effect"
+import { Config, ConfigError, Duration, Effect, Either, Layer, Option, Redacted, Schedule } from "effect"
 import { connect } from "./connection.ts"
 import type { ConnectError } from "./errors.ts"
 import {
@@ -37,6 +46,13 @@ import {
   noWindow,
 } from "./options.ts"
 import { Spread } from "./spread.ts"
+
+// The certificates in PEM text, one string each (a CA bundle holds several).
+const pemBlocks = (text: string): ReadonlyArray<string> => {
+  const blocks = text.match(/-----BEGIN [^-]+-----[\s\S]*?-----END [^-]+-----/g)
+  // Text with no whole block is passed on as it is, for connect to refuse.
+  return blocks === null ? [text] : blocks
+}
 
 const parseWindow = (s: string): Either.Either<FlowWindow, string> => {
   const [kind, n] = s.trim().toLowerCase().split(":", 2)
@@ -140,6 +156,11 @@ export const ConnectConfig: Config.Config<ConnectOptions> = Config.nested(
       reconnectMaxDelay: Config.option(Config.duration("RECONNECT_MAX_DELAY")),
       reconnectAttempts: Config.option(Config.integer("RECONNECT_ATTEMPTS")),
       whileReconnecting: Config.option(whileReconnectingConfig("WHILE_RECONNECTING")),
+      tls: Config.option(Config.boolean("TLS")),
+      tlsCa: Config.option(Config.string("TLS_CA")),
+      tlsCert: Config.option(Config.string("TLS_CERT")),
+      tlsKey: Config.option(Config.redacted("TLS_KEY")),
+      tlsServerName: Config.option(Config.string("TLS_SERVER_NAME")),
     }),
     (c): ConnectOptions => {
       const out: { -readonly [K in keyof ConnectOptions]: ConnectOptions[K] } = {}
@@ -158,6 +179,16 @@ export const ConnectConfig: Config.Config<ConnectOptions> = Config.nested(
         })
       }
       if (Option.isSome(c.whileReconnecting)) out.whileReconnecting = c.whileReconnecting.value
+      const tlsKeys = Option.isSome(c.tlsCa) || Option.isSome(c.tlsCert) || Option.isSome(c.tlsKey) ||
+        Option.isSome(c.tlsServerName)
+      if (tlsKeys || Option.getOrElse(c.tls, () => false)) {
+        out.tls = {
+          ...(Option.isSome(c.tlsCa) ? { caCerts: pemBlocks(c.tlsCa.value) } : {}),
+          ...(Option.isSome(c.tlsCert) ? { cert: c.tlsCert.value } : {}),
+          ...(Option.isSome(c.tlsKey) ? { key: Redacted.value(c.tlsKey.value) } : {}),
+          ...(Option.isSome(c.tlsServerName) ? { serverName: c.tlsServerName.value } : {}),
+        }
+      }
       return out
     },
   ),

@@ -53,12 +53,33 @@ describe("layerConfig", () => {
       expect(adaptive.window).toEqual({ _tag: "Adaptive", budget: 200 })
     }))
 
+  it.effect("ConnectConfig turns TLS on with SPREAD_TLS or any SPREAD_TLS_* key, one CA string per PEM block", () =>
+    Effect.gen(function* () {
+      const ca1 = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----"
+      const ca2 = "-----BEGIN CERTIFICATE-----\nBBBB\n-----END CERTIFICATE-----"
+      const cert = "-----BEGIN CERTIFICATE-----\nCCCC\n-----END CERTIFICATE-----\n"
+      const key = "-----BEGIN PRIVATE KEY-----\nDDDD\n-----END PRIVATE KEY-----\n"
+      expect((yield* ConnectConfig.pipe(Effect.provide(env({ SPREAD_DAEMON: "4803@h" })))).tls).toBeUndefined()
+      expect((yield* ConnectConfig.pipe(Effect.provide(env({ SPREAD_TLS: "false" })))).tls).toBeUndefined()
+      expect((yield* ConnectConfig.pipe(Effect.provide(env({ SPREAD_TLS: "true" })))).tls).toEqual({})
+      const all = yield* ConnectConfig.pipe(Effect.provide(env({
+        SPREAD_TLS_CA: `${ca1}\n${ca2}\n`,
+        SPREAD_TLS_CERT: cert,
+        SPREAD_TLS_KEY: key,
+        SPREAD_TLS_SERVER_NAME: "daemon.example",
+      })))
+      expect(all.tls).toEqual({ caCerts: [ca1, ca2], cert, key, serverName: "daemon.example" })
+      const nameOnly = yield* ConnectConfig.pipe(Effect.provide(env({ SPREAD_TLS_SERVER_NAME: "d" })))
+      expect(nameOnly.tls).toEqual({ serverName: "d" })
+    }))
+
   it.effect("a malformed setting fails the layer with a ConfigError naming the key", () =>
     Effect.gen(function* () {
       const bads: ReadonlyArray<Record<string, string>> = [
         { SPREAD_WINDOW: "fixed" },
         { SPREAD_WINDOW: "huge:3" },
         { SPREAD_INBOUND_CAPACITY: "many" },
+        { SPREAD_TLS: "maybe" },
       ]
       for (const bad of bads) {
         const e = yield* Effect.flip(Effect.scoped(Layer.build(layerConfig().pipe(Layer.provide(env(bad))))))

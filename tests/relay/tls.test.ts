@@ -3,8 +3,8 @@
  * typed client errors for every refusal, the same session code as TCP.
  */
 import { beforeAll, describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Scope, Stream } from "effect"
-import { connect, type ConnectError, isRegular, text, type TlsOptions } from "../../mod.ts"
+import { ConfigProvider, Effect, Exit, Layer, Scope, Stream } from "effect"
+import { connect, type ConnectError, isRegular, layerConfig, Spread, text, type TlsOptions } from "../../mod.ts"
 import type * as Daemon from "../../src/daemon/mod.ts"
 import {
   captureLogs,
@@ -33,6 +33,31 @@ const failure = <A>(exit: Exit.Exit<A, ConnectError>): ConnectError => {
 }
 
 describe("TLS sessions", () => {
+  it.scopedLive(
+    "layerConfig connects over TLS from SPREAD_TLS_* settings; without the client certificate it is refused, typed",
+    () =>
+      quiet(Effect.gen(function* () {
+        const daemon = yield* startRelay(certs)
+        const env = (entries: Record<string, string>) =>
+          Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(entries)), { pathDelim: "_" }))
+        const settings = {
+          SPREAD_DAEMON: tlsAddress(daemon),
+          SPREAD_NAME: "cfgtls",
+          SPREAD_TLS_CA: certs.ca.cert,
+          SPREAD_TLS_CERT: certs.reader1.cert,
+          SPREAD_TLS_KEY: certs.reader1.key,
+        }
+        const spread = yield* Spread.pipe(Effect.provide(layerConfig().pipe(Layer.provide(env(settings)))))
+        expect(spread.privateGroup).toBe("#cfgtls#localhost")
+        expect(spread.address).toBe(tlsAddress(daemon))
+        const { SPREAD_TLS_CERT: _c, SPREAD_TLS_KEY: _k, ...noCert } = settings
+        const refused = yield* Effect.flip(Effect.scoped(Layer.build(layerConfig().pipe(Layer.provide(env(noCert))))))
+        expect(refused._tag).toBe("ConnectError")
+        expect(refused._tag === "ConnectError" && refused.reason).toBe("TlsCertificateRefused")
+      })),
+    T,
+  )
+
   it.scopedLive(
     "A client with a certificate from the daemon's CA joins, multicasts and receives over TLS",
     () =>
