@@ -13,7 +13,7 @@ import { HEADER_SIZE, MAX_GROUP_NAME, ServiceBits, type ServiceLevel, serviceLev
 import type { FrameDecoder } from "../protocol/decoder.ts"
 import type { ProtocolError } from "../protocol/errors.ts"
 import { Frame, messTypeOfHint } from "../protocol/frame.ts"
-import { readCString } from "../protocol/names.ts"
+import { isCStringAt, readCString } from "../protocol/names.ts"
 import { decodeServerMessage, type RegularMessage, type ServerMessage } from "../protocol/messages.ts"
 
 const PREVIEW_BYTES = 32
@@ -101,6 +101,23 @@ export class ReceivedMessage implements RegularMessage {
   /** The original sender's byte order differs from little-endian. */
   get endianMismatch(): boolean {
     return !this.#hintLe
+  }
+
+  /** How many destinations the sender named. */
+  get groupCount(): number {
+    return this.#numGroups
+  }
+
+  /**
+   * The destination at `i` (below {@link groupCount}) — `known` itself when
+   * that is the name, so a reader that sees one group again and again keeps
+   * one string instead of decoding a new one per message.
+   */
+  groupAt(i: number, known?: string): string {
+    if (this.#groups !== undefined) return this.#groups[i]
+    const o = this.#groupsOffset + i * MAX_GROUP_NAME
+    if (known !== undefined && isCStringAt(this.#bytes, o, MAX_GROUP_NAME, known)) return known
+    return readCString(this.#bytes, o, MAX_GROUP_NAME)
   }
 
   /** The payload: a view into the received bytes (see the class notes on memory). */

@@ -114,6 +114,8 @@ const decoder = new TextDecoder()
  * @category models
  */
 export class Router {
+  // The destination named last (see ReceivedMessage.groupAt).
+  #lastGroup: string | undefined
   /** Whether the reader must consult {@link claim}. */
   active = false
   /** Messages claimed so far (they do not go through the shared buffer). */
@@ -240,10 +242,18 @@ export class Router {
           if (first === 0xff && this.#claimReply(m)) return true
         }
         if (this.#groups.size === 0) return false
-        const groups = m.groups
         let claimed = false
-        for (let i = 0; i < groups.length; i++) {
-          if (this.#deliver(groups[i], m)) claimed = true
+        if (m instanceof ReceivedMessage) {
+          // Names the same group again and again, mostly: one string for it.
+          for (let i = 0, n = m.groupCount; i < n; i++) {
+            const g = this.#lastGroup = m.groupAt(i, this.#lastGroup)
+            if (this.#deliver(g, m)) claimed = true
+          }
+        } else {
+          const groups = m.groups
+          for (let i = 0; i < groups.length; i++) {
+            if (this.#deliver(groups[i], m)) claimed = true
+          }
         }
         if (claimed) this.routed++
         return claimed

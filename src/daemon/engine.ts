@@ -19,7 +19,7 @@ import { MAX_GROUP_NAME, MAX_LOCAL_GROUP_MEMBERS } from "../protocol/constants.t
 import { type Frame, toLittleEndian } from "../protocol/frame.ts"
 import { encodeMembership, encodeRejectFor, encodeSelfLeave } from "../protocol/daemon_encoders.ts"
 import type { GroupId } from "../protocol/server_messages.ts"
-import { parsePrivateGroup, readCString } from "../protocol/names.ts"
+import { isCStringAt, parsePrivateGroup, readCString } from "../protocol/names.ts"
 import type { OfferResult } from "../transport/outbox.ts"
 
 /**
@@ -297,7 +297,7 @@ export class Engine {
   // building the string anew.
   #destination(b: Uint8Array, o: number): string {
     const last = this.#lastDestination
-    if (sameName(b, o, last)) return last
+    if (isCStringAt(b, o, MAX_GROUP_NAME - 1, last)) return last
     return this.#lastDestination = readCString(b, o, MAX_GROUP_NAME - 1)
   }
 
@@ -331,13 +331,6 @@ export class Engine {
       }
     }
   }
-}
-
-/** Whether the C string at `b[o..o+31)` is `name` (Latin-1). */
-const sameName = (b: Uint8Array, o: number, name: string): boolean => {
-  const n = name.length
-  for (let i = 0; i < n; i++) if (b[o + i] !== name.charCodeAt(i)) return false
-  return n === MAX_GROUP_NAME - 1 || b[o + n] === 0
 }
 
 const insertSorted = (members: Array<SessionState>, s: SessionState): void => {

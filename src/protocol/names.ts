@@ -31,6 +31,25 @@ export const readCString = (buf: Uint8Array, offset: number, size: number): stri
 }
 
 /**
+ * Whether the C string in the `size`-byte field at `buf[offset]` is `name`:
+ * what {@link readCString} would answer, compared without making a string.
+ * For readers that see one name again and again (a flood to one group):
+ * they keep the last name and its string, whose hash a `Map` lookup then
+ * does not compute anew.
+ *
+ * @since 0.2.0
+ * @category decoding
+ */
+export const isCStringAt = (buf: Uint8Array, offset: number, size: number, name: string): boolean => {
+  const n = name.length
+  if (n > size) return false
+  const end = Math.min(offset + n, buf.length)
+  if (end - offset < n) return false
+  for (let i = 0; i < n; i++) if (buf[offset + i] !== name.charCodeAt(i)) return false
+  return n === size || offset + n >= buf.length || buf[offset + n] === 0
+}
+
+/**
  * Writes `name` into a zero-padded fixed field of `size` bytes (the caller
  * has validated that it fits with its NUL).
  *

@@ -18,6 +18,7 @@ import {
   type MulticastSpec,
 } from "../../src/protocol/mod.ts"
 import { concatBytes } from "../../src/protocol/bytes.ts"
+import { isCStringAt, readCString } from "../../src/protocol/names.ts"
 
 const PG = "#alice#localhost"
 const frameOf = (bytes: Uint8Array, direction: "toClient" | "toDaemon" = "toClient"): Frame => {
@@ -318,6 +319,46 @@ describe("ReceivedMessage", () => {
     }
     expect(m.sentBy(new TextEncoder().encode("#bob#localhost"))).toBe(true)
     expect(m.sentBy(new TextEncoder().encode("#bob#localhos"))).toBe(false)
+  })
+
+  it("groupAt names each destination as groups does, and answers a known name with that very string", () => {
+    const groups = ["g", "ab", "abc", "#bob#localhost", "x".repeat(31)]
+    const m = messageAt(
+      decoderAt(encodeMulticast({ privateGroup: PG, service: "Fifo", groups, data: new Uint8Array(3) })),
+    )
+    if (!(m instanceof ReceivedMessage)) throw new Error("not regular")
+    expect(m.groupCount).toBe(5)
+    const known = "ab".concat("") // a string of its own, not the literal
+    expect(groups.map((_, i) => m.groupAt(i, known))).toEqual(groups)
+    expect(m.groupAt(1, known)).toBe(known)
+    // A prefix, or a longer name, is not the name.
+    expect(groups.map((_, i) => m.groupAt(i, "a"))).toEqual(groups)
+    expect(groups.map((_, i) => m.groupAt(i, "abcd"))).toEqual(groups)
+    expect(m.groupAt(4)).toBe("x".repeat(31))
+    expect(m.groups).toEqual(groups)
+    expect(m.groupAt(2, "zzz")).toBe("abc")
+  })
+
+  it("isCStringAt answers what comparing readCString's string would, for fields with and without a NUL", () => {
+    const buf = new Uint8Array(40)
+    const names = ["", "a", "ab", "abc", "abcd", "é", "x".repeat(31), "x".repeat(32)]
+    let seed = 7
+    for (let round = 0; round < 400; round++) {
+      // Short random fields over a small alphabet, so names match often.
+      for (let i = 0; i < buf.length; i++) {
+        seed = (seed * 1103515245 + 12345) >>> 0
+        const r = seed % 7
+        buf[i] = r === 0 ? 0 : r === 6 ? 0xe9 : [0x61, 0x62, 0x63, 0x64, 0x78][r - 1]
+      }
+      for (const size of [4, 31, 32]) {
+        for (const offset of [0, 3, 36]) {
+          for (const name of names) {
+            expect([offset, size, name, isCStringAt(buf, offset, size, name)])
+              .toEqual([offset, size, name, readCString(buf, offset, size) === name])
+          }
+        }
+      }
+    }
   })
 
   it("a ReceivedMessage prints its fields and a short preview (console.log, Effect.log, JSON)", () => {
