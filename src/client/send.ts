@@ -152,18 +152,16 @@ export class Sender {
       // the one-step path, and only one that finds no room or credit is
       // prepared and waits.
       if (list.length > 0 && list.every((m) => this.#simpleEntry(m) !== undefined)) {
-        const from = (i: number): Effect.Effect<void, ConnectionError | RequestError> => {
+        // Sends from `i` on; `undefined` once all went in this step.
+        const from = (i: number): Effect.Effect<void, ConnectionError | RequestError> | undefined => {
           while (i < list.length && this.#trySingle(list[i])) i++
-          if (i === list.length) return Effect.void
+          if (i === list.length) return undefined
           const p = prepareMulticast(list[i], this.#names)
           if (p instanceof RequestError) return Effect.fail(p)
-          this.#queueing.count(p)
           const k = i
-          return Effect.flatMap(this.#queueing.queueSlow(p), () => from(k + 1))
+          return Effect.flatMap(this.#queueing.queueSlow(p), () => from(k + 1) ?? Effect.void)
         }
-        let i = 0
-        while (i < list.length && this.#trySingle(list[i])) i++
-        return i === list.length ? undefined : from(i)
+        return from(0)
       }
       const items: Array<PreparedFrame> = []
       for (const m of list) {
