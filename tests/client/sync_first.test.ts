@@ -27,6 +27,11 @@ describe("syncFirst", () => {
       expect(calls).toBe(5)
       yield* Effect.fork(e).pipe(Effect.flatMap(Fiber.join))
       expect(calls).toBe(6)
+      // Effect.gen's older adapter form runs it as an Effect.
+      yield* Effect.gen(function* (_) {
+        yield* _(e)
+      })
+      expect(calls).toBe(7)
     }))
 
   it.effect("hands the rest to the runtime, yielded or run: its waits, failures and value", () =>
