@@ -1,13 +1,18 @@
 /**
  * Fixtures every test area shares: an embedded daemon on a free port, a
- * logger that records what is logged, and waits on real time.
+ * config provider standing in for the environment, a logger that records
+ * what is logged, and waits on real time.
  */
-import { Effect, HashMap, Logger, LogLevel, type Scope } from "effect"
+import { ConfigProvider, Effect, HashMap, Layer, Logger, LogLevel, type Scope } from "effect"
 import * as Daemon from "../../src/daemon/mod.ts"
 
 /** A daemon on 127.0.0.1 and a free port, named "localhost" unless told. */
 export const startDaemon = (config: Daemon.DaemonConfig = {}): Effect.Effect<Daemon.Daemon, never, Scope.Scope> =>
   Daemon.make({ port: 0, name: "localhost", ...config }).pipe(Effect.orDie)
+
+/** A config provider over `entries`, read as the environment would be (`SPREAD_DAEMON`, …). */
+export const envConfig = (entries: Record<string, string>): Layer.Layer<never> =>
+  Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(entries)), { pathDelim: "_" }))
 
 /** One recorded log line. */
 export interface LogLine {

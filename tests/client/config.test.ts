@@ -1,13 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigError, ConfigProvider, Duration, Effect, Layer } from "effect"
+import { ConfigError, Duration, Effect, Layer } from "effect"
 import { ConnectConfig, layerConfig } from "../../src/client/config.ts"
 import { fixedWindow, noWindow } from "../../src/client/options.ts"
 import { Spread } from "../../src/client/spread.ts"
+import { envConfig } from "../_helpers/fixtures.ts"
 import { startDaemon } from "./_fixtures.ts"
-
-/** A config provider over `entries`, read as the environment would be (`SPREAD_DAEMON`, …). */
-const env = (entries: Record<string, string>) =>
-  Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(entries)), { pathDelim: "_" }))
 
 describe("layerConfig", () => {
   it.scopedLive("connects with the daemon, name and window from SPREAD_* settings", () =>
@@ -17,7 +14,7 @@ describe("layerConfig", () => {
         Effect.provide(
           layerConfig().pipe(
             Layer.provide(
-              env({ SPREAD_DAEMON: d.spreadName, SPREAD_NAME: "cfg", SPREAD_WINDOW: "fixed:7" }),
+              envConfig({ SPREAD_DAEMON: d.spreadName, SPREAD_NAME: "cfg", SPREAD_WINDOW: "fixed:7" }),
             ),
           ),
         ),
@@ -31,9 +28,9 @@ describe("layerConfig", () => {
 
   it.effect("ConnectConfig reads every key, and leaves absent ones to connect's defaults", () =>
     Effect.gen(function* () {
-      const none = yield* ConnectConfig.pipe(Effect.provide(env({})))
+      const none = yield* ConnectConfig.pipe(Effect.provide(envConfig({})))
       expect(none).toEqual({})
-      const all = yield* ConnectConfig.pipe(Effect.provide(env({
+      const all = yield* ConnectConfig.pipe(Effect.provide(envConfig({
         SPREAD_DAEMON: "4804@example",
         SPREAD_NAME: "svc",
         SPREAD_CONNECT_TIMEOUT: "2 seconds",
@@ -49,7 +46,7 @@ describe("layerConfig", () => {
       expect(all.window).toEqual(noWindow)
       expect(all.inboundCapacity).toBe(64)
       expect(all.membership).toBe(false)
-      const adaptive = yield* ConnectConfig.pipe(Effect.provide(env({ SPREAD_WINDOW: "adaptive:200" })))
+      const adaptive = yield* ConnectConfig.pipe(Effect.provide(envConfig({ SPREAD_WINDOW: "adaptive:200" })))
       expect(adaptive.window).toEqual({ _tag: "Adaptive", budget: 200 })
     }))
 
@@ -59,17 +56,17 @@ describe("layerConfig", () => {
       const ca2 = "-----BEGIN CERTIFICATE-----\nBBBB\n-----END CERTIFICATE-----"
       const cert = "-----BEGIN CERTIFICATE-----\nCCCC\n-----END CERTIFICATE-----\n"
       const key = "-----BEGIN PRIVATE KEY-----\nDDDD\n-----END PRIVATE KEY-----\n"
-      expect((yield* ConnectConfig.pipe(Effect.provide(env({ SPREAD_DAEMON: "4803@h" })))).tls).toBeUndefined()
-      expect((yield* ConnectConfig.pipe(Effect.provide(env({ SPREAD_TLS: "false" })))).tls).toBeUndefined()
-      expect((yield* ConnectConfig.pipe(Effect.provide(env({ SPREAD_TLS: "true" })))).tls).toEqual({})
-      const all = yield* ConnectConfig.pipe(Effect.provide(env({
+      expect((yield* ConnectConfig.pipe(Effect.provide(envConfig({ SPREAD_DAEMON: "4803@h" })))).tls).toBeUndefined()
+      expect((yield* ConnectConfig.pipe(Effect.provide(envConfig({ SPREAD_TLS: "false" })))).tls).toBeUndefined()
+      expect((yield* ConnectConfig.pipe(Effect.provide(envConfig({ SPREAD_TLS: "true" })))).tls).toEqual({})
+      const all = yield* ConnectConfig.pipe(Effect.provide(envConfig({
         SPREAD_TLS_CA: `${ca1}\n${ca2}\n`,
         SPREAD_TLS_CERT: cert,
         SPREAD_TLS_KEY: key,
         SPREAD_TLS_SERVER_NAME: "daemon.example",
       })))
       expect(all.tls).toEqual({ caCerts: [ca1, ca2], cert, key, serverName: "daemon.example" })
-      const nameOnly = yield* ConnectConfig.pipe(Effect.provide(env({ SPREAD_TLS_SERVER_NAME: "d" })))
+      const nameOnly = yield* ConnectConfig.pipe(Effect.provide(envConfig({ SPREAD_TLS_SERVER_NAME: "d" })))
       expect(nameOnly.tls).toEqual({ serverName: "d" })
     }))
 
@@ -82,7 +79,7 @@ describe("layerConfig", () => {
         { SPREAD_TLS: "maybe" },
       ]
       for (const bad of bads) {
-        const e = yield* Effect.flip(Effect.scoped(Layer.build(layerConfig().pipe(Layer.provide(env(bad))))))
+        const e = yield* Effect.flip(Effect.scoped(Layer.build(layerConfig().pipe(Layer.provide(envConfig(bad))))))
         expect(ConfigError.isConfigError(e)).toBe(true)
         expect(String(e)).toContain(Object.keys(bad)[0].replace("SPREAD_", ""))
       }

@@ -4,7 +4,7 @@ import { ConnectionError } from "../../src/client/errors.ts"
 import { frameAt, messageAt, ReceivedMessage } from "../../src/client/message.ts"
 import { adaptiveWindow, fixedWindow, noWindow } from "../../src/client/options.ts"
 import { Outbound } from "../../src/client/outbound.ts"
-import { Sender } from "../../src/client/send.ts"
+import { type OutgoingMessage, Sender } from "../../src/client/send.ts"
 import { ViewTracker } from "../../src/client/views.ts"
 import { FlowControl } from "../../src/client/window.ts"
 import {
@@ -34,6 +34,16 @@ const decoderAt = (bytes: Uint8Array): FrameDecoder => {
   if (d.advance() !== true) throw new Error("not a frame")
   return d
 }
+// The codec's frame for a message to one group, sent by PG: what the Sender must encode in place.
+const codecFrame = (m: OutgoingMessage & { readonly groups: string }): Uint8Array =>
+  encodeMulticast({
+    privateGroup: PG,
+    service: m.service ?? "Agreed",
+    groups: [m.groups],
+    data: typeof m.data === "string" ? new TextEncoder().encode(m.data) : m.data,
+    messType: m.messType,
+    selfDiscard: m.selfDiscard,
+  })
 const closedError = new ConnectionError({ reason: "Closed", privateGroup: PG, detail: "test" })
 const senderOf = (out: Outbound, flow = new FlowControl(noWindow), membership = true) =>
   new Sender(PG, out, flow, new ViewTracker(), membership, Effect.fail(closedError))
@@ -218,17 +228,7 @@ describe("Sender", () => {
       ]
       // Each twice: the first validates and caches the name, the second takes the one-step path.
       for (const m of cases) for (let i = 0; i < 2; i++) yield* s.multicast(m)
-      const expected = concatBytes(cases.flatMap((m) => {
-        const frame = encodeMulticast({
-          privateGroup: PG,
-          service: m.service ?? "Agreed",
-          groups: [m.groups],
-          data: typeof m.data === "string" ? new TextEncoder().encode(m.data) : m.data,
-          messType: m.messType,
-          selfDiscard: m.selfDiscard,
-        })
-        return [frame, frame]
-      }))
+      const expected = concatBytes(cases.flatMap((m) => [codecFrame(m), codecFrame(m)]))
       expect(yield* out.take).toEqual(expected)
     }))
 
@@ -244,16 +244,7 @@ describe("Sender", () => {
         { groups: "g", data: new Uint8Array(0), selfDiscard: true },
       ]
       yield* s.multicastMany(batch)
-      const expected = concatBytes(batch.map((m) =>
-        encodeMulticast({
-          privateGroup: PG,
-          service: m.service ?? "Agreed",
-          groups: [m.groups],
-          data: typeof m.data === "string" ? new TextEncoder().encode(m.data) : m.data,
-          messType: m.messType,
-          selfDiscard: m.selfDiscard,
-        })
-      ))
+      const expected = concatBytes(batch.map(codecFrame))
       expect(yield* out.take).toEqual(expected)
       expect(first?.length).toBeGreaterThan(0)
       // One bad message among simple ones: nothing is sent.

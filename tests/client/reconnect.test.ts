@@ -3,21 +3,7 @@
  * by pid in the middle of a stream and started again on the same port.
  */
 import { describe, expect, it } from "@effect/vitest"
-import {
-  Chunk,
-  ConfigError,
-  ConfigProvider,
-  Effect,
-  Either,
-  Exit,
-  Fiber,
-  Layer,
-  Option,
-  Queue,
-  Schedule,
-  Scope,
-  Stream,
-} from "effect"
+import { Chunk, ConfigError, Effect, Either, Exit, Fiber, Option, Queue, Schedule, Scope, Stream } from "effect"
 import { ConnectConfig } from "../../src/client/config.ts"
 import { connect, type Connection } from "../../src/client/connection.ts"
 import { ConnectError, type ConnectionError } from "../../src/client/errors.ts"
@@ -27,7 +13,7 @@ import { isRegular, text } from "../../src/client/refinements.ts"
 import { fixedWindow } from "../../src/client/options.ts"
 import type { ServerMessage } from "../../src/protocol/messages.ts"
 import { startDaemonProcess } from "../_helpers/daemon_process.ts"
-import { eventually, quiet, sleep, startDaemon } from "../_helpers/fixtures.ts"
+import { envConfig, eventually, quiet, sleep, startDaemon } from "../_helpers/fixtures.ts"
 
 const TIMEOUT = 30_000
 /** A daemon process on `port` (0: a free one); `kill` sends SIGKILL by pid and waits. */
@@ -368,9 +354,7 @@ describe("connect with reconnect", () => {
 
   it.live("ConnectConfig reads a comma-separated SPREAD_DAEMON and a reconnect policy", () =>
     Effect.gen(function* () {
-      const env = (entries: Record<string, string>) =>
-        Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(entries)), { pathDelim: "_" }))
-      const c = yield* ConnectConfig.pipe(Effect.provide(env({
+      const c = yield* ConnectConfig.pipe(Effect.provide(envConfig({
         SPREAD_DAEMON: "4803@a, 4804@b,/tmp/4805",
         SPREAD_RECONNECT_DELAY: "1 millis",
         SPREAD_RECONNECT_ATTEMPTS: "2",
@@ -394,8 +378,11 @@ describe("connect with reconnect", () => {
       }
       expect(attempts).toBe(3)
       // Reconnecting stays off without RECONNECT_DELAY.
-      expect((yield* ConnectConfig.pipe(Effect.provide(env({ SPREAD_DAEMON: "4803" })))).reconnect).toBeUndefined()
-      const bad = yield* Effect.flip(ConnectConfig.pipe(Effect.provide(env({ SPREAD_WHILE_RECONNECTING: "maybe" }))))
+      expect((yield* ConnectConfig.pipe(Effect.provide(envConfig({ SPREAD_DAEMON: "4803" })))).reconnect)
+        .toBeUndefined()
+      const bad = yield* Effect.flip(
+        ConnectConfig.pipe(Effect.provide(envConfig({ SPREAD_WHILE_RECONNECTING: "maybe" }))),
+      )
       expect(ConfigError.isConfigError(bad)).toBe(true)
     }))
 

@@ -3,7 +3,8 @@
  * typed client errors for every refusal, the same session code as TCP.
  */
 import { beforeAll, describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Exit, Layer, Scope, Stream } from "effect"
+import { Effect, Exit, Layer, Scope, Stream } from "effect"
+import { envConfig } from "../_helpers/fixtures.ts"
 import { connect, type ConnectError, isRegular, layerConfig, Spread, text, type TlsOptions } from "../../mod.ts"
 import type * as Daemon from "../../src/daemon/mod.ts"
 import {
@@ -38,8 +39,6 @@ describe("TLS sessions", () => {
     () =>
       quiet(Effect.gen(function* () {
         const daemon = yield* startRelay(certs)
-        const env = (entries: Record<string, string>) =>
-          Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(entries)), { pathDelim: "_" }))
         const settings = {
           SPREAD_DAEMON: tlsAddress(daemon),
           SPREAD_NAME: "cfgtls",
@@ -47,11 +46,13 @@ describe("TLS sessions", () => {
           SPREAD_TLS_CERT: certs.reader1.cert,
           SPREAD_TLS_KEY: certs.reader1.key,
         }
-        const spread = yield* Spread.pipe(Effect.provide(layerConfig().pipe(Layer.provide(env(settings)))))
+        const spread = yield* Spread.pipe(Effect.provide(layerConfig().pipe(Layer.provide(envConfig(settings)))))
         expect(spread.privateGroup).toBe("#cfgtls#localhost")
         expect(spread.address).toBe(tlsAddress(daemon))
         const { SPREAD_TLS_CERT: _c, SPREAD_TLS_KEY: _k, ...noCert } = settings
-        const refused = yield* Effect.flip(Effect.scoped(Layer.build(layerConfig().pipe(Layer.provide(env(noCert))))))
+        const refused = yield* Effect.flip(
+          Effect.scoped(Layer.build(layerConfig().pipe(Layer.provide(envConfig(noCert))))),
+        )
         expect(refused._tag).toBe("ConnectError")
         expect(refused._tag === "ConnectError" && refused.reason).toBe("TlsCertificateRefused")
       })),
