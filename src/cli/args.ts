@@ -12,7 +12,9 @@
  *
  * - every usage error says what is wrong, quoting the value
  *   (`unknown flag "--bogus"`, `--port takes a whole number from 0 to 65535,
- *   not "http"`), prints a short usage line, and exits 2;
+ *   not "http"`), guesses the flag meant when an unknown one is a slip
+ *   (`unknown flag "--prot" (did you mean "--port"?)`), prints a short usage
+ *   line, and exits 2;
  * - `-h` / `--help` print the full help on stdout and exit 0;
  * - a value may be given as the next argument or, for `--long` flags, after
  *   `=`; a following argument that is itself a flag of the tool is not taken
@@ -91,6 +93,40 @@ export interface Parsed {
 
 const isHelp = (arg: string): boolean => arg === "-h" || arg === "--help"
 
+/** Edits (insert, delete, substitute, swap two neighbours) between `a` and `b`. */
+const distance = (a: string, b: string): number => {
+  const d: Array<Array<number>> = Array.from({ length: a.length + 1 }, (_, i) => [i])
+  for (let j = 1; j <= b.length; j++) d[0][j] = j
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1)
+      }
+    }
+  }
+  return d[a.length][b.length]
+}
+
+/**
+ * The flag of `specs` closest to the unknown `name`, when one is close
+ * enough to be a slip (at most two edits, and fewer than half the letters of
+ * the name): `--prot` → `--port`. Single letters get no guess.
+ *
+ * @since 0.2.0
+ * @category parsing
+ */
+export const closestFlag = (name: string, specs: ReadonlyArray<FlagSpec>): string | undefined => {
+  const letters = name.replace(/^-+/, "").length
+  let best: { readonly name: string; readonly d: number } | undefined
+  for (const candidate of [...specs.flatMap((s) => s.names), "--help"]) {
+    const d = distance(name, candidate)
+    if (d <= 2 && d * 2 < letters && (best === undefined || d < best.d)) best = { name: candidate, d }
+  }
+  return best?.name
+}
+
 /**
  * Parses `argv` against `specs`. `-h` and `--help` set `help`, wherever they
  * are; every other problem is a `UsageError` for the first bad argument.
@@ -110,7 +146,9 @@ export const parseFlags = (argv: ReadonlyArray<string>, specs: ReadonlyArray<Fla
     const inline = eq > 0 ? arg.slice(eq + 1) : undefined
     const spec = specOf(name)
     if (spec === undefined) {
-      return bad(arg.startsWith("-") ? `unknown flag "${name}"` : `unexpected argument "${arg}"`)
+      if (!arg.startsWith("-")) return bad(`unexpected argument "${arg}"`)
+      const guess = closestFlag(name, specs)
+      return bad(guess === undefined ? `unknown flag "${name}"` : `unknown flag "${name}" (did you mean "${guess}"?)`)
     }
     // The next argument, unless it is one of this tool's flags.
     const next = (): string | undefined => {
@@ -200,15 +238,19 @@ export const usageLine = (tool: string, specs: ReadonlyArray<FlagSpec>): string 
  * @category formatting
  */
 export const usage = (tool: string, about: string, specs: ReadonlyArray<FlagSpec>): string => {
-  const rows = specs.map((s) => `  ${(s.names.join(", ") + placeholder(s)).padEnd(30)} ${s.help}`)
+  const rows: ReadonlyArray<readonly [string, string]> = [
+    ...specs.map((s) => [s.names.join(", ") + placeholder(s), s.help] as const),
+    ["-h, --help", "print this text and exit"],
+  ]
+  // One column for the flags, as wide as the widest, and two spaces before every description.
+  const width = Math.max(...rows.map(([flag]) => flag.length))
   return [
     `Usage: deno task ${tool} [flags]`,
     "",
     about,
     "",
     "Flags:",
-    ...rows,
-    `  ${"-h, --help".padEnd(30)} print this text and exit`,
+    ...rows.map(([flag, help]) => `  ${flag.padEnd(width)}  ${help}`),
   ].join("\n")
 }
 

@@ -2,7 +2,7 @@
  * The one flag parser of the tools (src/cli/args.ts).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { type FlagSpec, parseFlags, UsageError, usageLine } from "../../src/cli/args.ts"
+import { type FlagSpec, parseFlags, usage, UsageError, usageLine } from "../../src/cli/args.ts"
 
 const SPECS: ReadonlyArray<FlagSpec> = [
   { names: ["-s", "--spread"], kind: "string", key: "spread", help: "daemon", value: "address" },
@@ -72,6 +72,33 @@ describe("parseFlags", () => {
     expect(usageLine("tool", SPECS).split("\n")).toEqual([
       "Usage: deno task tool [-s address] [-m n] [-ro] [-wo] [--unix [path]] [--no-unix] [--level string] [-u string]",
       "(deno task tool --help describes every flag)",
+    ])
+  })
+
+  it("parseFlags guesses the flag meant when an unknown one is a slip, and only then", () => {
+    expect(detail(["--sprad", "x"])).toBe('unknown flag "--sprad" (did you mean "--spread"?)')
+    expect(detail(["--levle", "low"])).toBe('unknown flag "--levle" (did you mean "--level"?)') // a swap is one edit
+    expect(detail(["--unxi"])).toBe('unknown flag "--unxi" (did you mean "--unix"?)')
+    expect(detail(["--hlep"])).toBe('unknown flag "--hlep" (did you mean "--help"?)')
+    expect(detail(["-x"])).toBe('unknown flag "-x"') // one letter: no guess
+    expect(detail(["--bogus"])).toBe('unknown flag "--bogus"') // nothing close
+  })
+
+  it("usage aligns every description in one column, two spaces after the widest flag", () => {
+    const specs: ReadonlyArray<FlagSpec> = [
+      { names: ["--port"], kind: "int", key: "port", value: "n", help: "TCP port" },
+      {
+        names: ["--udp-ingress"],
+        kind: "list",
+        key: "udp",
+        value: "[host:]port:group",
+        help: "datagrams into a group",
+      },
+    ]
+    expect(usage("daemon", "About.", specs).split("\n").slice(5)).toEqual([
+      "  --port n                         TCP port",
+      "  --udp-ingress [host:]port:group  datagrams into a group",
+      "  -h, --help                       print this text and exit",
     ])
   })
 })
