@@ -113,7 +113,7 @@ describe("deno task daemon, stopped by a signal", () => {
     }
   }
 
-  it("the Deno-only layout really has the shim in front of a bare `deno`", async () => {
+  it("the Deno-only layout really has the shim in front of a bare `deno`", () => {
     const link = Deno.readLinkSync(`${denoInstalled}/node_modules/.bin/deno`)
     expect(link.endsWith("bin.cjs")).toBe(true)
   })
