@@ -139,6 +139,15 @@ describe("README relay commands", () => {
         new Deno.Command("git", { args: ["status", "--porcelain"], cwd: ROOT.pathname, stdout: "piped" }).outputSync()
           .stdout
       const before = new TextDecoder().decode(status())
+      // "Next to a daemon already running on 4803": one of ours if the port is free (if it is taken, someone's is).
+      const neighbour = new Deno.Command(Deno.execPath(), {
+        args: [...RUN, "src/cli/daemon.ts", "--port", "4803", "--no-unix"],
+        cwd: ROOT.pathname,
+        env: ENV,
+        clearEnv: true,
+        stdout: "null",
+        stderr: "null",
+      }).spawn()
       // `deno task` as the README's reader types it, with this Deno.
       const script = [
         "set -e",
@@ -183,6 +192,12 @@ describe("README relay commands", () => {
         expect(read("user.out")).toMatch(/connected to 4843@127\.0\.0\.1 with private group #tail#/)
         expect(new TextDecoder().decode(status())).toBe(before)
       } finally {
+        try {
+          neighbour.kill("SIGTERM")
+        } catch {
+          // it had already exited: 4803 was taken
+        }
+        await neighbour.status
         Deno.removeSync(out, { recursive: true })
       }
     },
