@@ -1,12 +1,13 @@
 /**
- * The TLS byte streams themselves (src/transport/tls.ts): the node:tls
+ * The TLS byte streams themselves (src/transport/tls_*.ts): the node:tls
  * listener's stream and the dialer's, with the same contract as TCP's.
  */
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import type { TransportError } from "../../src/transport/errors.ts"
-import { dialTls, listenTls } from "../../src/transport/tls.ts"
-import { type Certs, makeCerts } from "./_fixtures.ts"
+import { dialTls } from "../../src/transport/tls_dialer.ts"
+import { listenTls } from "../../src/transport/tls_listener.ts"
+import { type Certs, makeCerts } from "../relay/_fixtures.ts"
 
 let certs: Certs
 beforeAll(async () => {
