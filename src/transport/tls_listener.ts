@@ -167,6 +167,7 @@ const REFUSALS_KEPT = 64
 
 /** A TCP connection whose TLS handshake has not finished. */
 interface Handshaking {
+  readonly socket: NodeSocket
   readonly remote: string
   readonly timer: ReturnType<typeof setTimeout>
 }
@@ -198,29 +199,36 @@ const makeTlsListener = (
     // it forever: every failed handshake closes its socket here, and a timer
     // one beat after the timeout closes it whatever the TLS layer did.
     const timeoutMs = options.handshakeTimeoutMs ?? 10_000
-    const handshaking = new Map<NodeSocket, Handshaking>()
-    const settle = (socket: NodeSocket, destroy: boolean): void => {
+    const handshaking = new Map<unknown, Handshaking>()
+    const settle = (socket: unknown, destroy: boolean): void => {
       const h = handshaking.get(socket)
       if (h === undefined) return
       handshaking.delete(socket)
       clearTimeout(h.timer)
-      if (destroy) socket.destroy()
+      if (destroy) h.socket.destroy()
     }
-    // The peer of a TLS socket: its own address, or the one its TCP socket
-    // had when it connected (Deno's server-side TLS socket reports none).
+    // Peers by TCP socket, recorded as they connect: Deno's server-side TLS
+    // socket reports no address of its own, and its TCP socket may be gone
+    // (and its address with it) by the time a failed handshake is reported.
+    const peers = new WeakMap<object, string>()
     const peerOf = (socket: NodeTlsSocket): string => {
       const own = remoteOf(socket)
       if (own !== undefined) return own
-      for (const [raw, h] of handshaking) if (raw === socket._parent) return h.remote
-      return "(unknown peer)"
+      const parent = socket._parent
+      return (typeof parent === "object" && parent !== null ? peers.get(parent) : undefined) ?? "(unknown peer)"
     }
-    const rawOf = (socket: NodeTlsSocket): NodeSocket | undefined => {
-      for (const raw of handshaking.keys()) if (raw === socket._parent || raw === socket) return raw
-      return undefined
+    // The handshake of a TLS socket is over: its TCP socket is found by
+    // node's link to it, or else by the peer's address (a TCP socket left in
+    // `handshaking` would be destroyed by its timer, live session or not).
+    const settleTls = (socket: NodeTlsSocket, remote: string, destroy: boolean): void => {
+      if (handshaking.has(socket._parent)) return settle(socket._parent, destroy)
+      for (const [key, h] of handshaking) if (h.remote === remote) return settle(key, destroy)
+      if (destroy) socket.destroy()
     }
     const maxHandshakes = options.maxHandshakes ?? 256
     server.on("connection", (socket: NodeSocket) => {
       const remote = remoteOf(socket) ?? "(unknown peer)"
+      peers.set(socket, remote)
       if (handshaking.size >= maxHandshakes) {
         socket.destroy()
         refuse(remote, `${maxHandshakes} TLS handshakes are already under way`)
@@ -232,13 +240,12 @@ const makeTlsListener = (
         refuse(remote, `no TLS handshake within ${timeoutMs} ms`)
       }, timeoutMs + 100)
       Deno.unrefTimer(timer)
-      handshaking.set(socket, { remote, timer })
+      handshaking.set(socket, { socket, remote, timer })
       socket.once("close", () => settle(socket, false))
     })
     server.on("secureConnection", (socket: NodeTlsSocket) => {
       const remote = peerOf(socket)
-      const raw = rawOf(socket)
-      if (raw !== undefined) settle(raw, false)
+      settleTls(socket, remote, false)
       if (shut) {
         socket.destroy()
         return
@@ -263,9 +270,7 @@ const makeTlsListener = (
     })
     server.on("tlsClientError", (e, socket) => {
       const remote = peerOf(socket)
-      const raw = rawOf(socket)
-      if (raw !== undefined) settle(raw, true)
-      else socket.destroy()
+      settleTls(socket, remote, true)
       refuse(remote, handshakeFailure(e))
     })
     server.on("error", (e: Error) => refuse(label, `listener error: ${e.message}`))
