@@ -11,10 +11,11 @@
  * import of the literal) puts Node's type declarations into the type graph of
  * every program that imports this library, so an app's `deno check` fails
  * unless it installs `@types/node` (Deno looks for `npm:@types/node` as soon
- * as a `node:` module is in the graph). The module is imported by a
- * specifier the type checker does not follow, the first time it is needed,
- * and checked at run time against the minimal interfaces below, which are
- * all the type checker sees.
+ * as a `node:` module is in the graph). So the module is taken from
+ * `process.getBuiltinModule` (Deno 2 has Node's `process` global), the first
+ * time it is needed, and checked at run time against the minimal interfaces
+ * below, which are all the type checker sees. (A dynamic `import()` of a
+ * variable would do the same, but `deno publish` warns about it.)
  *
  * @module
  */
@@ -118,9 +119,7 @@ export interface NodeTls {
   }): NodeTlsSocket
 }
 
-// A `string`, not a literal: the type checker does not follow it (see the
-// module doc).
-const NODE_TLS: string = "node:tls"
+const NODE_TLS = "node:tls"
 
 const isNodeTls = (u: unknown): u is NodeTls =>
   typeof u === "object" && u !== null && "createServer" in u && typeof u.createServer === "function" &&
@@ -129,20 +128,20 @@ const isNodeTls = (u: unknown): u is NodeTls =>
 let loaded: NodeTls | undefined
 
 /**
- * `node:tls`, imported on first use. Fails with the import's error (a
- * runtime without it) as a plain `Error`.
+ * `node:tls`, loaded on first use; fails when the runtime has none (no
+ * `process.getBuiltinModule`).
  *
  * @since 0.2.0
  * @category constructors
  */
-export const nodeTls: Effect.Effect<NodeTls, Error> = Effect.suspend(() =>
-  loaded !== undefined ? Effect.succeed(loaded) : Effect.tryPromise({
-    try: (): Promise<unknown> => import(NODE_TLS),
-    catch: (cause) => cause instanceof Error ? cause : new Error(`cannot load ${NODE_TLS}: ${String(cause)}`),
-  }).pipe(Effect.flatMap((m) => {
-    const mod: unknown = typeof m === "object" && m !== null && "default" in m ? m.default : m
-    if (!isNodeTls(mod)) return Effect.fail(new Error(`${NODE_TLS} has no createServer and connect`))
-    loaded = mod
-    return Effect.succeed(mod)
-  }))
-)
+export const nodeTls: Effect.Effect<NodeTls, Error> = Effect.suspend(() => {
+  if (loaded !== undefined) return Effect.succeed(loaded)
+  const proc: unknown = Reflect.get(globalThis, "process")
+  const get: unknown = typeof proc === "object" && proc !== null ? Reflect.get(proc, "getBuiltinModule") : undefined
+  const mod: unknown = typeof get === "function" ? Reflect.apply(get, proc, [NODE_TLS]) : undefined
+  if (!isNodeTls(mod)) {
+    return Effect.fail(new Error(`${NODE_TLS} is not available (process.getBuiltinModule("${NODE_TLS}"))`))
+  }
+  loaded = mod
+  return Effect.succeed(mod)
+})
