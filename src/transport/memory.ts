@@ -123,10 +123,17 @@ class MemoryStream implements ByteStream {
   }
 }
 
-/** A connected pair: what the dialler holds and what the listener accepts. */
-const makePair = (
-  clientLabel: string,
-  serverLabel: string,
+/**
+ * A connected pair of in-memory streams, with no listener: what a dialler
+ * holds (`client`, labelled `clientLabel`) and what a listener would accept
+ * (`server`). For tests that play one side by hand.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const memoryPair = (
+  clientLabel = "memory:client",
+  serverLabel = "memory:server",
 ): Effect.Effect<{ readonly client: ByteStream; readonly server: ByteStream }> =>
   Effect.gen(function* () {
     const toServer = yield* Queue.bounded<Uint8Array>(PIPE_CHUNKS)
@@ -228,7 +235,7 @@ export const memoryTransport = (): Transport => {
           cause: new Error(`connection refused: nothing listens on ${label} (in-memory transport)`),
         })
       }
-      const { client, server } = yield* makePair(label, `memory#${++connections}`)
+      const { client, server } = yield* memoryPair(label, `memory#${++connections}`)
       if (!(yield* Queue.offer(target.accepted, server))) {
         return yield* new TransportError({
           reason: "ConnectFailed",

@@ -4,13 +4,15 @@
  * opened — and the in-memory streams' contract (the same as a socket's).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Exit, Fiber, Schedule, Scope, Stream } from "effect"
+import { Chunk, Effect, Exit, Fiber, Layer, Schedule, Scope, Stream } from "effect"
 import { connect } from "../../src/client/connection.ts"
 import type { ConnectionEvent } from "../../src/client/events.ts"
 import { isRegular, text } from "../../src/client/refinements.ts"
 import * as Daemon from "../../src/daemon/mod.ts"
 import type { ByteStream } from "../../src/transport/conn.ts"
-import { layerMemory, memoryTransport } from "../../src/transport/memory.ts"
+import { layerMemory, memoryPair, memoryTransport } from "../../src/transport/memory.ts"
+import { layerTest, SpreadDaemon } from "../../src/testing/mod.ts"
+import { Spread } from "../../src/client/spread.ts"
 import { socketTransport, Transport } from "../../src/transport/transport.ts"
 import { eventually, quiet } from "../_helpers/fixtures.ts"
 
@@ -235,6 +237,14 @@ describe("memoryTransport streams", () => {
       const accepting = yield* Effect.either(l.accept)
       expect(accepting._tag === "Left" && accepting.left.reason).toBe("Closed")
       expect(waiting.isClosed()).toBe(false)
+    }))
+
+  it.scoped("memoryPair connects two streams with no listener", () =>
+    Effect.gen(function* () {
+      const { client, server } = yield* memoryPair()
+      yield* server.write(Uint8Array.of(5))
+      expect(yield* client.read).toEqual(Uint8Array.of(5))
+      expect(client.address).toBe("memory:client")
     }))
 
   it.scoped("carries no TLS: dialTls and listenTls fail, saying so", () =>
