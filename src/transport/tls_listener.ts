@@ -172,6 +172,81 @@ interface Handshaking {
   readonly timer: ReturnType<typeof setTimeout>
 }
 
+/**
+ * TCP connections in their TLS handshake: at most `max` at once, each for
+ * at most `timeoutMs`. Deno's node:tls reports a handshake timeout
+ * (`tlsClientError`) but leaves the socket open, so a client that connects
+ * and never speaks TLS would hold it forever: every failed handshake closes
+ * its socket here, and a timer one beat after the timeout closes it
+ * whatever the TLS layer did. Also the peers' addresses: Deno's server-side
+ * TLS socket reports none of its own, and its TCP socket may be gone (and
+ * its address with it) by the time a failed handshake is reported.
+ */
+class Handshakes {
+  readonly #pending = new Map<unknown, Handshaking>()
+  readonly #peers = new WeakMap<object, string>()
+  readonly #max: number
+  readonly #timeoutMs: number
+  readonly #refuse: (remote: string, reason: string) => void
+
+  constructor(max: number, timeoutMs: number, refuse: (remote: string, reason: string) => void) {
+    this.#max = max
+    this.#timeoutMs = timeoutMs
+    this.#refuse = refuse
+  }
+
+  /** A TCP connection arrived: its handshake starts, or it is closed (and reported) past the cap. */
+  begin(socket: NodeSocket): void {
+    const remote = remoteOf(socket) ?? "(unknown peer)"
+    this.#peers.set(socket, remote)
+    if (this.#pending.size >= this.#max) {
+      socket.destroy()
+      this.#refuse(remote, `${this.#max} TLS handshakes are already under way`)
+      return
+    }
+    const timer = setTimeout(() => {
+      if (!this.#pending.has(socket)) return
+      this.#settle(socket, true)
+      this.#refuse(remote, `no TLS handshake within ${this.#timeoutMs} ms`)
+    }, this.#timeoutMs + 100)
+    Deno.unrefTimer(timer)
+    this.#pending.set(socket, { socket, remote, timer })
+    socket.once("close", () => this.#settle(socket, false))
+  }
+
+  /** The peer of a TLS socket: its own address, or its TCP socket's. */
+  peerOf(socket: NodeTlsSocket): string {
+    const own = remoteOf(socket)
+    if (own !== undefined) return own
+    const parent = socket._parent
+    return (typeof parent === "object" && parent !== null ? this.#peers.get(parent) : undefined) ?? "(unknown peer)"
+  }
+
+  /**
+   * The handshake of a TLS socket is over (`destroy`: failed). Its TCP
+   * socket is found by node's link to it, or else by the peer's address (a
+   * TCP socket left pending would be destroyed by its timer, live or not).
+   */
+  end(socket: NodeTlsSocket, remote: string, destroy: boolean): void {
+    if (this.#pending.has(socket._parent)) return this.#settle(socket._parent, destroy)
+    for (const [key, h] of this.#pending) if (h.remote === remote) return this.#settle(key, destroy)
+    if (destroy) socket.destroy()
+  }
+
+  /** Closes every connection still in its handshake. */
+  closeAll(): void {
+    for (const key of [...this.#pending.keys()]) this.#settle(key, true)
+  }
+
+  #settle(key: unknown, destroy: boolean): void {
+    const h = this.#pending.get(key)
+    if (h === undefined) return
+    this.#pending.delete(key)
+    clearTimeout(h.timer)
+    if (destroy) h.socket.destroy()
+  }
+}
+
 const makeTlsListener = (
   server: NodeTlsServer,
   address: Address,
@@ -193,73 +268,17 @@ const makeTlsListener = (
     const allow = options.ca !== undefined && options.allowSubjects !== undefined
       ? new Set(options.allowSubjects)
       : undefined
-    // TCP connections whose TLS handshake has not finished, by socket. Deno's
-    // node:tls reports a handshake timeout (`tlsClientError`) but leaves the
-    // socket open, so a client that connects and never speaks TLS would hold
-    // it forever: every failed handshake closes its socket here, and a timer
-    // one beat after the timeout closes it whatever the TLS layer did.
-    const timeoutMs = options.handshakeTimeoutMs ?? 10_000
-    const handshaking = new Map<unknown, Handshaking>()
-    const settle = (socket: unknown, destroy: boolean): void => {
-      const h = handshaking.get(socket)
-      if (h === undefined) return
-      handshaking.delete(socket)
-      clearTimeout(h.timer)
-      if (destroy) h.socket.destroy()
-    }
-    // Peers by TCP socket, recorded as they connect: Deno's server-side TLS
-    // socket reports no address of its own, and its TCP socket may be gone
-    // (and its address with it) by the time a failed handshake is reported.
-    const peers = new WeakMap<object, string>()
-    const peerOf = (socket: NodeTlsSocket): string => {
-      const own = remoteOf(socket)
-      if (own !== undefined) return own
-      const parent = socket._parent
-      return (typeof parent === "object" && parent !== null ? peers.get(parent) : undefined) ?? "(unknown peer)"
-    }
-    // The handshake of a TLS socket is over: its TCP socket is found by
-    // node's link to it, or else by the peer's address (a TCP socket left in
-    // `handshaking` would be destroyed by its timer, live session or not).
-    const settleTls = (socket: NodeTlsSocket, remote: string, destroy: boolean): void => {
-      if (handshaking.has(socket._parent)) return settle(socket._parent, destroy)
-      for (const [key, h] of handshaking) if (h.remote === remote) return settle(key, destroy)
-      if (destroy) socket.destroy()
-    }
-    const maxHandshakes = options.maxHandshakes ?? 256
-    server.on("connection", (socket: NodeSocket) => {
-      const remote = remoteOf(socket) ?? "(unknown peer)"
-      peers.set(socket, remote)
-      if (handshaking.size >= maxHandshakes) {
+    const handshakes = new Handshakes(options.maxHandshakes ?? 256, options.handshakeTimeoutMs ?? 10_000, refuse)
+    server.on("connection", (socket) => handshakes.begin(socket))
+    server.on("secureConnection", (socket) => {
+      const remote = handshakes.peerOf(socket)
+      handshakes.end(socket, remote, false)
+      if (shut) return socket.destroy()
+      const names = allow === undefined ? [] : subjectNames(socket)
+      if (allow !== undefined && !names.some((n) => allow.has(n))) {
         socket.destroy()
-        refuse(remote, `${maxHandshakes} TLS handshakes are already under way`)
-        return
-      }
-      const timer = setTimeout(() => {
-        if (!handshaking.has(socket)) return
-        settle(socket, true)
-        refuse(remote, `no TLS handshake within ${timeoutMs} ms`)
-      }, timeoutMs + 100)
-      Deno.unrefTimer(timer)
-      handshaking.set(socket, { socket, remote, timer })
-      socket.once("close", () => settle(socket, false))
-    })
-    server.on("secureConnection", (socket: NodeTlsSocket) => {
-      const remote = peerOf(socket)
-      settleTls(socket, remote, false)
-      if (shut) {
-        socket.destroy()
-        return
-      }
-      if (allow !== undefined) {
-        const names = subjectNames(socket)
-        if (!names.some((n) => allow.has(n))) {
-          socket.destroy()
-          refuse(
-            remote,
-            `client certificate subject ${names.map((n) => `"${n}"`).join(", ") || "(none)"} is not allowed`,
-          )
-          return
-        }
+        const subjects = names.map((n) => `"${n}"`).join(", ") || "(none)"
+        return refuse(remote, `client certificate subject ${subjects} is not allowed`)
       }
       socket.setNoDelay(true)
       socket.setKeepAlive(true)
@@ -269,8 +288,8 @@ const makeTlsListener = (
       }
     })
     server.on("tlsClientError", (e, socket) => {
-      const remote = peerOf(socket)
-      settleTls(socket, remote, true)
+      const remote = handshakes.peerOf(socket)
+      handshakes.end(socket, remote, true)
       refuse(remote, handshakeFailure(e))
     })
     server.on("error", (e: Error) => refuse(label, `listener error: ${e.message}`))
@@ -292,7 +311,7 @@ const makeTlsListener = (
         return Effect.gen(function* () {
           yield* Deferred.succeed(closed, undefined)
           for (const s of yield* Queue.takeAll(accepted)) yield* s.close
-          for (const raw of [...handshaking.keys()]) settle(raw, true)
+          handshakes.closeAll()
           // `close` stops listening at once; its callback would wait for
           // every connection to end, and those are the sessions' to close
           // (the daemon closes them next). So this does not wait for it.
