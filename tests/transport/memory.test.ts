@@ -133,6 +133,21 @@ describe("Transport", () => {
   )
 
   it.scopedLive(
+    "the testing layer (an embedded daemon and a connected Spread) runs over memory when given layerMemory",
+    () =>
+      quiet(Effect.gen(function* () {
+        const spread = yield* Spread
+        const daemon = yield* SpreadDaemon
+        expect(portIsFree(daemon.port)).toBe(true)
+        yield* spread.join("t")
+        yield* spread.multicast({ groups: "t", data: "echo" })
+        const got = yield* spread.messages.pipe(Stream.filter(isRegular), Stream.take(1), Stream.runCollect)
+        expect(text(Chunk.unsafeHead(got))).toBe("echo")
+      })).pipe(Effect.provide(layerTest().pipe(Layer.provide(layerMemory)))),
+    T,
+  )
+
+  it.scopedLive(
     "a client on one in-memory network does not reach a daemon on another",
     () =>
       quiet(Effect.gen(function* () {
