@@ -1,14 +1,17 @@
 /**
- * Opening a daemon session: dial (TCP, Unix socket or TLS), then the
- * handshake, within `connectTimeout`, over the connection's list of daemon
- * addresses. Used for the first session and for each reconnect.
+ * Opening a daemon session: dial (TCP, Unix socket or TLS) with the
+ * {@link Transport} in the fiber's context (the real sockets unless one is
+ * provided), then the handshake, within `connectTimeout`, over the
+ * connection's list of daemon addresses. Used for the first session and for
+ * each reconnect.
  *
  * @module
  */
 import { Duration, Effect, ExecutionStrategy, Exit, Scope } from "effect"
 import type { Address } from "../protocol/address.ts"
-import { type ByteStream, dial } from "../transport/conn.ts"
+import type { ByteStream } from "../transport/conn.ts"
 import type { TransportError } from "../transport/errors.ts"
+import { Transport } from "../transport/transport.ts"
 import { ConnectError } from "./errors.ts"
 import { type Handshake, handshake } from "./handshake.ts"
 import { randomPrivateName, type ResolvedOptions } from "./options.ts"
@@ -38,6 +41,38 @@ export interface Target {
   readonly label: string
 }
 
+// A TLS record header: content type 20..23 (change_cipher_spec, alert,
+// handshake, application_data), then version 3.x. No Spread daemon's first
+// answer starts so (an auth-method list, or a negative reject byte).
+const isTlsRecord = (b: Uint8Array): boolean => b.length >= 2 && b[0] >= 20 && b[0] <= 23 && b[1] === 3
+
+// `stream` for the handshake, keeping the first chunk the daemon sent.
+const recordingFirst = (stream: ByteStream, seen: { first: Uint8Array | undefined }): ByteStream => ({
+  address: stream.address,
+  read: Effect.tap(stream.read, (chunk) => {
+    if (seen.first === undefined && chunk !== undefined) seen.first = chunk
+  }),
+  readNow: () => stream.readNow(),
+  write: (bytes) => stream.write(bytes),
+  writeNow: (bytes) => stream.writeNow(bytes),
+  close: stream.close,
+  isClosed: () => stream.isClosed(),
+})
+
+// A plain client on a TLS port: the handshake failed on an answer that is
+// a TLS record (the TLS layer's alert for bytes that are no TLS).
+const plainOnTlsPort = (label: string, e: ConnectError, first: Uint8Array | undefined): ConnectError =>
+  first !== undefined && isTlsRecord(first) && (e.reason === "NotSpreadDaemon" || e.reason === "ConnectionClosed")
+    ? new ConnectError({
+      reason: "PlainOnTlsPort",
+      address: label,
+      detail: `this port expects TLS: it answered with a TLS record (${
+        [...first.subarray(0, 3)].map((b) => `\\x${b.toString(16).padStart(2, "0")}`).join("")
+      }…); connect with the tls option, or to the daemon's plain port`,
+      cause: e,
+    })
+    : e
+
 // Dials one address and runs the handshake with `name`, within
 // `connectTimeout`; the stream's scope is closed on failure.
 const openOne = (
@@ -48,10 +83,11 @@ const openOne = (
 ): Effect.Effect<Opened, ConnectError> =>
   Effect.flatMap(Scope.fork(parent, ExecutionStrategy.sequential), (scope) =>
     Effect.gen(function* () {
+      const transport = yield* Transport
       const tls = target.address._tag === "Tcp" ? opts.tls : undefined
       const stream = yield* (tls !== undefined && target.address._tag === "Tcp"
-        ? dialTlsFor(target.address, target.label, tls)
-        : dial(target.address).pipe(
+        ? dialTlsFor(transport, target.address, target.label, tls)
+        : transport.dial(target.address).pipe(
           Effect.mapError((e: TransportError) =>
             new ConnectError({
               reason: "CouldNotConnect",
@@ -61,10 +97,14 @@ const openOne = (
             })
           ),
         ))
+      const seen: { first: Uint8Array | undefined } = { first: undefined }
+      const watched = tls === undefined ? recordingFirst(stream, seen) : stream
       // Over TLS a refused client certificate surfaces as the first read failing.
-      const hs = yield* handshake(stream, { ...opts, name, address: target.address, label: target.label }).pipe(
+      const hs = yield* handshake(watched, { ...opts, name, address: target.address, label: target.label }).pipe(
         Effect.mapError((e) =>
-          tls !== undefined && e.reason === "ConnectionClosed" ? tlsConnectError(target.label, e) ?? e : e
+          tls !== undefined
+            ? e.reason === "ConnectionClosed" ? tlsConnectError(target.label, e) ?? e : e
+            : plainOnTlsPort(target.label, e, seen.first)
         ),
       )
       return { hs, stream, label: target.label, scope }

@@ -38,6 +38,10 @@ import type { ProtocolError } from "../protocol/errors.ts"
  *   issued by a trusted authority, does not carry the expected name, the
  *   daemon refused this client's certificate (or its absence), or another
  *   TLS failure.
+ * - `PlainOnTlsPort`: a plain client on a TLS port (the peer answered with
+ *   a TLS record): this port expects TLS.
+ * - `TlsOnPlainPort`: a TLS client (the `tls` option) on a plain port (the
+ *   peer answered with no TLS record): this port speaks plain Spread.
  *
  * @since 0.1.0
  * @category models
@@ -62,6 +66,8 @@ export type ConnectErrorReason =
   | "TlsNameMismatch"
   | "TlsCertificateRefused"
   | "TlsFailed"
+  | "PlainOnTlsPort"
+  | "TlsOnPlainPort"
 
 /**
  * The Spread C API result code of each {@link ConnectErrorReason}.
@@ -95,6 +101,8 @@ export const connectErrorCodes: { readonly [K in ConnectErrorReason]: number } =
   TlsNameMismatch: ErrorCodes.COULD_NOT_CONNECT,
   TlsCertificateRefused: ErrorCodes.COULD_NOT_CONNECT,
   TlsFailed: ErrorCodes.COULD_NOT_CONNECT,
+  PlainOnTlsPort: ErrorCodes.COULD_NOT_CONNECT,
+  TlsOnPlainPort: ErrorCodes.COULD_NOT_CONNECT,
 }
 
 /**

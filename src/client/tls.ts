@@ -5,10 +5,11 @@
  * @module
  */
 import { Effect, type Scope } from "effect"
-import type { Address } from "../transport/address.ts"
+import type { Address } from "../protocol/address.ts"
 import type { ByteStream } from "../transport/conn.ts"
 import type { TransportError } from "../transport/errors.ts"
-import { classifyTlsFailure, dialTls } from "../transport/tls.ts"
+import { classifyTlsFailure } from "../transport/tls_dialer.ts"
+import type { Transport } from "../transport/transport.ts"
 import { ConnectError } from "./errors.ts"
 
 /**
@@ -50,6 +51,7 @@ export const checkTlsOptions = (tls: TlsOptions, address: Address, label: string
 }
 
 const tlsDetail = {
+  NotTls: "this port speaks plain Spread, not TLS: connect without the tls option, or to the daemon's TLS port",
   UnknownAuthority: "the daemon's certificate is not issued by a trusted authority (tls.caCerts)",
   NameMismatch: "the daemon's certificate does not carry the expected name (tls.serverName)",
   CertificateRefused: "the daemon refused this client's certificate, or its absence (tls.cert, tls.key)",
@@ -57,6 +59,7 @@ const tlsDetail = {
 } as const
 
 const tlsReason = {
+  NotTls: "TlsOnPlainPort",
   UnknownAuthority: "TlsUnknownAuthority",
   NameMismatch: "TlsNameMismatch",
   CertificateRefused: "TlsCertificateRefused",
@@ -102,17 +105,19 @@ export const tlsConnectError = (label: string, e: unknown): ConnectError | undef
 }
 
 /**
- * Dials `address` over TLS; failures are typed {@link ConnectError}s.
+ * Dials `address` over TLS with `transport`; failures are typed
+ * {@link ConnectError}s.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const dialTlsFor = (
+  transport: Transport,
   address: { readonly hostname: string; readonly port: number },
   label: string,
   tls: TlsOptions,
 ): Effect.Effect<ByteStream, ConnectError, Scope.Scope> =>
-  dialTls(address, tls).pipe(
+  transport.dialTls(address, tls).pipe(
     Effect.mapError((e: TransportError) =>
       tlsConnectError(label, e) ??
         new ConnectError({

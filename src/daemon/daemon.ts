@@ -7,14 +7,15 @@ import { Context, Effect, Fiber, FiberSet, Layer, type Scope } from "effect"
 import { validateDaemonName } from "../protocol/names.ts"
 import { quoted } from "../protocol/printable.ts"
 import { type Address, formatAddress } from "../protocol/address.ts"
-import { listen, type Listener } from "../transport/conn.ts"
+import type { Listener } from "../transport/conn.ts"
+import { Transport } from "../transport/transport.ts"
 import { type DaemonConfig, resolveConfig, type ResolvedConfig } from "./config.ts"
 import { Engine, type EngineStats } from "./engine.ts"
 import { DaemonError } from "./errors.ts"
 import { daemonMetrics, type DaemonMetricSet, publish } from "./metrics.ts"
 import type { DaemonContext, DaemonShared } from "./context.ts"
 import { serveConnection } from "./handshake.ts"
-import { listenTlsSessions } from "./tls_sessions.ts"
+import { listenTlsSessions, refuseTlsOnPlainPort } from "./tls_sessions.ts"
 import { startUdpIngress, type UdpIngress } from "./udp_ingress.ts"
 
 /**
@@ -186,8 +187,10 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
       return n
     }
     const reserved = new Set<string>()
+    // The sockets, unless a Transport (an in-memory network, say) is provided.
+    const net = yield* Transport
     const listenOn = (address: Address) =>
-      listen(address).pipe(
+      net.listen(address).pipe(
         Effect.mapError((e) =>
           new DaemonError({
             reason: "ListenFailed",
@@ -212,6 +215,7 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
     const handshakes = yield* FiberSet.make<void, never>()
     const acceptLoop = (l: Listener, transport: "tcp" | "unix" | "tls") => {
       const ctx: DaemonContext = { config: c, engine, reserved, shared, transport, clock, runtime }
+      const label = formatAddress(l.address)
       // A failed accept (out of descriptors, say) is logged and retried after
       // a pause that grows to 1 s; only closing the listener ends the loop.
       return Effect.gen(function* () {
@@ -230,7 +234,9 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
           }
           pause = 10
           shared.open++
-          yield* FiberSet.run(handshakes, serveConnection(ctx, accepted.right))
+          // A TLS client on a plain port is told so, and logged as such.
+          const stream = transport === "tls" ? accepted.right : refuseTlsOnPlainPort(accepted.right, label)
+          yield* FiberSet.run(handshakes, serveConnection(ctx, stream))
         }
       })
     }

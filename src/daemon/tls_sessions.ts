@@ -2,13 +2,19 @@
  * TLS sessions for the daemon: the configuration and the listener. A TLS
  * connection, once its handshake (and client-certificate check) is done, is
  * a `ByteStream` served by exactly the same session code as a TCP or Unix
- * connection.
+ * connection. Also the other side of the coin: a TLS client that reached a
+ * plain port is told apart and logged as such.
  *
  * @module
  */
 import { Effect, type Scope } from "effect"
-import { formatAddress } from "../transport/address.ts"
-import { listenTls, type TlsListener } from "../transport/tls.ts"
+import { formatAddress } from "../protocol/address.ts"
+import { ErrorCodes } from "../protocol/constants.ts"
+import { encodeReject } from "../protocol/handshake.ts"
+import type { ByteStream } from "../transport/conn.ts"
+import type { TransportError } from "../transport/errors.ts"
+import type { TlsListener } from "../transport/tls_listener.ts"
+import { Transport } from "../transport/transport.ts"
 import { DaemonError } from "./errors.ts"
 
 /**
@@ -93,7 +99,8 @@ export const listenTlsSessions = (
     const cert = yield* readPem("cert", config.cert)
     const key = yield* readPem("key", config.key)
     const ca = config.ca === undefined ? undefined : yield* readPem("ca", config.ca)
-    const listener = yield* listenTls({ hostname: host, port: config.port }, {
+    const transport = yield* Transport
+    const listener = yield* transport.listenTls({ hostname: host, port: config.port }, {
       cert,
       key,
       ca,
@@ -118,3 +125,84 @@ export const listenTlsSessions = (
     )
     return listener
   })
+
+/**
+ * Whether `chunk` opens with a TLS ClientHello: a handshake record (type
+ * 22) of version 3.x. No Spread connect message starts so: its first byte
+ * is the client's major version (3 to 5).
+ *
+ * @since 0.2.0
+ * @category utils
+ */
+export const isTlsClientHello = (chunk: Uint8Array): boolean => chunk.length >= 2 && chunk[0] === 0x16 && chunk[1] === 3
+
+// What a plain port answers a TLS client: the reject a Spread daemon sends
+// for a connect message it cannot read (the client's TLS layer reports
+// bytes that are no TLS record, which it reads as "this port speaks plain
+// Spread").
+const PLAIN_PORT_ANSWER = encodeReject(ErrorCodes.REJECT_ILLEGAL_NAME)
+
+/**
+ * A connection accepted on a plain (TCP or Unix) port, watched for a TLS
+ * client: when its first bytes are a TLS ClientHello, the daemon logs
+ * (Warning) `Refused TLS client <peer> on the plain port <port>: this port
+ * speaks plain Spread, not TLS`, answers with a Spread reject and the
+ * handshake sees an EOF (so it logs nothing misleading about the bytes).
+ * Every other stream goes through untouched; after the first read the
+ * wrapper only forwards.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const refuseTlsOnPlainPort = (stream: ByteStream, port: string): ByteStream => new PlainPortStream(stream, port)
+
+class PlainPortStream implements ByteStream {
+  readonly #inner: ByteStream
+  readonly #port: string
+  #first = true
+  readonly address: string
+
+  constructor(inner: ByteStream, port: string) {
+    this.#inner = inner
+    this.#port = port
+    this.address = inner.address
+  }
+
+  get read(): Effect.Effect<Uint8Array | undefined, TransportError> {
+    if (!this.#first) return this.#inner.read
+    return Effect.flatMap(this.#inner.read, (chunk) => {
+      if (chunk === undefined) return Effect.succeed(chunk)
+      this.#first = false
+      if (!isTlsClientHello(chunk)) return Effect.succeed(chunk)
+      return Effect.logWarning(
+        `Refused TLS client ${this.address} on the plain port ${this.#port}: this port speaks plain Spread, not TLS`,
+      ).pipe(
+        Effect.zipRight(Effect.ignore(this.#inner.write(PLAIN_PORT_ANSWER))),
+        Effect.as(undefined),
+      )
+    })
+  }
+
+  readNow(): Promise<Uint8Array | undefined> {
+    if (!this.#first) return this.#inner.readNow()
+    return Effect.runPromise(Effect.either(this.read)).then((r) =>
+      r._tag === "Right" ? r.right : Promise.reject(r.left)
+    )
+  }
+
+  write(bytes: Uint8Array): Effect.Effect<void, TransportError> {
+    return this.#inner.write(bytes)
+  }
+
+  writeNow(bytes: Uint8Array): Promise<void> {
+    return this.#inner.writeNow(bytes)
+  }
+
+  get close(): Effect.Effect<void> {
+    return this.#inner.close
+  }
+
+  isClosed(): boolean {
+    return this.#inner.isClosed()
+  }
+}

@@ -1,10 +1,16 @@
 /**
- * Byte streams over Deno sockets: dial, listen, a pull-based reader and a
- * bounded coalescing outbox. Shared by the client and the daemon.
+ * Byte streams: the {@link Transport} service (dial and listen, swappable:
+ * sockets by default, an in-memory network for tests), the socket and TLS
+ * implementations, and a bounded coalescing outbox (the daemon's).
  *
  * @module
  */
 export { type Address, formatAddress, parseSpreadName } from "../protocol/address.ts"
 export * from "./conn.ts"
 export * from "./errors.ts"
+export * from "./memory.ts"
 export * from "./outbox.ts"
+export * from "./tls_dialer.ts"
+export * from "./tls_listener.ts"
+export * from "./tls_stream.ts"
+export * from "./transport.ts"

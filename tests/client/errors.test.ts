@@ -36,6 +36,8 @@ describe("error mapping", () => {
       TlsNameMismatch: -2,
       TlsCertificateRefused: -2,
       TlsFailed: -2,
+      PlainOnTlsPort: -2,
+      TlsOnPlainPort: -2,
     })
   })
 

@@ -1,12 +1,13 @@
 /**
- * The TLS byte streams themselves (src/transport/tls.ts): the node:tls
+ * The TLS byte streams themselves (src/transport/tls_*.ts): the node:tls
  * listener's stream and the dialer's, with the same contract as TCP's.
  */
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import type { TransportError } from "../../src/transport/errors.ts"
-import { dialTls, listenTls } from "../../src/transport/tls.ts"
-import { type Certs, makeCerts } from "./_fixtures.ts"
+import { classifyTlsFailure, dialTls } from "../../src/transport/tls_dialer.ts"
+import { listenTls } from "../../src/transport/tls_listener.ts"
+import { type Certs, makeCerts } from "../relay/_fixtures.ts"
 
 let certs: Certs
 beforeAll(async () => {
@@ -107,4 +108,27 @@ describe("TLS byte streams", () => {
       yield* client.write(Uint8Array.of(9, 8, 7))
       expect(yield* readBytes(server.read, 3)).toEqual(Uint8Array.of(9, 8, 7))
     }), T)
+
+  it.scopedLive(
+    "dialTls with a server name other than the host (Deno.startTls, no client certificate) verifies that name",
+    () =>
+      Effect.gen(function* () {
+        // No client certificates asked for: the dial goes through Deno.connect + Deno.startTls.
+        const listener = yield* listenTls({ hostname: "127.0.0.1", port: 0 }, {
+          cert: certs.server.cert,
+          key: certs.server.key,
+        })
+        const port = listener.address._tag === "Tcp" ? listener.address.port : 0
+        const at = { hostname: "127.0.0.1", port }
+        const client = yield* dialTls(at, { caCerts: [certs.ca.cert], serverName: "localhost" })
+        const server = yield* listener.accept
+        yield* Effect.addFinalizer(() => server.close)
+        yield* client.write(Uint8Array.of(1, 2))
+        expect(yield* readBytes(server.read, 2)).toEqual(Uint8Array.of(1, 2))
+        const wrong = yield* Effect.either(dialTls(at, { caCerts: [certs.ca.cert], serverName: "relay.example.com" }))
+        expect(wrong._tag === "Left" && wrong.left.reason).toBe("ConnectFailed")
+        expect(wrong._tag === "Left" && classifyTlsFailure(wrong.left)).toBe("NameMismatch")
+      }),
+    T,
+  )
 })
