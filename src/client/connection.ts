@@ -10,8 +10,9 @@
  *   validation, what counts in the flow window, the one-step and the
  *   waiting paths, and frames encoded in place into the coalescing
  *   writer's buffer;
- * - frames.ts + name_cache.ts + frame_writer.ts: a send checked and
- *   prepared, the validated destination names, and the byte writers;
+ * - frames.ts + name_cache.ts: a send checked (by the protocol's one
+ *   validator) and prepared, and the validated destination names; the
+ *   protocol's `encodeInto` writes the bytes;
  * - receive.ts + message.ts + inbound.ts: the reader loop, one object per
  *   message, and the inbound `Mailbox`;
  * - refinements.ts and discontinuity.ts: the kinds of a received message,

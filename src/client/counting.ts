@@ -9,8 +9,9 @@
  * What the session belongs to is taken as of the frames queued so far, not
  * as of the views: the daemon applies joins, leaves and multicasts in that
  * same order, so it decides which messages come back. The set lives here,
- * outlives sessions (a new one joins it again), and is read by the sender's
- * one-step path, which applies the same rule to one destination inline.
+ * outlives sessions (a new one joins it again). The rule is
+ * {@link Counting.sizeOf}, for one destination: the sender's one-step path
+ * calls it for its one destination, {@link Counting.count} for each.
  *
  * @module
  */
@@ -39,20 +40,28 @@ export class Counting {
     this.#membership = membership
   }
 
+  /**
+   * The rule, for one destination: the members a message to `group` counts
+   * for when it comes back to the session of `privateGroup` — 1 for the
+   * private group, the group's size (at least 1) for a group it belongs
+   * to — or 0 when it does not come back through `group`.
+   */
+  sizeOf(group: string, privateGroup: string): number {
+    if (group === privateGroup) return 1
+    return this.joined.has(group) ? Math.max(1, this.#views.size(group)) : 0
+  }
+
   /** Whether a message to `groups` comes back to the session of `privateGroup` (and so counts). */
   isCounted(groups: ReadonlyArray<string>, selfDiscard: boolean, privateGroup: string): boolean {
     if (selfDiscard) return false
-    for (let i = 0; i < groups.length; i++) {
-      const g = groups[i]
-      if (g === privateGroup || this.joined.has(g)) return true
-    }
+    for (let i = 0; i < groups.length; i++) if (this.sizeOf(groups[i], privateGroup) > 0) return true
     return false
   }
 
   /**
    * Sets what `p` costs in `flow`, as of the frames queued so far: a
-   * multicast that comes back costs the size of its largest joined
-   * destination (and counts only through `via` when that is its one joined
+   * multicast that comes back costs the size of its largest counted
+   * destination (and counts only through `via` when that is its one counted
    * destination); a join or leave the daemon answers costs 1.
    */
   count(p: PreparedFrame, flow: FlowControl, privateGroup: string): void {
@@ -64,21 +73,22 @@ export class Counting {
       if (this.#membership && (p.kind === "Join" ? !this.joined.has(g) : this.joined.has(g))) p.cost = 1
       return
     }
-    if (!this.isCounted(p.names, p.selfDiscard, privateGroup)) return
+    if (p.selfDiscard) return
     // `via`: the one destination it comes back through, when only one does
     // (a refused join, or a private group gone with its session, then
     // forgets it).
-    let size = 1
+    let size = 0
     let only: string | undefined
     let single = true
     for (let i = 0; i < p.names.length; i++) {
       const g = p.names[i]
-      const own = g === privateGroup
-      if (!own && !this.joined.has(g)) continue
-      if (!own) size = Math.max(size, this.#views.size(g))
+      const n = this.sizeOf(g, privateGroup)
+      if (n === 0) continue
+      size = Math.max(size, n)
       if (only !== undefined && only !== g) single = false
       only = g
     }
+    if (size === 0) return
     p.cost = flow.costOf(size)
     p.via = single ? only : undefined
   }

@@ -5,24 +5,12 @@
  *
  * @module
  */
-import { MAX_GROUP_NAME } from "../protocol/constants.ts"
+import { groupEntry } from "../protocol/encode.ts"
+import type { ProtocolError } from "../protocol/errors.ts"
 import { validateGroupName } from "../protocol/names.ts"
-import { type RequestError, requestErrorOf } from "./errors.ts"
 
 /** Most validated destination names cached; the cache starts over beyond. */
 const NAME_CACHE = 4096
-
-/**
- * A name as a 32-byte, zero-padded group entry (names are latin1, under 32 bytes).
- *
- * @since 0.2.0
- * @category encoding
- */
-export const paddedName = (name: string): Uint8Array => {
-  const out = new Uint8Array(MAX_GROUP_NAME)
-  for (let i = 0; i < name.length && i < MAX_GROUP_NAME - 1; i++) out[i] = name.charCodeAt(i) & 0xff
-  return out
-}
 
 /**
  * Group entries of names already validated, so the hot path checks and
@@ -40,19 +28,17 @@ export class NameCache {
   }
 
   /** The entry of `name` if it is a valid destination, else the error. */
-  destination(name: string): Uint8Array | RequestError {
+  destination(name: string): Uint8Array | ProtocolError {
     const cached = this.#entries.get(name)
     if (cached !== undefined) return cached
-    const invalid = validateGroupName(name, true)
-    if (invalid !== undefined) return requestErrorOf("multicast", invalid)
-    return this.entry(name)
+    return validateGroupName(name, true) ?? this.entry(name)
   }
 
   /** The entry of a name the caller has validated. */
   entry(name: string): Uint8Array {
     let bytes = this.#entries.get(name)
     if (bytes === undefined) {
-      bytes = paddedName(name)
+      bytes = groupEntry(name)
       if (this.#entries.size >= NAME_CACHE) this.#entries.clear()
       this.#entries.set(name, bytes)
     }

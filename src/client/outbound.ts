@@ -19,6 +19,8 @@
  * @module
  */
 import { Effect } from "effect"
+import { HEADER_SIZE } from "../protocol/constants.ts"
+import { frameLengthAt } from "../protocol/encode.ts"
 
 /**
  * What an attempt to encode a frame answers: encoded, no room in the
@@ -33,10 +35,6 @@ interface Waiter {
   readonly tryNow: () => TryResult
   readonly resume: (r: TryResult) => void
 }
-
-/** Bytes of a frame header, and of a group name in a frame (little-endian, as this client encodes). */
-const HEADER = 48
-const NAME = 32
 
 /** First size of a buffer; it doubles as frames need. */
 const INITIAL_BYTES = 16 * 1024
@@ -194,12 +192,7 @@ export class Outbound {
    */
   renameSender(nameField: Uint8Array): void {
     const b = this.#fill
-    for (let o = 0; o + HEADER < this.#len;) {
-      b.set(nameField, o + 4)
-      const groups = b[o + 36] | (b[o + 37] << 8) | (b[o + 38] << 16) | (b[o + 39] << 24)
-      const data = b[o + 44] | (b[o + 45] << 8) | (b[o + 46] << 16) | (b[o + 47] << 24)
-      o += HEADER + groups * NAME + data
-    }
+    for (let o = 0; o + HEADER_SIZE < this.#len; o += frameLengthAt(b, o)) b.set(nameField, o + 4)
   }
 
   /** Appends the last frame (the disconnect), whatever the limits, and closes. */

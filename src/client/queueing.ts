@@ -17,8 +17,7 @@ import { Effect } from "effect"
 import type { ConnectionError } from "./errors.ts"
 import type { Counting } from "./counting.ts"
 import type { PreparedFrame } from "./frames.ts"
-import { frameBound, writeFrame } from "./frame_writer.ts"
-import { paddedName } from "./name_cache.ts"
+import { encodeInto, frameBound, groupEntry } from "../protocol/encode.ts"
 import type { Outbound, TryResult } from "./outbound.ts"
 import type { FlowControl } from "./window.ts"
 
@@ -42,7 +41,7 @@ export class Binding {
     this.out = out
     this.flow = flow
     this.privateGroup = privateGroup
-    this.nameField = paddedName(privateGroup)
+    this.nameField = groupEntry(privateGroup)
   }
 
   /** Moves to another session's buffer and window, and private group. */
@@ -51,7 +50,7 @@ export class Binding {
     this.flow = flow
     if (privateGroup !== this.privateGroup) {
       this.privateGroup = privateGroup
-      this.nameField = paddedName(privateGroup)
+      this.nameField = groupEntry(privateGroup)
     }
   }
 }
@@ -122,7 +121,7 @@ export class Queueing {
     const buf = out.room(frameBound(p))
     if (buf === undefined) return "NoRoom"
     if (!flow.tryUse(p.cost)) return "NoCredit"
-    out.commit(writeFrame(buf, out.end, this.#to.nameField, p))
+    out.commit(encodeInto(buf, out.end, this.#to.nameField, p))
     this.#counting.committed(p, flow)
     return "Queued"
   }

@@ -16,7 +16,7 @@ import { type ConnectError, ConnectionError } from "./errors.ts"
 import { openAny, type Opened } from "./dialing.ts"
 import type { Events } from "./events.ts"
 import type { Reassembly } from "./fragments.ts"
-import { paddedName } from "./name_cache.ts"
+import { groupEntry } from "../protocol/encode.ts"
 import type { Inbound } from "./inbound.ts"
 import type { Discontinuity } from "./discontinuity.ts"
 import type { ResolvedOptions } from "./options.ts"
@@ -185,7 +185,7 @@ export const makeReconnector = (core: ReconnectCore): (
         core.sender.rebind(core.out, core.flow, privateGroup)
         let forgotten = 0
         if (privateGroup !== s.privateGroup) {
-          core.out.renameSender(paddedName(privateGroup))
+          core.out.renameSender(groupEntry(privateGroup))
           // Messages queued in the gap to the old private group go nowhere
           // now: they will not come back, so their permits return here.
           forgotten = core.flow.forget(s.privateGroup)

@@ -22,9 +22,17 @@ import { validateGroupName } from "../protocol/names.ts"
 import { type ConnectionError, RequestError, requestErrorOf } from "./errors.ts"
 import { Counting } from "./counting.ts"
 import { IN_PLACE_TEXT, type OutgoingMessage, prepareCommand, type PreparedFrame, prepareMulticast } from "./frames.ts"
-import { frameBound, hintOf, killFrame, serviceBitsOf, writeFrame, writeHeader } from "./frame_writer.ts"
 import { NameCache } from "./name_cache.ts"
-import { HEADER_SIZE, MAX_GROUP_NAME, REAL_DAEMON_MAX_PAYLOAD, ServiceBits } from "../protocol/constants.ts"
+import { encodeCommand } from "../protocol/client_requests.ts"
+import {
+  HEADER_SIZE,
+  MAX_GROUP_NAME,
+  REAL_DAEMON_MAX_PAYLOAD,
+  ServiceBits,
+  serviceBitsOf,
+} from "../protocol/constants.ts"
+import { encodeDataInto, encodeInto, frameBound, writeHeader } from "../protocol/encode.ts"
+import { hintOf } from "../protocol/frame.ts"
 import type { Outbound } from "./outbound.ts"
 import { Binding, Queueing } from "./queueing.ts"
 import { syncFirst } from "./sync_first.ts"
@@ -32,8 +40,6 @@ import type { ViewTracker } from "./views.ts"
 import type { FlowControl } from "./window.ts"
 
 export type { OutgoingMessage } from "./frames.ts"
-
-const encoder = new TextEncoder()
 
 /**
  * The senders' side of one session.
@@ -44,7 +50,6 @@ const encoder = new TextEncoder()
 export class Sender {
   // Shared with the general path: moving one moves both.
   readonly #to: Binding
-  readonly #views: ViewTracker
   /** Whether the session gets membership messages (which answer its joins and leaves). */
   readonly membership: boolean
   readonly #names = new NameCache()
@@ -62,7 +67,6 @@ export class Sender {
     failSticky: Effect.Effect<never, ConnectionError>,
   ) {
     this.#to = new Binding(out, flow, privateGroup)
-    this.#views = views
     this.membership = membership
     this.#counting = new Counting(views, membership)
     this.joined = this.#counting.joined
@@ -115,32 +119,17 @@ export class Sender {
     const flow = to.flow
     if (out.closed || out.waiting > 0 || flow.waiting > 0) return false
     const selfDiscard = m.selfDiscard === true
-    let cost = 0
-    let via: string | undefined
-    if (flow.enabled && !selfDiscard) {
-      if (g === to.privateGroup) {
-        cost = flow.costOf(1)
-        via = g
-      } else if (this.joined.has(g)) {
-        cost = flow.costOf(this.#views.size(g))
-        via = g
-      }
-    }
+    const size = flow.enabled && !selfDiscard ? this.#counting.sizeOf(g, to.privateGroup) : 0
+    const cost = size > 0 ? flow.costOf(size) : 0
     const fixed = HEADER_SIZE + MAX_GROUP_NAME
     const buf = out.room(fixed + bound)
     if (buf === undefined || !flow.tryUse(cost)) return false
     const o = out.end
-    let dataLen: number
-    if (text) {
-      dataLen = data.length === 0 ? 0 : encoder.encodeInto(data, buf.subarray(o + fixed, o + fixed + bound)).written
-    } else {
-      buf.set(data, o + fixed)
-      dataLen = data.length
-    }
-    writeHeader(buf, o, to.nameField, selfDiscard ? bits | ServiceBits.SELF_DISCARD : bits, 1, hintOf(mt), dataLen)
+    const dataLen = encodeDataInto(buf, o + fixed, data)
+    writeHeader(buf, o, selfDiscard ? bits | ServiceBits.SELF_DISCARD : bits, to.nameField, 1, hintOf(mt), dataLen)
     buf.set(entry, o + HEADER_SIZE)
     out.commit(fixed + dataLen)
-    if (cost > 0) flow.commit(cost, via)
+    if (cost > 0) flow.commit(cost, g)
     return true
   }
 
@@ -230,12 +219,12 @@ export class Sender {
     const frames = groups.map((g) => prepareCommand("Join", g, this.#names))
     const buf = new Uint8Array(frames.reduce((n, p) => n + frameBound(p), 0))
     let o = 0
-    for (const p of frames) o += writeFrame(buf, o, this.#to.nameField, p)
+    for (const p of frames) o += encodeInto(buf, o, this.#to.nameField, p)
     return buf.subarray(0, o)
   }
 
   /** The disconnect frame of this session. */
   get killFrame(): Uint8Array {
-    return killFrame(this.#to.nameField)
+    return encodeCommand("Kill", this.#to.privateGroup, this.#to.privateGroup)
   }
 }

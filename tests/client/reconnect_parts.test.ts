@@ -6,7 +6,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { ConnectionError } from "../../src/client/errors.ts"
-import { paddedName } from "../../src/client/name_cache.ts"
+import { groupEntry } from "../../src/protocol/encode.ts"
 import { noWindow } from "../../src/client/options.ts"
 import { Outbound } from "../../src/client/outbound.ts"
 import { Sender } from "../../src/client/send.ts"
@@ -36,7 +36,7 @@ describe("Outbound and Sender across a reconnect", () => {
       yield* sender.command("Join", "h")
       yield* sender.multicast({ groups: ["g", "h"], data: "two, a little longer" })
       sender.rebind(out, new FlowControl(noWindow), NEW)
-      out.renameSender(paddedName(NEW))
+      out.renameSender(groupEntry(NEW))
       out.prepend(sender.joinFrames(["a", "b"]), 2)
       expect(out.frames).toBe(5)
       const bytes = yield* out.take
