@@ -1,27 +1,20 @@
 /**
- * A client connection to a Spread daemon, assembled from its rooms:
+ * A client connection to a Spread daemon, assembled from the folders of
+ * src/client (each has a README), lowest first:
  *
- * - state.ts: the lifecycle state machine (one `Ref`, named transitions);
- * - dialing.ts: dial and handshake over the list of daemon addresses;
- * - session.ts + reconnect.ts: one daemon session (its record, its reader
- *   and writer fibers, what its loss leads to), and replacing a lost one;
- * - large.ts + fragments.ts: large messages in fragments, and back;
- * - send.ts + counting.ts + queueing.ts + outbound.ts + window.ts:
- *   validation, what counts in the flow window, the one-step and the
- *   waiting paths, and frames encoded in place into the coalescing
- *   writer's buffer;
- * - frames.ts + name_cache.ts: a send checked (by the protocol's one
- *   validator) and prepared, and the validated destination names; the
- *   protocol's `encodeInto` writes the bytes;
- * - receive.ts + message.ts + inbound.ts: the reader loop, one object per
- *   message, and the inbound `Mailbox`;
- * - refinements.ts and discontinuity.ts: the kinds of a received message,
- *   and the mark a reconnect leaves where a session was replaced;
- * - views.ts and events.ts: membership views and health events;
- * - close.ts: the graceful close, also the scope's finalizer;
- * - stats.ts: the running totals, and the `stats` and metrics readings;
- * - operations.ts: the public face, the {@link Connection} object whose
- *   operations call into the rooms above.
+ * - core/: the values a connection carries — its lifecycle state (one
+ *   `Ref`, named transitions), received messages, the inbound buffer,
+ *   events and views;
+ * - admission/: the send path — can this frame go out now, or must it wait
+ *   for the flow window or the writer buffer;
+ * - features/: request/reply, subscribe (and the reader's dispatch table,
+ *   router.ts), large messages, the envelope, typed payloads;
+ * - session/: one daemon session (reader and writer fibers, loss,
+ *   reconnect, close, stats);
+ * - config/: settings from Effect `Config`, and the `Spread` layer;
+ * - beside them: dialing.ts and handshake.ts (opening a session), options.ts,
+ *   errors.ts, model.ts (the public {@link Connection} type) and
+ *   operations.ts (the object that implements it).
  *
  * Fibers replace the C library's threads: one reader fiber decodes what the
  * daemon sends, one writer fiber writes what senders encoded (everything
@@ -55,29 +48,29 @@
  * @module
  */
 import { Deferred, Effect, FiberSet, type Scope, SubscriptionRef } from "effect"
-import { type CloseCore, makeClose } from "./close.ts"
+import { type CloseCore, makeClose } from "./session/close.ts"
 import { type ConnectError, ConnectionError } from "./errors.ts"
 import { openAny, type Opened } from "./dialing.ts"
-import { Events } from "./events.ts"
-import { Reassembly } from "./fragments.ts"
-import { makeReconnector, type ReconnectCore } from "./reconnect.ts"
-import { runSession, type Session, type SessionCore, sessionOf } from "./session.ts"
-import { Inbound } from "./inbound.ts"
+import { Events } from "./core/events.ts"
+import { Reassembly } from "./features/fragments.ts"
+import { makeReconnector, type ReconnectCore } from "./session/reconnect.ts"
+import { runSession, type Session, type SessionCore, sessionOf } from "./session/session.ts"
+import { Inbound } from "./core/inbound.ts"
 import { type ConnectOptions, labelOf, type ResolvedOptions, resolveOptions } from "./options.ts"
-import { Outbound } from "./outbound.ts"
+import { Outbound } from "./admission/outbound.ts"
 import type { Connection } from "./model.ts"
 import { connectionOf, type OperationsCore } from "./operations.ts"
-import { Router } from "./router.ts"
-import { Sender } from "./send.ts"
-import { publishMetrics } from "./observability.ts"
-import { Lifecycle } from "./state.ts"
-import { Counters, metricSampleOf } from "./stats.ts"
-import { ViewTracker } from "./views.ts"
-import { FlowControl } from "./window.ts"
+import { Router } from "./features/router.ts"
+import { Sender } from "./admission/send.ts"
+import { publishMetrics } from "./core/observability.ts"
+import { Lifecycle } from "./core/state.ts"
+import { Counters, metricSampleOf } from "./session/stats.ts"
+import { ViewTracker } from "./core/views.ts"
+import { FlowControl } from "./admission/window.ts"
 
 export type { Connection, ConnectionStats } from "./model.ts"
-export type { ConnectionState } from "./state.ts"
-export type { OutgoingMessage } from "./frames.ts"
+export type { ConnectionState } from "./core/state.ts"
+export type { OutgoingMessage } from "./admission/frames.ts"
 
 /**
  * Connects to a daemon. The connection belongs to the scope: closing the

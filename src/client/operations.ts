@@ -12,18 +12,18 @@
  */
 import { Deferred, Effect, Option, SubscriptionRef } from "effect"
 import type { ConnectionError } from "./errors.ts"
-import type { Events } from "./events.ts"
-import { MAX_TAKE } from "./inbound.ts"
-import { largeAware } from "./large.ts"
+import type { Events } from "./core/events.ts"
+import { MAX_TAKE } from "./core/inbound.ts"
+import { largeAware } from "./features/large.ts"
 import type { Connection } from "./model.ts"
 import type { ResolvedOptions } from "./options.ts"
-import { request, type RequestContext, requestMany, respond } from "./request.ts"
-import type { Sender } from "./send.ts"
-import type { Session } from "./session.ts"
-import type { Lifecycle } from "./state.ts"
-import { statsOf, type StatsSources } from "./stats.ts"
-import { subscribe, type SubscribeContext } from "./subscribe.ts"
-import { viewOf, type ViewsRef, watchView } from "./views.ts"
+import { request, type RequestContext, requestMany, respond } from "./features/request.ts"
+import type { Sender } from "./admission/send.ts"
+import type { Session } from "./session/session.ts"
+import type { Lifecycle } from "./core/state.ts"
+import { statsOf, type StatsSources } from "./session/stats.ts"
+import { subscribe, type SubscribeContext } from "./features/subscribe.ts"
+import { viewOf, type ViewsRef, watchView } from "./core/views.ts"
 
 /**
  * The parts of a connection its operations call into; `current` is the

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigError, Duration, Effect, Layer } from "effect"
-import { ConnectConfig, layerConfig } from "../../src/client/config.ts"
+import { ConnectConfig, layerConfig } from "../../src/client/config/config.ts"
 import { fixedWindow, noWindow } from "../../src/client/options.ts"
-import { Spread } from "../../src/client/spread.ts"
+import { Spread } from "../../src/client/config/spread.ts"
 import { envConfig } from "../_helpers/fixtures.ts"
 import { startDaemon } from "./_fixtures.ts"
 

@@ -3,7 +3,7 @@ import { Cause, Chunk, Effect, Exit, Fiber, Option, Scope, Stream } from "effect
 import { connect, type Connection } from "../../src/client/connection.ts"
 import { fixedWindow } from "../../src/client/options.ts"
 import { ConnectError, ConnectionError, RequestError } from "../../src/client/errors.ts"
-import { layer, Spread } from "../../src/client/spread.ts"
+import { layer, Spread } from "../../src/client/config/spread.ts"
 import type { MembershipMessage, RegularMessage, ServerMessage } from "../../src/protocol/messages.ts"
 import { quiet, startDaemon } from "./_fixtures.ts"
 

@@ -3,7 +3,7 @@ import { Effect, Fiber, Stream } from "effect"
 import { connect, type Connection } from "../../src/client/connection.ts"
 import { fixedWindow } from "../../src/client/options.ts"
 import { RequestError } from "../../src/client/errors.ts"
-import { crc32 } from "../../src/client/envelope.ts"
+import { crc32 } from "../../src/client/features/envelope.ts"
 import {
   abortPayload,
   FRAGMENT_BYTES,
@@ -11,8 +11,8 @@ import {
   MAX_PARTIALS_PER_SENDER,
   PARTIAL_OVERHEAD,
   Reassembly,
-} from "../../src/client/fragments.ts"
-import { messageAt, ReceivedMessage } from "../../src/client/message.ts"
+} from "../../src/client/features/fragments.ts"
+import { messageAt, ReceivedMessage } from "../../src/client/core/message.ts"
 import { encodeMulticast, FrameDecoder, type RegularMessage, type ServerMessage } from "../../src/protocol/mod.ts"
 import { Prng } from "../_helpers/prng.ts"
 import { sleep, startDaemon } from "./_fixtures.ts"

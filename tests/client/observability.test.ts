@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Metric, type MetricState, Scope, Tracer } from "effect"
 import { connect } from "../../src/client/connection.ts"
-import { ClientMetrics, CONNECTION_TAG } from "../../src/client/observability.ts"
+import { ClientMetrics, CONNECTION_TAG } from "../../src/client/core/observability.ts"
 import { sleep, startDaemon } from "./_fixtures.ts"
 
 /** A tracer that records the name of every span, passing spans on to `base`. */

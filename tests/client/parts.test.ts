@@ -1,12 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
 import { ConnectionError } from "../../src/client/errors.ts"
-import { frameAt, messageAt, ReceivedMessage } from "../../src/client/message.ts"
+import { frameAt, messageAt, ReceivedMessage } from "../../src/client/core/message.ts"
 import { adaptiveWindow, fixedWindow, noWindow } from "../../src/client/options.ts"
-import { Outbound } from "../../src/client/outbound.ts"
-import { type OutgoingMessage, Sender } from "../../src/client/send.ts"
-import { ViewTracker } from "../../src/client/views.ts"
-import { FlowControl } from "../../src/client/window.ts"
+import { Outbound } from "../../src/client/admission/outbound.ts"
+import { type OutgoingMessage, Sender } from "../../src/client/admission/send.ts"
+import { ViewTracker } from "../../src/client/core/views.ts"
+import { FlowControl } from "../../src/client/admission/window.ts"
 import {
   decodeServerMessage,
   encodeCommand,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Data, Effect, Exit, Fiber, Option, Stream } from "effect"
 import { connect, type Connection } from "../../src/client/connection.ts"
-import { decodeEnvelope, encodeEnvelope } from "../../src/client/envelope.ts"
+import { decodeEnvelope, encodeEnvelope } from "../../src/client/features/envelope.ts"
 import type { ServerMessage } from "../../src/protocol/messages.ts"
 import { quiet, sleep, startDaemon } from "./_fixtures.ts"
 

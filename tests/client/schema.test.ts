@@ -1,8 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Schema, Stream } from "effect"
 import { connect } from "../../src/client/connection.ts"
-import { isRegular } from "../../src/client/refinements.ts"
-import { json, PayloadError } from "../../src/client/schema.ts"
+import { isRegular } from "../../src/client/core/refinements.ts"
+import { json, PayloadError } from "../../src/client/features/schema.ts"
 import { startDaemon } from "./_fixtures.ts"
 
 const Order = Schema.Struct({

@@ -29,12 +29,12 @@
  * @module
  */
 import { Deferred, Effect, Exit } from "effect"
-import { ServiceBits } from "../protocol/constants.ts"
-import type { RegularMessage, ServerMessage } from "../protocol/messages.ts"
+import { ServiceBits } from "../../protocol/constants.ts"
+import type { RegularMessage, ServerMessage } from "../../protocol/messages.ts"
 import { parseEnvelope } from "./envelope.ts"
-import type { ConnectionError } from "./errors.ts"
-import type { Inbound } from "./inbound.ts"
-import { ReceivedMessage } from "./message.ts"
+import type { ConnectionError } from "../errors.ts"
+import type { Inbound } from "../core/inbound.ts"
+import { ReceivedMessage } from "../core/message.ts"
 
 /**
  * A reply to a request.

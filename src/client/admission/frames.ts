@@ -11,12 +11,12 @@
  *
  * @module
  */
-import { checkMulticast, spreadDaemonLimits } from "../protocol/client_requests.ts"
-import { ENDIAN_RESERVED, ServiceBits, serviceBitsOf, type ServiceLevel } from "../protocol/constants.ts"
-import type { EncodableFrame } from "../protocol/encode.ts"
-import type { ProtocolError } from "../protocol/errors.ts"
-import { hintOf } from "../protocol/frame.ts"
-import { type RequestError, requestErrorOf } from "./errors.ts"
+import { checkMulticast, spreadDaemonLimits } from "../../protocol/client_requests.ts"
+import { ENDIAN_RESERVED, ServiceBits, serviceBitsOf, type ServiceLevel } from "../../protocol/constants.ts"
+import type { EncodableFrame } from "../../protocol/encode.ts"
+import type { ProtocolError } from "../../protocol/errors.ts"
+import { hintOf } from "../../protocol/frame.ts"
+import { type RequestError, requestErrorOf } from "../errors.ts"
 import type { NameCache } from "./name_cache.ts"
 
 /**

@@ -14,11 +14,11 @@
  * @module
  */
 import { Effect, Stream } from "effect"
-import type { ServerMessage } from "../protocol/messages.ts"
-import { validateGroupName } from "../protocol/names.ts"
-import { type ConnectionError, type RequestError, requestErrorOf } from "./errors.ts"
-import type { Events } from "./events.ts"
-import { Inbound } from "./inbound.ts"
+import type { ServerMessage } from "../../protocol/messages.ts"
+import { validateGroupName } from "../../protocol/names.ts"
+import { type ConnectionError, type RequestError, requestErrorOf } from "../errors.ts"
+import type { Events } from "../core/events.ts"
+import { Inbound } from "../core/inbound.ts"
 import type { Router, Subscriber } from "./router.ts"
 
 /**

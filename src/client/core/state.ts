@@ -8,7 +8,7 @@
  * @module
  */
 import { Effect, Ref } from "effect"
-import type { ConnectionError } from "./errors.ts"
+import type { ConnectionError } from "../errors.ts"
 
 /**
  * The life of a connection.

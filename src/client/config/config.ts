@@ -35,8 +35,8 @@
  * @module
  */
 import { Config, ConfigError, Duration, Effect, Either, Layer, Option, Redacted, Schedule } from "effect"
-import { connect } from "./connection.ts"
-import type { ConnectError } from "./errors.ts"
+import { connect } from "../connection.ts"
+import type { ConnectError } from "../errors.ts"
 import {
   adaptiveWindow,
   type ConnectOptions,
@@ -44,7 +44,7 @@ import {
   fixedWindow,
   type FlowWindow,
   noWindow,
-} from "./options.ts"
+} from "../options.ts"
 import { Spread } from "./spread.ts"
 
 // The certificates in PEM text, one string each (a CA bundle holds several).

@@ -8,13 +8,19 @@
  *
  * @module
  */
-import { readU32 } from "../protocol/bytes.ts"
-import { HEADER_SIZE, MAX_GROUP_NAME, ServiceBits, type ServiceLevel, serviceLevelOf } from "../protocol/constants.ts"
-import type { FrameDecoder } from "../protocol/decoder.ts"
-import type { ProtocolError } from "../protocol/errors.ts"
-import { Frame, messTypeOfHint } from "../protocol/frame.ts"
-import { isCStringAt, readCString } from "../protocol/names.ts"
-import { decodeServerMessage, type RegularMessage, type ServerMessage } from "../protocol/messages.ts"
+import { readU32 } from "../../protocol/bytes.ts"
+import {
+  HEADER_SIZE,
+  MAX_GROUP_NAME,
+  ServiceBits,
+  type ServiceLevel,
+  serviceLevelOf,
+} from "../../protocol/constants.ts"
+import type { FrameDecoder } from "../../protocol/decoder.ts"
+import type { ProtocolError } from "../../protocol/errors.ts"
+import { Frame, messTypeOfHint } from "../../protocol/frame.ts"
+import { isCStringAt, readCString } from "../../protocol/names.ts"
+import { decodeServerMessage, type RegularMessage, type ServerMessage } from "../../protocol/messages.ts"
 
 const PREVIEW_BYTES = 32
 

@@ -12,14 +12,81 @@
  *
  * @module
  */
-import type { Reassembly } from "./fragments.ts"
-import type { Inbound } from "./inbound.ts"
-import type { ConnectionStats } from "./model.ts"
-import type { MetricSample } from "./observability.ts"
-import type { Outbound } from "./outbound.ts"
-import type { ReadCounters } from "./receive.ts"
-import type { Router } from "./router.ts"
-import type { FlowControl } from "./window.ts"
+import type { Reassembly } from "../features/fragments.ts"
+import type { Inbound } from "../core/inbound.ts"
+import type { FlowWindow } from "../options.ts"
+import type { MetricSample } from "../core/observability.ts"
+import type { Outbound } from "../admission/outbound.ts"
+import type { ReadCounters } from "./reader.ts"
+import type { Router } from "../features/router.ts"
+import type { FlowControl } from "../admission/window.ts"
+
+/**
+ * Gauges of a connection.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConnectionStats {
+  /** The flow window in force. */
+  readonly window: FlowWindow
+  /** Permits of the flow window (0 when it is off). */
+  readonly windowCapacity: number
+  /** Permits held by own messages in flight. */
+  readonly windowInUse: number
+  /**
+   * The highest `windowInUse` so far (of the current session, after a
+   * reconnect); never above `windowCapacity`.
+   */
+  readonly windowPeak: number
+  /** Own counted messages in flight (multicast and not yet received back). */
+  readonly inFlight: number
+  /** The highest `inFlight` so far (of the current session, after a reconnect). */
+  readonly inFlightPeak: number
+  /**
+   * Messages decoded and not yet taken by a receiver: at most the capacity
+   * plus the rest of the one read the reader is waiting to hand over.
+   */
+  readonly inbound: number
+  /** Capacity of the inbound buffer, in messages. */
+  readonly inboundCapacity: number
+  /** Whether the consumer was last seen falling behind. */
+  readonly slowConsumer: boolean
+  /** How many `SlowConsumer` events were published. */
+  readonly slowConsumerEvents: number
+  /** Frames encoded for the writer and not yet handed to the socket. */
+  readonly outboxMessages: number
+  /** Bytes queued for the writer and not yet written. */
+  readonly outboxBytes: number
+  /** Senders waiting for outbox space. */
+  readonly sendersWaiting: number
+  /** Frames queued so far (multicasts, joins, leaves). */
+  readonly sent: number
+  /** Messages received so far (those that went to subscriptions and requests included). */
+  readonly received: number
+  /** Running `subscribe` streams. */
+  readonly subscribers: number
+  /** Requests waiting for replies. */
+  readonly pendingRequests: number
+  /** Replies that came after their request had ended (dropped). */
+  readonly lateReplies: number
+  /** Large messages received in fragments and delivered whole. */
+  readonly largeMessagesAssembled: number
+  /** Large messages dropped partway (out of order, over a bound, or their sender left). */
+  readonly largeMessagesDropped: number
+  /** Bytes held by large messages partly received. */
+  readonly reassemblyBytes: number
+  /** Socket reads so far (each decoded as a batch). */
+  readonly reads: number
+  /** Socket writes so far (each a coalesced batch of frames). */
+  readonly writes: number
+  /** Bytes read from the socket so far. */
+  readonly bytesRead: number
+  /** Bytes handed to the socket so far. */
+  readonly bytesWritten: number
+  /** Sessions replaced after a loss so far (with the `reconnect` option). */
+  readonly reconnects: number
+}
 
 /**
  * The running totals of one connection, across its sessions.

@@ -15,12 +15,12 @@
  * @module
  */
 import { Deferred, Effect, Fiber, FiberSet, type Scope } from "effect"
-import { ConnectionError } from "./errors.ts"
-import type { ResolvedOptions } from "./options.ts"
-import type { Outbound } from "./outbound.ts"
-import type { Sender } from "./send.ts"
+import { ConnectionError } from "../errors.ts"
+import type { ResolvedOptions } from "../options.ts"
+import type { Outbound } from "../admission/outbound.ts"
+import type { Sender } from "../admission/send.ts"
 import type { Session } from "./session.ts"
-import type { CloseStep, Lifecycle } from "./state.ts"
+import type { CloseStep, Lifecycle } from "../core/state.ts"
 
 /**
  * The parts of a connection closing works on; `current` and `out` are the

@@ -4,9 +4,9 @@
  * @module
  */
 import { Context, Layer } from "effect"
-import { connect, type Connection } from "./connection.ts"
-import type { ConnectError } from "./errors.ts"
-import type { ConnectOptions } from "./options.ts"
+import { connect, type Connection } from "../connection.ts"
+import type { ConnectError } from "../errors.ts"
+import type { ConnectOptions } from "../options.ts"
 
 /**
  * The tag base of {@link Spread}, typed explicitly so the public API has no

@@ -28,7 +28,7 @@
  * @module
  */
 import { Effect } from "effect"
-import type { FlowWindow } from "./options.ts"
+import type { FlowWindow } from "../options.ts"
 
 /** A permit count large enough to wake every waiter once the connection ends. */
 const WAKE_ALL = Number.MAX_SAFE_INTEGER

@@ -9,11 +9,11 @@
  * @module
  */
 import { Effect } from "effect"
-import type { ConnectionError } from "./errors.ts"
-import { RequestError } from "./errors.ts"
+import type { ConnectionError } from "../errors.ts"
+import { RequestError } from "../errors.ts"
 import { abortPayload, fragmentPayloads, keepsSenderOrder, mayNeedFragments, needsFragments } from "./fragments.ts"
-import type { OutgoingMessage } from "./frames.ts"
-import type { Sender } from "./send.ts"
+import type { OutgoingMessage } from "../admission/frames.ts"
+import type { Sender } from "../admission/send.ts"
 
 const encoder = new TextEncoder()
 

@@ -19,8 +19,8 @@
  * @module
  */
 import { Effect } from "effect"
-import { HEADER_SIZE } from "../protocol/constants.ts"
-import { frameLengthAt } from "../protocol/encode.ts"
+import { HEADER_SIZE } from "../../protocol/constants.ts"
+import { frameLengthAt } from "../../protocol/encode.ts"
 
 /**
  * What an attempt to encode a frame answers: encoded, no room in the

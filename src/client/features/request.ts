@@ -18,14 +18,14 @@
  * @module
  */
 import { type Cause, Data, Duration, Effect, Option, Stream } from "effect"
-import type { ServiceLevel } from "../protocol/constants.ts"
-import type { RegularMessage } from "../protocol/messages.ts"
+import type { ServiceLevel } from "../../protocol/constants.ts"
+import type { RegularMessage } from "../../protocol/messages.ts"
 import { encodeEnvelope, type EnvelopeKind, parseEnvelope } from "./envelope.ts"
-import { type ConnectionError, RequestError } from "./errors.ts"
-import type { OutgoingMessage } from "./frames.ts"
+import { type ConnectionError, RequestError } from "../errors.ts"
+import type { OutgoingMessage } from "../admission/frames.ts"
 import type { FailedReply, Reply, Router } from "./router.ts"
 import type { SubscribeOptions } from "./subscribe.ts"
-import type { ServerMessage } from "../protocol/messages.ts"
+import type { ServerMessage } from "../../protocol/messages.ts"
 
 export type { FailedReply, Reply } from "./router.ts"
 

@@ -18,25 +18,25 @@
  * @module
  */
 import { Effect } from "effect"
-import { validateGroupName } from "../protocol/names.ts"
-import { type ConnectionError, RequestError, requestErrorOf } from "./errors.ts"
+import { validateGroupName } from "../../protocol/names.ts"
+import { type ConnectionError, RequestError, requestErrorOf } from "../errors.ts"
 import { Counting } from "./counting.ts"
 import { IN_PLACE_TEXT, type OutgoingMessage, prepareCommand, type PreparedFrame, prepareMulticast } from "./frames.ts"
 import { NameCache } from "./name_cache.ts"
-import { encodeCommand } from "../protocol/client_requests.ts"
+import { encodeCommand } from "../../protocol/client_requests.ts"
 import {
   HEADER_SIZE,
   MAX_GROUP_NAME,
   REAL_DAEMON_MAX_PAYLOAD,
   ServiceBits,
   serviceBitsOf,
-} from "../protocol/constants.ts"
-import { encodeDataInto, encodeInto, frameBound, writeHeader } from "../protocol/encode.ts"
-import { hintOf } from "../protocol/frame.ts"
+} from "../../protocol/constants.ts"
+import { encodeDataInto, encodeInto, frameBound, writeHeader } from "../../protocol/encode.ts"
+import { hintOf } from "../../protocol/frame.ts"
 import type { Outbound } from "./outbound.ts"
 import { Binding, Queueing } from "./queueing.ts"
 import { syncFirst } from "./sync_first.ts"
-import type { ViewTracker } from "./views.ts"
+import type { ViewTracker } from "../core/views.ts"
 import type { FlowControl } from "./window.ts"
 
 export type { OutgoingMessage } from "./frames.ts"

@@ -28,8 +28,8 @@
  * @module
  */
 import { type Cause, Data, Effect, type ParseResult, Schema } from "effect"
-import type { ServiceLevel } from "../protocol/constants.ts"
-import type { OutgoingMessage } from "./frames.ts"
+import type { ServiceLevel } from "../../protocol/constants.ts"
+import type { OutgoingMessage } from "../admission/frames.ts"
 
 /**
  * Whether encoding or decoding failed.

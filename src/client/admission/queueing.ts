@@ -14,10 +14,10 @@
  * @module
  */
 import { Effect } from "effect"
-import type { ConnectionError } from "./errors.ts"
+import type { ConnectionError } from "../errors.ts"
 import type { Counting } from "./counting.ts"
 import type { PreparedFrame } from "./frames.ts"
-import { encodeInto, frameBound, groupEntry } from "../protocol/encode.ts"
+import { encodeInto, frameBound, groupEntry } from "../../protocol/encode.ts"
 import type { Outbound, TryResult } from "./outbound.ts"
 import type { FlowControl } from "./window.ts"
 

@@ -16,7 +16,7 @@
  * @module
  */
 import type { PreparedFrame } from "./frames.ts"
-import type { ViewTracker } from "./views.ts"
+import type { ViewTracker } from "../core/views.ts"
 import type { FlowControl } from "./window.ts"
 
 /**

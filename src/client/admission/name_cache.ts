@@ -5,9 +5,9 @@
  *
  * @module
  */
-import { groupEntry } from "../protocol/encode.ts"
-import type { ProtocolError } from "../protocol/errors.ts"
-import { validateGroupName } from "../protocol/names.ts"
+import { groupEntry } from "../../protocol/encode.ts"
+import type { ProtocolError } from "../../protocol/errors.ts"
+import { validateGroupName } from "../../protocol/names.ts"
 
 /** Most validated destination names cached; the cache starts over beyond. */
 const NAME_CACHE = 4096

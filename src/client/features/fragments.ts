@@ -35,10 +35,10 @@
  *
  * @module
  */
-import { MAX_GROUP_NAME, REAL_DAEMON_MAX_PAYLOAD, type ServiceLevel } from "../protocol/constants.ts"
-import type { RegularMessage } from "../protocol/messages.ts"
+import { MAX_GROUP_NAME, REAL_DAEMON_MAX_PAYLOAD, type ServiceLevel } from "../../protocol/constants.ts"
+import type { RegularMessage } from "../../protocol/messages.ts"
 import { EnvelopeKinds, parseEnvelope, writeEnvelope } from "./envelope.ts"
-import type { ReceivedMessage } from "./message.ts"
+import type { ReceivedMessage } from "../core/message.ts"
 
 /**
  * Most payload bytes in one fragment (128 KiB).

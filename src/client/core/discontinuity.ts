@@ -5,8 +5,8 @@
  *
  * @module
  */
-import type { ServerMessage, TransitionalMessage } from "../protocol/messages.ts"
-import type { ConnectionError } from "./errors.ts"
+import type { ServerMessage, TransitionalMessage } from "../../protocol/messages.ts"
+import type { ConnectionError } from "../errors.ts"
 
 /**
  * The mark a connection opened with `reconnect` puts in `messages` and in
