@@ -139,7 +139,7 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
     const sender = new Sender(first.hs.accept.privateGroup, out, flow, tracker, opts.membership, failSticky)
     const nonce = crypto.getRandomValues(new Uint32Array(1))[0]
     // Partial large messages outlive nothing: a new session starts afresh (see disconnect).
-    const reassembly = new Reassembly(opts.maxMessageBytes, opts.maxReassemblyBytes)
+    const reassembly = new Reassembly(opts.maxMessageBytes, opts.maxReassemblyBytes, yield* Effect.clock)
     const router = new Router(
       first.hs.accept.privateGroup,
       opts.membership,

@@ -35,6 +35,7 @@
  *
  * @module
  */
+import type { Clock } from "effect"
 import { MAX_GROUP_NAME, REAL_DAEMON_MAX_PAYLOAD, type ServiceLevel } from "../../protocol/constants.ts"
 import type { RegularMessage } from "../../protocol/messages.ts"
 import { EnvelopeKinds, parseEnvelope, writeEnvelope } from "./envelope.ts"
@@ -227,17 +228,18 @@ export class Reassembly {
   #pending = 0
   #assembled = 0
   #dropped = 0
-  readonly #now: () => number
+  readonly #clock: Clock.Clock
 
   /**
    * Bounds: one message at most `maxMessageBytes`, all partials at most
-   * `maxTotalBytes`. `now` is the clock (milliseconds) used to tell stale
-   * partial messages from live ones.
+   * `maxTotalBytes`. `clock` (the fiber's `Clock`, read synchronously on the
+   * reader's path) tells stale partial messages from live ones, so a
+   * `TestClock` drives it.
    */
-  constructor(maxMessageBytes: number, maxTotalBytes: number, now: () => number = Date.now) {
+  constructor(maxMessageBytes: number, maxTotalBytes: number, clock: Clock.Clock) {
     this.#maxMessage = maxMessageBytes
     this.#maxTotal = maxTotalBytes
-    this.#now = now
+    this.#clock = clock
   }
 
   /** The counters now. */
@@ -263,7 +265,7 @@ export class Reassembly {
     const body = payload.subarray(env.headerLength)
     const sender = m.sender
     const id = `${env.idHigh}:${env.idLow}`
-    const now = this.#now()
+    const now = this.#clock.unsafeCurrentTimeMillis()
     let bySender = this.#partials.get(sender)
     let p = bySender?.get(id)
     if (p === undefined) {
