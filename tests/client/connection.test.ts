@@ -305,7 +305,7 @@ describe("Connection against the embedded daemon", () => {
   )
 
   it.scopedLive(
-    "close is idempotent and concurrent; later calls fail with the same Closed error",
+    "close is idempotent and concurrent, answers void; later calls fail with the same Closed error",
     () =>
       Effect.gen(function* () {
         const d = yield* startDaemon()
@@ -313,8 +313,10 @@ describe("Connection against the embedded daemon", () => {
         const receiver = yield* Effect.fork(Effect.flip(a.receive))
         const streamer = yield* Effect.fork(Effect.flip(Stream.runDrain(a.messages)))
         yield* Effect.sleep("10 millis")
-        yield* Effect.all(Array.from({ length: 10 }, () => a.close), { concurrency: "unbounded" })
-        yield* a.close
+        const closed = yield* Effect.all(Array.from({ length: 10 }, () => a.close), { concurrency: "unbounded" })
+        // `close` is an Effect<void>: every call, the first included, answers undefined.
+        expect(closed).toEqual(Array.from({ length: 10 }, () => undefined))
+        expect(yield* a.close).toBeUndefined()
         const e = yield* Fiber.join(receiver)
         expect(e.reason).toBe("Closed")
         expect(yield* Fiber.join(streamer)).toBe(e)

@@ -199,7 +199,8 @@ export const ConnectConfig: Config.Config<ConnectOptions> = Config.nested(
  * A layer that reads its connection settings from `config` ({@link
  * ConnectConfig} by default: `SPREAD_DAEMON`, `SPREAD_NAME`, … from the
  * environment), connects, and closes the connection when released. A
- * missing or malformed setting fails the layer with a `ConfigError`.
+ * missing or malformed setting fails the layer with a `ConfigError` that
+ * names it as an environment variable (`SPREAD_WINDOW`).
  *
  * @since 0.2.0
  * @category layers
@@ -207,4 +208,18 @@ export const ConnectConfig: Config.Config<ConnectOptions> = Config.nested(
 export const layerConfig = (
   config: Config.Config<ConnectOptions> = ConnectConfig,
 ): Layer.Layer<Spread, ConnectError | ConfigError.ConfigError> =>
-  Layer.scoped(Spread, Effect.flatMap(config, (options) => connect(options)))
+  Layer.scoped(Spread, Effect.flatMap(Effect.mapError(config, envNamed), (options) => connect(options)))
+
+const ENV = { pathDelim: "_" }
+
+// The same error with its paths joined as environment variables are named
+// (`SPREAD_WINDOW`, not `SPREAD.WINDOW`): what a user must set or fix.
+const envNamed = (e: ConfigError.ConfigError): ConfigError.ConfigError =>
+  ConfigError.reduceWithContext(e, undefined, {
+    andCase: (_, l, r) => ConfigError.And(l, r),
+    orCase: (_, l, r) => ConfigError.Or(l, r),
+    invalidDataCase: (_, path, message) => ConfigError.InvalidData(path, message, ENV),
+    missingDataCase: (_, path, message) => ConfigError.MissingData(path, message, ENV),
+    sourceUnavailableCase: (_, path, message, cause) => ConfigError.SourceUnavailable(path, message, cause, ENV),
+    unsupportedCase: (_, path, message) => ConfigError.Unsupported(path, message, ENV),
+  })

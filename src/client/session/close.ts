@@ -54,6 +54,7 @@ export const makeClose = (core: CloseCore): Effect.Effect<Effect.Effect<void>, n
     const release = Effect.suspend(() => core.current.stream.close).pipe(
       Effect.zipRight(FiberSet.clear(core.fibers)),
       Effect.zipRight(Deferred.succeed(closedDone, undefined)),
+      Effect.asVoid,
     )
     const close: Effect.Effect<void> = Effect.uninterruptible(Effect.suspend(() => {
       const closedError = new ConnectionError({
