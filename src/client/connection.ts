@@ -94,14 +94,6 @@ export const connect = (options: ConnectOptions = {}): Effect.Effect<Connection,
     return yield* start(opts, first)
   }).pipe(Effect.withSpan("spread.connect", { attributes: { "spread.daemon": labelOf(options.daemon) } }))
 
-/**
- * Alias of {@link connect}, in Effect's `make` + `layer` style.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const make: (options?: ConnectOptions) => Effect.Effect<Connection, ConnectError, Scope.Scope> = connect
-
 // What the rooms of a connection share, each through its own view of it:
 // the parts that outlive a session, the current session, and the buffer and
 // window the senders use now (the current session's or, while reconnecting,

@@ -9,7 +9,6 @@ export {
   type Connection,
   type ConnectionState,
   type ConnectionStats,
-  make,
   type OutgoingMessage,
 } from "./connection.ts"
 export {
@@ -27,7 +26,6 @@ export {
 } from "./errors.ts"
 export { type BackoffOptions, ConnectConfig, layerConfig, reconnectBackoff, windowConfig } from "./config/config.ts"
 export {
-  crc32,
   decodeEnvelope,
   encodeEnvelope,
   type Envelope,
@@ -61,31 +59,22 @@ export {
   type RequestManyOptions,
   type RequestOptions,
   RequestTimeout,
-  RequestTimeoutBase,
   type RequestTimeoutFields,
   ResponderError,
-  ResponderErrorBase,
   type ResponderErrorFields,
   type RespondOptions,
 } from "./features/request.ts"
-export {
-  ClientMetrics,
-  type ClientMetricSet,
-  CONNECTION_TAG,
-  type MetricSample,
-  publishMetrics,
-} from "./core/observability.ts"
+export { ClientMetrics, type ClientMetricSet } from "./core/observability.ts"
 export {
   json,
   type PayloadCodec,
   PayloadError,
-  PayloadErrorBase,
   type PayloadErrorFields,
   type PayloadErrorReason,
   type PayloadMessageOptions,
   type PayloadSource,
 } from "./features/schema.ts"
-export { layer, Spread, SpreadBase } from "./config/spread.ts"
+export { layer, Spread } from "./config/spread.ts"
 export type { SubscribeOptions } from "./features/subscribe.ts"
 export type { TlsOptions } from "./tls.ts"
 export type { GroupView } from "./core/views.ts"

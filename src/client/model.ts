@@ -5,7 +5,7 @@
  */
 import type { Chunk, Effect, Option, Stream } from "effect"
 import type { Version } from "../protocol/handshake.ts"
-import type { ServerMessage } from "../protocol/messages.ts"
+import type { ServerMessage } from "../protocol/server_messages.ts"
 import type { ConnectionError, RequestError } from "./errors.ts"
 import type { ConnectionEvent } from "./core/events.ts"
 import type { OutgoingMessage } from "./admission/frames.ts"
@@ -122,16 +122,16 @@ export interface Connection {
     options?: SubscribeOptions,
   ) => Stream.Stream<ServerMessage, ConnectionError | RequestError>
   /**
-   * Multicasts a request envelope to `group` (a fresh correlation id, this
+   * Multicasts a request envelope with `data` to `group` (e.g.
+   * `request({ group: "svc", data: "ping", timeout: "2 seconds" })`; a
+   * fresh correlation id, this
    * connection's private group as reply-to) and completes with the first
    * reply; `RequestTimeout` when none came within `timeout` (5 s by
    * default), `ResponderError` when it was an error reply, the sticky error
    * if the connection ends first.
    */
   readonly request: (
-    group: string,
-    data: Uint8Array | string,
-    options?: RequestOptions,
+    request: RequestOptions,
   ) => Effect.Effect<Reply, ConnectionError | RequestError | RequestTimeout | ResponderError>
   /**
    * Multicasts a request envelope to `group` and collects the replies until
@@ -139,19 +139,16 @@ export interface Connection {
    * of `group`) or `timeout` passed; answers those that came, in order.
    */
   readonly requestMany: (
-    group: string,
-    data: Uint8Array | string,
-    options?: RequestManyOptions,
+    request: RequestManyOptions,
   ) => Effect.Effect<ReadonlyArray<Reply | FailedReply>, ConnectionError | RequestError>
   /**
    * Subscribes to `group` and answers every request envelope that arrives
-   * there with `handler`'s value (a failure becomes an error reply); runs
+   * there with `handler`'s value (`respond({ group: "svc", handler: (req)
+   * => Effect.succeed(req.data) })`) (a failure becomes an error reply); runs
    * until interrupted, or fails with the sticky error.
    */
   readonly respond: <E, R>(
-    group: string,
-    handler: (request: IncomingRequest) => Effect.Effect<Uint8Array | string, E, R>,
-    options?: RespondOptions,
+    responder: RespondOptions<E, R>,
   ) => Effect.Effect<never, ConnectionError | RequestError, R>
   /** The current view of `group`, if this connection is a member. */
   readonly view: (group: string) => Effect.Effect<Option.Option<GroupView>>

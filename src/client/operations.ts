@@ -122,9 +122,9 @@ export const connectionOf = (core: OperationsCore, close: Effect.Effect<void>): 
     // Ends with the sticky error when the connection ends.
     watch: (group) => watchView(views, group, Effect.flatMap(Deferred.await(terminated), Effect.fail)),
     subscribe: subscribeTo,
-    request: (group, data, options) => request(requestContext, group, data, options),
-    requestMany: (group, data, options) => requestMany(requestContext, group, data, options),
-    respond: (group, handler, options) => respond(requestContext, group, handler, options),
+    request: (options) => request(requestContext, options),
+    requestMany: (options) => requestMany(requestContext, options),
+    respond: (options) => respond(requestContext, options),
     events: events.stream,
     stats: Effect.sync(() => statsOf(core)),
     state: core.life.get,

@@ -4,7 +4,7 @@ import { connect, type Connection } from "../../src/client/connection.ts"
 import { ConnectionError } from "../../src/client/errors.ts"
 import type { ConnectionEvent } from "../../src/client/core/events.ts"
 import { fixedWindow, noWindow } from "../../src/client/options.ts"
-import type { MembershipMessage, RegularMessage, ServerMessage } from "../../src/protocol/messages.ts"
+import type { MembershipMessage, RegularMessage, ServerMessage } from "../../src/protocol/server_messages.ts"
 import { Prng } from "../_helpers/prng.ts"
 import { captureLogs, type LogLine, sleep, startDaemon, warnings } from "./_fixtures.ts"
 

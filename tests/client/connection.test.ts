@@ -4,7 +4,7 @@ import { connect, type Connection } from "../../src/client/connection.ts"
 import { fixedWindow } from "../../src/client/options.ts"
 import { ConnectError, ConnectionError, RequestError } from "../../src/client/errors.ts"
 import { layer, Spread } from "../../src/client/config/spread.ts"
-import type { MembershipMessage, RegularMessage, ServerMessage } from "../../src/protocol/messages.ts"
+import type { MembershipMessage, RegularMessage, ServerMessage } from "../../src/protocol/server_messages.ts"
 import { quiet, startDaemon } from "./_fixtures.ts"
 
 const TIMEOUT = 10_000

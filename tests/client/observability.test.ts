@@ -31,7 +31,7 @@ describe("client observability", () => {
         yield* a.join("g")
         for (let i = 0; i < 50; i++) yield* a.multicast({ groups: "g", data: "x" })
         yield* a.leave("g")
-        yield* Effect.either(a.request("nobody", "x", { timeout: "20 millis" }))
+        yield* Effect.either(a.request({ group: "nobody", data: "x", timeout: "20 millis" }))
       }).pipe(Effect.withTracer(tracer))
       expect(names).toEqual(["spread.connect", "spread.join", "spread.leave", "spread.request"])
     }), 10_000)

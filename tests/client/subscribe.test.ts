@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Option, Queue, Scope, Stream } from "effect"
 import { connect, type Connection } from "../../src/client/connection.ts"
 import type { ConnectionEvent } from "../../src/client/core/events.ts"
-import type { ServerMessage } from "../../src/protocol/messages.ts"
+import type { ServerMessage } from "../../src/protocol/server_messages.ts"
 import { quiet, sleep, startDaemon } from "./_fixtures.ts"
 
 const TIMEOUT = 15_000

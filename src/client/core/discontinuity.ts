@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { ServerMessage, TransitionalMessage } from "../../protocol/messages.ts"
+import type { ServerMessage, TransitionalMessage } from "../../protocol/server_messages.ts"
 import type { ConnectionError } from "../errors.ts"
 
 /**

@@ -19,7 +19,7 @@
  * @module
  */
 import { Chunk, Effect, Exit, Mailbox, Option, type Stream } from "effect"
-import type { ServerMessage } from "../../protocol/messages.ts"
+import type { ServerMessage } from "../../protocol/server_messages.ts"
 import type { ConnectionError } from "../errors.ts"
 import type { Events } from "./events.ts"
 

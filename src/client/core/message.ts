@@ -20,7 +20,7 @@ import type { FrameDecoder } from "../../protocol/decoder.ts"
 import type { ProtocolError } from "../../protocol/errors.ts"
 import { Frame, messTypeOfHint } from "../../protocol/frame.ts"
 import { isCStringAt, readCString } from "../../protocol/names.ts"
-import { decodeServerMessage, type RegularMessage, type ServerMessage } from "../../protocol/messages.ts"
+import { decodeServerMessage, type RegularMessage, type ServerMessage } from "../../protocol/server_messages.ts"
 
 const PREVIEW_BYTES = 32
 

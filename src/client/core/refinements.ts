@@ -11,7 +11,7 @@ import type {
   SelfLeaveMessage,
   ServerMessage,
   TransitionalMessage,
-} from "../../protocol/messages.ts"
+} from "../../protocol/server_messages.ts"
 
 /**
  * Whether a received message is a data message.

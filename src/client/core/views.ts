@@ -8,7 +8,7 @@
  * @module
  */
 import { Effect, Option, Stream, SubscriptionRef } from "effect"
-import type { GroupId, MembershipCause, ServerMessage } from "../../protocol/messages.ts"
+import type { GroupId, MembershipCause, ServerMessage } from "../../protocol/server_messages.ts"
 
 /**
  * A group's membership as of the last membership message.

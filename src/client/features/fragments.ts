@@ -37,7 +37,7 @@
  */
 import type { Clock } from "effect"
 import { MAX_GROUP_NAME, REAL_DAEMON_MAX_PAYLOAD, type ServiceLevel } from "../../protocol/constants.ts"
-import type { RegularMessage } from "../../protocol/messages.ts"
+import type { RegularMessage } from "../../protocol/server_messages.ts"
 import { EnvelopeKinds, parseEnvelope, writeEnvelope } from "./envelope.ts"
 import type { ReceivedMessage } from "../core/message.ts"
 

@@ -19,13 +19,13 @@
  */
 import { type Cause, Data, Duration, Effect, Option, Stream } from "effect"
 import type { ServiceLevel } from "../../protocol/constants.ts"
-import type { RegularMessage } from "../../protocol/messages.ts"
+import type { RegularMessage } from "../../protocol/server_messages.ts"
 import { encodeEnvelope, type EnvelopeKind, parseEnvelope } from "./envelope.ts"
 import { type ConnectionError, RequestError } from "../errors.ts"
 import type { OutgoingMessage } from "../admission/frames.ts"
 import type { FailedReply, Reply, Router } from "./router.ts"
 import type { SubscribeOptions } from "./subscribe.ts"
-import type { ServerMessage } from "../../protocol/messages.ts"
+import type { ServerMessage } from "../../protocol/server_messages.ts"
 
 export type { FailedReply, Reply } from "./router.ts"
 
@@ -121,12 +121,17 @@ export class ResponderError extends ResponderErrorBase {
 }
 
 /**
- * Options of `request`.
+ * A request, as `request` takes it (like `multicast`'s message: one options
+ * object).
  *
  * @since 0.2.0
  * @category models
  */
 export interface RequestOptions {
+  /** The group the request goes to. */
+  readonly group: string
+  /** The request's body: bytes as given, or text encoded as UTF-8. */
+  readonly data: Uint8Array | string
   /** How long to wait for the first reply, from the call; 5 seconds by default. */
   readonly timeout?: Duration.DurationInput
   /** Service level of the request; `"Agreed"` by default. */
@@ -136,7 +141,7 @@ export interface RequestOptions {
 }
 
 /**
- * Options of `requestMany`.
+ * A request, as `requestMany` takes it.
  *
  * @since 0.2.0
  * @category models
@@ -172,12 +177,17 @@ export interface IncomingRequest {
 }
 
 /**
- * Options of `respond`.
+ * A responder, as `respond` takes it: the group it serves, the handler
+ * whose value answers each request, and how.
  *
  * @since 0.2.0
  * @category models
  */
-export interface RespondOptions extends SubscribeOptions {
+export interface RespondOptions<E = never, R = never> extends SubscribeOptions {
+  /** The group whose requests it answers. */
+  readonly group: string
+  /** Answers one request; a failure becomes an error reply carrying its message. */
+  readonly handler: (request: IncomingRequest) => Effect.Effect<Uint8Array | string, E, R>
   /** Requests handled at once; 1 (in order) by default. */
   readonly concurrency?: number
   /** Service level of the replies; `"Agreed"` by default. */
@@ -240,8 +250,6 @@ const timeoutOf = (t: Duration.DurationInput | undefined): Duration.Duration =>
 const gather = (
   ctx: RequestContext,
   operation: string,
-  group: string,
-  data: Uint8Array | string,
   want: number,
   options: RequestOptions,
 ): Effect.Effect<
@@ -251,10 +259,10 @@ const gather = (
   Effect.flatMap(ctx.router.register(want), ({ idLow, entry }) => {
     const id = hex8(ctx.router.nonce) + hex8(idLow)
     const send = Effect.flatMap(
-      envelopeOf(operation, "Request", ctx.router.nonce, idLow, ctx.privateGroup, bytesOf(data)),
+      envelopeOf(operation, "Request", ctx.router.nonce, idLow, ctx.privateGroup, bytesOf(options.data)),
       (bytes) =>
         ctx.multicast({
-          groups: group,
+          groups: options.group,
           data: bytes,
           ...(options.service === undefined ? {} : { service: options.service }),
           ...(options.messType === undefined ? {} : { messType: options.messType }),
@@ -275,11 +283,10 @@ const gather = (
  */
 export const request = (
   ctx: RequestContext,
-  group: string,
-  data: Uint8Array | string,
-  options: RequestOptions = {},
-): Effect.Effect<Reply, ConnectionError | RequestError | RequestTimeout | ResponderError> =>
-  Effect.flatMap(gather(ctx, "request", group, data, 1, options), ({ id, replies }): Effect.Effect<
+  options: RequestOptions,
+): Effect.Effect<Reply, ConnectionError | RequestError | RequestTimeout | ResponderError> => {
+  const group = options.group
+  return Effect.flatMap(gather(ctx, "request", 1, options), ({ id, replies }): Effect.Effect<
     Reply,
     RequestTimeout | ResponderError
   > => {
@@ -291,6 +298,7 @@ export const request = (
       new ResponderError({ group, responder: first.sender, reason: first.reason, correlationId: id }),
     )
   }).pipe(traced("spread.request", group))
+}
 
 /**
  * Sends a request to `group` and collects replies until `count` came or the
@@ -302,16 +310,15 @@ export const request = (
  */
 export const requestMany = (
   ctx: RequestContext,
-  group: string,
-  data: Uint8Array | string,
-  options: RequestManyOptions = {},
+  options: RequestManyOptions,
 ): Effect.Effect<ReadonlyArray<Reply | FailedReply>, ConnectionError | RequestError> =>
   Effect.gen(function* () {
-    const count = options.count ?? Option.getOrElse(yield* ctx.othersIn(group), () => Number.POSITIVE_INFINITY)
+    const count = options.count ??
+      Option.getOrElse(yield* ctx.othersIn(options.group), () => Number.POSITIVE_INFINITY)
     if (!(count > 0)) return []
-    const { replies } = yield* gather(ctx, "requestMany", group, data, count, options)
+    const { replies } = yield* gather(ctx, "requestMany", count, options)
     return replies
-  }).pipe(traced("spread.requestMany", group))
+  }).pipe(traced("spread.requestMany", options.group))
 
 /** The request a message carries, if it is a request envelope with a reply-to. */
 const requestOf = (group: string, m: ServerMessage): IncomingRequest | undefined => {
@@ -345,10 +352,9 @@ const reasonOf = (e: unknown): string =>
  */
 export const respond = <E, R>(
   ctx: RequestContext,
-  group: string,
-  handler: (request: IncomingRequest) => Effect.Effect<Uint8Array | string, E, R>,
-  options: RespondOptions = {},
+  options: RespondOptions<E, R>,
 ): Effect.Effect<never, ConnectionError | RequestError, R> => {
+  const { group, handler } = options
   const service = options.service === undefined ? {} : { service: options.service }
   const answer = (req: IncomingRequest) => {
     const [hi, lo] = [parseInt(req.correlationId.slice(0, 8), 16), parseInt(req.correlationId.slice(8), 16)]

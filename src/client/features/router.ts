@@ -30,7 +30,7 @@
  */
 import { Deferred, Effect, Exit } from "effect"
 import { ServiceBits } from "../../protocol/constants.ts"
-import type { RegularMessage, ServerMessage } from "../../protocol/messages.ts"
+import type { RegularMessage, ServerMessage } from "../../protocol/server_messages.ts"
 import { parseEnvelope } from "./envelope.ts"
 import type { ConnectionError } from "../errors.ts"
 import type { Inbound } from "../core/inbound.ts"

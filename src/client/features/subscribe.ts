@@ -14,7 +14,7 @@
  * @module
  */
 import { Effect, Stream } from "effect"
-import type { ServerMessage } from "../../protocol/messages.ts"
+import type { ServerMessage } from "../../protocol/server_messages.ts"
 import { validateGroupName } from "../../protocol/names.ts"
 import { type ConnectionError, type RequestError, requestErrorOf } from "../errors.ts"
 import type { Events } from "../core/events.ts"
