@@ -167,9 +167,12 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
       // Wakes everything blocked: receivers, senders waiting for permits or
       // room, and watchers of `awaitClosed` and `events`.
       wakeAll: (e) =>
-        Effect.all([Deferred.succeed(terminated, e), core.flow.wakeAll, inbound.end(e), router.end(e)], {
-          discard: true,
-        }),
+        Effect.all(
+          [Deferred.succeed(terminated, e), core.flow.end, inbound.end(e), router.end(e)],
+          {
+            discard: true,
+          },
+        ),
       run: (s, leftover) => runSession(core, s, leftover),
       // Made just below, from this same core.
       disconnect: (s, e, gap, schedule) => disconnect(s, e, gap, schedule),

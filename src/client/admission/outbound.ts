@@ -7,9 +7,10 @@
  * the one being written.
  *
  * Overflow policy: **wait**. A frame that does not fit within the limits
- * (bytes and frames waiting, not counting the write under way) makes its
- * sender wait for the writer's next swap; a frame is never split, dropped
- * or failed for lack of room. A lone frame larger than the byte limit is
+ * (bytes and frames waiting, not counting the write under way) waits for
+ * the writer's next swap ({@link Outbound.awaitRoom}; who waits, and in
+ * which order, is admission.ts's); a frame is never split, dropped or
+ * failed for lack of room. A lone frame larger than the byte limit is
  * accepted into an empty buffer (the buffer grows to hold it).
  *
  * Why not the transport's `Outbox`: that queues one allocated frame per
@@ -21,20 +22,6 @@
 import { Effect } from "effect"
 import { HEADER_SIZE } from "../../protocol/constants.ts"
 import { frameLengthAt } from "../../protocol/encode.ts"
-
-/**
- * What an attempt to encode a frame answers: encoded, no room in the
- * buffer, no credit in the flow window, or the buffer is closed.
- *
- * @since 0.2.0
- * @category models
- */
-export type TryResult = "Queued" | "NoRoom" | "NoCredit" | "Closed"
-
-interface Waiter {
-  readonly tryNow: () => TryResult
-  readonly resume: (r: TryResult) => void
-}
 
 /** First size of a buffer; it doubles as frames need. */
 const INITIAL_BYTES = 16 * 1024
@@ -65,7 +52,8 @@ export class Outbound {
   #frames = 0
   #closed = false
   #wakeWriter: (() => void) | undefined
-  #waiters: Array<Waiter> = []
+  // Whoever waits for the next swap (admission's first waiter).
+  #roomWaiters: Array<() => void> = []
   readonly #limits: OutboundLimits
   /** Frames committed so far. */
   framesQueued = 0
@@ -89,11 +77,6 @@ export class Outbound {
   /** Frames encoded and not yet handed to the writer. */
   get frames(): number {
     return this.#frames
-  }
-
-  /** Senders waiting for room. */
-  get waiting(): number {
-    return this.#waiters.length
   }
 
   /**
@@ -128,23 +111,21 @@ export class Outbound {
   }
 
   /**
-   * Waits for room, first come first served: `tryNow` is called (in order
-   * of arrival, whenever room may have been freed) until it answers
-   * `"Queued"` (it encoded its frame) or something other than `"NoRoom"`,
-   * which is then the answer. Answers `"Closed"` once the buffer closes.
-   * Interrupted, it queues nothing.
+   * Waits until there may be room: the writer's next swap empties the
+   * buffer (into which any one frame fits), or the buffer closes. At once
+   * when it is empty or closed already. Interruptible.
    */
-  awaitRoom(tryNow: () => TryResult): Effect.Effect<TryResult> {
-    return Effect.async<TryResult>((resume) => {
-      const waiter: Waiter = { tryNow, resume: (r) => resume(Effect.succeed(r)) }
-      this.#waiters.push(waiter)
-      this.#serve()
+  readonly awaitRoom: Effect.Effect<void> = Effect.suspend(() => {
+    if (this.#len === 0 || this.#closed) return Effect.void
+    return Effect.async<void>((resume) => {
+      const wake = () => resume(Effect.void)
+      this.#roomWaiters.push(wake)
       return Effect.sync(() => {
-        const i = this.#waiters.indexOf(waiter)
-        if (i >= 0) this.#waiters.splice(i, 1)
+        const i = this.#roomWaiters.indexOf(wake)
+        if (i >= 0) this.#roomWaiters.splice(i, 1)
       })
     })
-  }
+  })
 
   /**
    * For the writer: waits until frames are encoded and takes them all as
@@ -245,18 +226,9 @@ export class Outbound {
       this.#wakeWriter = undefined
       w()
     }
-    this.#serve()
-  }
-
-  // Lets waiting senders encode, in order, while they fit.
-  #serve(): void {
-    const waiters = this.#waiters
-    while (waiters.length > 0) {
-      const w = waiters[0]
-      const r = this.#closed ? "Closed" : w.tryNow()
-      if (r === "NoRoom" && this.#len > 0) return
-      waiters.shift()
-      w.resume(r)
-    }
+    const waiters = this.#roomWaiters
+    if (waiters.length === 0) return
+    this.#roomWaiters = []
+    for (const wake of waiters) wake()
   }
 }

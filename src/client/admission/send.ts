@@ -5,15 +5,16 @@
  * The common case runs in one synchronous step with no Effect of its own:
  * the destinations are found in a cache of validated names, the window's
  * credit covers the message, the buffer has room, and the frame is encoded
- * in place. Everything else — and a send that finds the window or the
- * buffer full — is prepared and takes the general path (queueing.ts),
- * which waits where it must; what counts in the window, and the groups
- * joined that decide it, are counting.ts's.
+ * in place — admission's synchronous step, specialised to one cached
+ * destination. Everything else — and a send that finds the window or the
+ * buffer full — is prepared and goes through admission (admission.ts),
+ * which admits it at once or makes it wait its turn; what counts in the
+ * window, and the groups joined that decide it, are counting.ts's.
  *
  * A connection that reconnects keeps its `Sender` and {@link Sender.rebind}s
- * it to each new session's buffer, window and private group; a sender that
- * waited on the old buffer finds it closed and tries again on the current
- * one, and fails with the sticky error only when the current one is closed.
+ * its admission to each new session's buffer, window and private group; a
+ * sender waiting its turn carries on there, and fails with the sticky error
+ * only when the current buffer is closed.
  *
  * @module
  */
@@ -34,7 +35,7 @@ import {
 import { encodeDataInto, encodeInto, frameBound, writeHeader } from "../../protocol/encode.ts"
 import { hintOf } from "../../protocol/frame.ts"
 import type { Outbound } from "./outbound.ts"
-import { Binding, Queueing } from "./queueing.ts"
+import { Admission } from "./admission.ts"
 import { syncFirst } from "./sync_first.ts"
 import type { ViewTracker } from "../core/views.ts"
 import type { FlowControl } from "./window.ts"
@@ -48,13 +49,12 @@ export type { OutgoingMessage } from "./frames.ts"
  * @category models
  */
 export class Sender {
-  // Shared with the general path: moving one moves both.
-  readonly #to: Binding
+  // Where frames go now, and whether they go at once or wait (admission.ts).
+  readonly #to: Admission
   /** Whether the session gets membership messages (which answer its joins and leaves). */
   readonly membership: boolean
   readonly #names = new NameCache()
   readonly #counting: Counting
-  readonly #queueing: Queueing
   /** Groups this session belongs to, as of the frames queued so far (see counting.ts). */
   readonly joined: Set<string>
 
@@ -66,11 +66,10 @@ export class Sender {
     membership: boolean,
     failSticky: Effect.Effect<never, ConnectionError>,
   ) {
-    this.#to = new Binding(out, flow, privateGroup)
     this.membership = membership
     this.#counting = new Counting(views, membership)
     this.joined = this.#counting.joined
-    this.#queueing = new Queueing(this.#to, this.#counting, failSticky)
+    this.#to = new Admission(out, flow, privateGroup, this.#counting, failSticky)
   }
 
   /**
@@ -80,6 +79,11 @@ export class Sender {
    */
   rebind(out: Outbound, flow: FlowControl, privateGroup: string = this.#to.privateGroup): void {
     this.#to.move(out, flow, privateGroup)
+  }
+
+  /** Senders waiting their turn (for window credit or buffer room). */
+  get waiting(): number {
+    return this.#to.waiting
   }
 
   /** The private group whose name goes into each frame. */
@@ -96,8 +100,7 @@ export class Sender {
       if (this.#trySingle(m)) return undefined
       const p = prepareMulticast(m, this.#names)
       if (p instanceof RequestError) return Effect.fail(p)
-      this.#queueing.count(p)
-      return this.#queueing.tryQueue(p) === "Queued" ? undefined : this.#queueing.queueSlow(p)
+      return this.#to.tryAdmit(p) ? undefined : this.#to.wait(p)
     })
   }
 
@@ -115,9 +118,9 @@ export class Sender {
     const text = typeof data === "string"
     const bound = text ? data.length * 3 : data.length
     const to = this.#to
+    if (!to.open) return false
     const out = to.out
     const flow = to.flow
-    if (out.closed || out.waiting > 0 || flow.waiting > 0) return false
     const selfDiscard = m.selfDiscard === true
     const size = flow.enabled && !selfDiscard ? this.#counting.sizeOf(g, to.privateGroup) : 0
     const cost = size > 0 ? flow.costOf(size) : 0
@@ -148,7 +151,7 @@ export class Sender {
           const p = prepareMulticast(list[i], this.#names)
           if (p instanceof RequestError) return Effect.fail(p)
           const k = i
-          return Effect.flatMap(this.#queueing.queueSlow(p), () => from(k + 1) ?? Effect.void)
+          return Effect.flatMap(this.#to.wait(p), () => from(k + 1) ?? Effect.void)
         }
         return from(0)
       }
@@ -156,10 +159,9 @@ export class Sender {
       for (const m of list) {
         const p = prepareMulticast(m, this.#names)
         if (p instanceof RequestError) return Effect.fail(p)
-        this.#queueing.count(p)
         items.push(p)
       }
-      return this.#queueing.queueAll(items)
+      return this.#to.admitAll(items)
     })
   }
 
@@ -174,7 +176,7 @@ export class Sender {
     return Effect.suspend((): Effect.Effect<void, ConnectionError | RequestError> => {
       const invalid = validateGroupName(group)
       if (invalid !== undefined) return Effect.fail(requestErrorOf(kind === "Join" ? "join" : "leave", invalid))
-      return this.#queueing.queue(prepareCommand(kind, group, this.#names))
+      return this.#to.admit(prepareCommand(kind, group, this.#names))
     })
   }
 
@@ -185,7 +187,7 @@ export class Sender {
    */
   offerNow(m: OutgoingMessage): boolean {
     const p = prepareMulticast(m, this.#names)
-    return !(p instanceof RequestError) && this.#queueing.offer(p)
+    return !(p instanceof RequestError) && this.#to.tryAdmit(p, true)
   }
 
   /** Whether a message to `groups` comes back to this session (and so counts). */

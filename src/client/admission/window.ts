@@ -30,9 +30,6 @@
 import { Effect } from "effect"
 import type { FlowWindow } from "../options.ts"
 
-/** A permit count large enough to wake every waiter once the connection ends. */
-const WAKE_ALL = Number.MAX_SAFE_INTEGER
-
 /**
  * The window of one connection, with gauges for tests and monitoring.
  *
@@ -53,8 +50,11 @@ export class FlowControl {
   #peakInFlight = 0
   // Permits taken from the semaphore and not yet committed to a message.
   #credit = 0
-  // Senders waiting in the semaphore.
+  // Senders waiting in the semaphore (admission lets only its first waiter wait here).
   #waiting = 0
+  // Permits the senders waiting in the semaphore ask for, together.
+  #asked = 0
+  #isEnded = false
 
   constructor(window: FlowWindow) {
     this.window = window
@@ -75,6 +75,11 @@ export class FlowControl {
   /** Whether own messages are counted at all. */
   get enabled(): boolean {
     return this.#sem !== undefined
+  }
+
+  /** Whether the window's session ended ({@link end}). */
+  get ended(): boolean {
+    return this.#isEnded
   }
 
   /** Permits held by messages in flight. */
@@ -143,11 +148,12 @@ export class FlowControl {
    * adds them to the credit — with up to a quarter of the window more when
    * that many are free at once, so the sends that follow find credit. The
    * credit held before is given back first, so a large cost never waits on
-   * permits this connection holds itself. Follow with {@link tryUse}.
+   * permits this connection holds itself. Returns at once, with no permits,
+   * once the window {@link end}ed. Follow with {@link tryUse}.
    */
   acquire(cost: number): Effect.Effect<void> {
     const sem = this.#sem
-    if (sem === undefined || cost === 0) return Effect.void
+    if (sem === undefined || cost === 0 || this.#isEnded) return Effect.void
     return Effect.uninterruptibleMask((restore) =>
       Effect.suspend(() => {
         const back = this.#credit
@@ -156,6 +162,7 @@ export class FlowControl {
         const free = this.capacity - this.#inUse
         const n = free >= cost ? Math.max(cost, Math.min(free, this.batchLimit)) : cost
         this.#waiting++
+        this.#asked += n
         return Effect.zipRight(
           back > 0 ? sem.release(back) : Effect.void,
           Effect.ensuring(
@@ -164,6 +171,7 @@ export class FlowControl {
             }),
             Effect.sync(() => {
               this.#waiting--
+              this.#asked -= n
             }),
           ),
         )
@@ -242,9 +250,15 @@ export class FlowControl {
     return released
   }
 
-  /** Wakes every sender waiting for permits (the connection ended). */
-  readonly wakeAll: Effect.Effect<void> = Effect.suspend(() => {
-    this.#credit = WAKE_ALL
-    return this.#sem === undefined ? Effect.void : this.#sem.resize(WAKE_ALL)
+  /**
+   * The window's session ended (lost, failed or closed): each sender
+   * waiting in the semaphore is granted exactly the permits it asked for,
+   * so it wakes (and finds the buffer closed); none waits again. Nothing
+   * else is resized: the window is dead, its bound no longer matters.
+   */
+  readonly end: Effect.Effect<void> = Effect.suspend(() => {
+    if (this.#isEnded) return Effect.void
+    this.#isEnded = true
+    return this.#sem === undefined || this.#asked === 0 ? Effect.void : this.#sem.release(this.#asked)
   })
 }

@@ -101,7 +101,7 @@ export const makeReconnector = (core: ReconnectCore): (
       core.events.publish({ _tag: "Disconnected", error: e, address: s.label })
       return Scope.close(s.scope, Exit.void).pipe(
         Effect.zipRight(SubscriptionRef.set(core.views, core.tracker.current)),
-        Effect.zipRight(s.flow.wakeAll),
+        Effect.zipRight(s.flow.end),
         // Interruptible even when the loss is reported from an
         // uninterruptible region: closing must be able to stop it.
         Effect.zipRight(FiberSet.run(core.fibers, Effect.interruptible(reconnect(s, e, rejoin, loss, schedule)))),

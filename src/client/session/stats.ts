@@ -19,6 +19,7 @@ import type { MetricSample } from "../core/observability.ts"
 import type { Outbound } from "../admission/outbound.ts"
 import type { ReadCounters } from "./reader.ts"
 import type { Router } from "../features/router.ts"
+import type { Sender } from "../admission/send.ts"
 import type { FlowControl } from "../admission/window.ts"
 
 /**
@@ -58,7 +59,7 @@ export interface ConnectionStats {
   readonly outboxMessages: number
   /** Bytes queued for the writer and not yet written. */
   readonly outboxBytes: number
-  /** Senders waiting for outbox space. */
+  /** Senders waiting their turn to be admitted (for window credit or outbox space). */
   readonly sendersWaiting: number
   /** Frames queued so far (multicasts, joins, leaves). */
   readonly sent: number
@@ -119,6 +120,7 @@ export class Counters implements ReadCounters {
  * @category models
  */
 export interface StatsSources {
+  readonly sender: Sender
   readonly out: Outbound
   readonly flow: FlowControl
   readonly inbound: Inbound
@@ -134,7 +136,7 @@ export interface StatsSources {
  * @category constructors
  */
 export const statsOf = (s: StatsSources): ConnectionStats => {
-  const { counters, flow, inbound, out, reassembly, router } = s
+  const { counters, flow, inbound, out, reassembly, router, sender } = s
   return {
     window: flow.window,
     windowCapacity: flow.capacity,
@@ -148,7 +150,7 @@ export const statsOf = (s: StatsSources): ConnectionStats => {
     slowConsumerEvents: inbound.slowEvents,
     outboxMessages: out.frames,
     outboxBytes: out.bytes,
-    sendersWaiting: out.waiting + flow.waiting,
+    sendersWaiting: sender.waiting,
     sent: sentOf(s),
     received: receivedOf(s),
     subscribers: router.subscribers,
