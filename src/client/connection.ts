@@ -48,18 +48,18 @@
  * @module
  */
 import { Deferred, Effect, FiberSet, type Scope, SubscriptionRef } from "effect"
-import { type CloseCore, makeClose } from "./session/close.ts"
+import { makeClose } from "./session/close.ts"
 import { type ConnectError, ConnectionError } from "./errors.ts"
 import { openAny, type Opened } from "./dialing.ts"
 import { Events } from "./core/events.ts"
 import { Reassembly } from "./features/fragments.ts"
-import { makeReconnector, type ReconnectCore } from "./session/reconnect.ts"
-import { runSession, type Session, type SessionCore, sessionOf } from "./session/session.ts"
+import { makeReconnect } from "./session/reconnect.ts"
+import { runSession, type Session, type SessionCore, type SessionLife, sessionOf, targetOf } from "./session/session.ts"
 import { Inbound } from "./core/inbound.ts"
 import { type ConnectOptions, labelOf, type ResolvedOptions, resolveOptions } from "./options.ts"
 import { Outbound } from "./admission/outbound.ts"
 import type { Connection } from "./model.ts"
-import { connectionOf, type OperationsCore } from "./operations.ts"
+import { connectionOf } from "./operations.ts"
 import { Router } from "./features/router.ts"
 import { Sender } from "./admission/send.ts"
 import { publishMetrics } from "./core/observability.ts"
@@ -94,17 +94,9 @@ export const connect = (options: ConnectOptions = {}): Effect.Effect<Connection,
     return yield* start(opts, first)
   }).pipe(Effect.withSpan("spread.connect", { attributes: { "spread.daemon": labelOf(options.daemon) } }))
 
-// What the rooms of a connection share, each through its own view of it:
-// the parts that outlive a session, the current session, and the buffer and
-// window the senders use now (the current session's or, while reconnecting,
-// the next one's).
-interface Core extends ReconnectCore, SessionCore, CloseCore, OperationsCore {
-  current: Session
-  out: Outbound
-  flow: FlowControl
-}
-
-// Wires the parts of a connection around an accepted session.
+// Wires the parts of a connection around an accepted session. The parts
+// are made once and never replaced; what changes — the session, the gap
+// buffers — is the lifecycle's one state value.
 const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, never, Scope.Scope> =>
   Effect.gen(function* () {
     const scope = yield* Effect.scope
@@ -114,11 +106,13 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
       privateGroup: first.hs.accept.privateGroup,
       detail: "the connection is closing",
     })
+    const freshBuffers = () => ({ out: new Outbound(limits), flow: new FlowControl(opts.window) })
+
+    // ----- the one state value, holding the first session -----
+    const life: SessionLife = new Lifecycle(sessionOf(first, new Outbound(limits), new FlowControl(opts.window), []))
+    const failSticky: Effect.Effect<never, ConnectionError> = Effect.suspend(() => Effect.fail(life.sticky(closing)))
 
     // ----- parts that outlive a session -----
-    const life = yield* Lifecycle.make
-    const sticky = life.sticky(closing)
-    const failSticky: Effect.Effect<never, ConnectionError> = Effect.flatMap(sticky, Effect.fail)
     const terminated = yield* Deferred.make<ConnectionError>()
     const events = yield* Events.make(terminated)
     const inbound = yield* Inbound.make(opts.inboundCapacity, opts.slowHigh, opts.slowLow, events, failSticky)
@@ -126,11 +120,9 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
     const views = yield* SubscriptionRef.make(tracker.current)
     const fibers = yield* FiberSet.make<void, never>()
     const counters = new Counters()
-    const out = new Outbound(limits)
-    const flow = new FlowControl(opts.window)
-    const sender = new Sender(first.hs.accept.privateGroup, out, flow, tracker, opts.membership, failSticky)
+    const sender = new Sender(() => targetOf(life.now), tracker, opts.membership, failSticky)
     const nonce = crypto.getRandomValues(new Uint32Array(1))[0]
-    // Partial large messages outlive nothing: a new session starts afresh (see disconnect).
+    // Partial large messages outlive nothing: a new session starts afresh (see reconnect.ts).
     const reassembly = new Reassembly(opts.maxMessageBytes, opts.maxReassemblyBytes, yield* Effect.clock)
     const router = new Router(
       first.hs.accept.privateGroup,
@@ -138,7 +130,7 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
       nonce,
       (group) => sender.joined.has(group),
     )
-    const core: Core = {
+    const parts = {
       opts,
       scope,
       fibers,
@@ -155,40 +147,31 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
       failSticky,
       closing,
       nonce,
-      current: sessionOf(first, out, flow, []),
-      out,
-      flow,
-      freshBuffers: () => {
-        counters.sentBefore += core.out.framesQueued
-        counters.writesBefore += core.out.writes
-        core.out = new Outbound(limits)
-        core.flow = new FlowControl(opts.window)
-      },
+      freshBuffers,
+      // The gap buffers senders queue into while reconnecting: fresh ones
+      // under "wait", named for the lost session's private group (renamed
+      // if the new session gets another); none under "fail".
+      gapOf: (lost: Session) =>
+        opts.whileReconnecting === "wait"
+          ? { ...freshBuffers(), privateGroup: lost.privateGroup, nameField: lost.nameField }
+          : undefined,
       // Wakes everything blocked: receivers, senders waiting for permits or
       // room, and watchers of `awaitClosed` and `events`.
-      wakeAll: (e) =>
-        Effect.all(
-          [Deferred.succeed(terminated, e), core.flow.end, inbound.end(e), router.end(e)],
-          {
-            discard: true,
-          },
-        ),
-      run: (s, leftover) => runSession(core, s, leftover),
-      // Made just below, from this same core.
-      disconnect: (s, e, gap, schedule) => disconnect(s, e, gap, schedule),
-      reconnected: () => {
-        counters.reconnects++
-      },
+      wakeAll: (e: ConnectionError) =>
+        Effect.all([Deferred.succeed(terminated, e), sender.target.flow.end, inbound.end(e), router.end(e)], {
+          discard: true,
+        }),
     }
-    const disconnect = makeReconnector(core)
-    yield* core.run(core.current, first.hs.leftover)
-    const close = yield* makeClose(core)
+    const reconnect = makeReconnect({ ...parts, run: (s) => runSession(sessionParts, s) })
+    const sessionParts: SessionCore = { ...parts, reconnect }
+    yield* runSession(sessionParts, life.session)
+    const close = yield* makeClose(parts)
 
     if (opts.metrics) {
       yield* FiberSet.run(
         fibers,
-        publishMetrics(first.hs.accept.privateGroup, () => metricSampleOf(core)),
+        publishMetrics(first.hs.accept.privateGroup, () => metricSampleOf(parts)),
       )
     }
-    return connectionOf(core, close)
+    return connectionOf(parts, close)
   })

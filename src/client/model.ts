@@ -11,7 +11,6 @@ import type { ConnectionEvent } from "./core/events.ts"
 import type { OutgoingMessage } from "./admission/frames.ts"
 import type {
   FailedReply,
-  IncomingRequest,
   Reply,
   RequestManyOptions,
   RequestOptions,

@@ -19,23 +19,21 @@ import type { Connection } from "./model.ts"
 import type { ResolvedOptions } from "./options.ts"
 import { request, type RequestContext, requestMany, respond } from "./features/request.ts"
 import type { Sender } from "./admission/send.ts"
-import type { Session } from "./session/session.ts"
-import type { Lifecycle } from "./core/state.ts"
+import type { SessionLife } from "./session/session.ts"
 import { statsOf, type StatsSources } from "./session/stats.ts"
 import { subscribe, type SubscribeContext } from "./features/subscribe.ts"
 import { viewOf, type ViewsRef, watchView } from "./core/views.ts"
 
 /**
- * The parts of a connection its operations call into; `current` is the
- * connection's current session.
+ * The parts of a connection its operations call into; the current session
+ * is in `life`.
  *
  * @since 0.2.0
  * @category models
  */
 export interface OperationsCore extends StatsSources {
   readonly opts: ResolvedOptions
-  readonly current: Session
-  readonly life: Lifecycle
+  readonly life: SessionLife
   readonly events: Events
   readonly views: ViewsRef
   readonly sender: Sender
@@ -96,19 +94,19 @@ export const connectionOf = (core: OperationsCore, close: Effect.Effect<void>): 
 
   return {
     get privateGroup() {
-      return core.current.privateGroup
+      return core.life.session.privateGroup
     },
     get privateName() {
-      return core.current.privateName
+      return core.life.session.privateName
     },
     get daemonName() {
-      return core.current.daemonName
+      return core.life.session.daemonName
     },
     get daemonVersion() {
-      return core.current.version
+      return core.life.session.version
     },
     get address() {
-      return core.current.label
+      return core.life.session.label
     },
     join,
     leave,

@@ -3,7 +3,7 @@ import { Effect, Fiber } from "effect"
 import { ConnectionError, RequestError } from "../../src/client/errors.ts"
 import { frameAt, messageAt, ReceivedMessage } from "../../src/client/core/message.ts"
 import { adaptiveWindow, fixedWindow, noWindow } from "../../src/client/options.ts"
-import { Admission } from "../../src/client/admission/admission.ts"
+import { Admission, type Target } from "../../src/client/admission/admission.ts"
 import { Counting } from "../../src/client/admission/counting.ts"
 import { prepareCommand, type PreparedFrame, prepareMulticast } from "../../src/client/admission/frames.ts"
 import { NameCache } from "../../src/client/admission/name_cache.ts"
@@ -22,9 +22,16 @@ import {
   type MulticastSpec,
 } from "../../src/protocol/mod.ts"
 import { concatBytes } from "../../src/protocol/bytes.ts"
+import { groupEntry } from "../../src/protocol/encode.ts"
 import { isCStringAt, readCString } from "../../src/protocol/names.ts"
 
 const PG = "#alice#localhost"
+const targetFor = (privateGroup: string, out: Outbound, flow: FlowControl): Target => ({
+  out,
+  flow,
+  privateGroup,
+  nameField: groupEntry(privateGroup),
+})
 const frameOf = (bytes: Uint8Array, direction: "toClient" | "toDaemon" = "toClient"): Frame => {
   const d = new FrameDecoder(direction)
   d.push(bytes)
@@ -50,7 +57,7 @@ const codecFrame = (m: OutgoingMessage & { readonly groups: string }): Uint8Arra
   })
 const closedError = new ConnectionError({ reason: "Closed", privateGroup: PG, detail: "test" })
 const senderOf = (out: Outbound, flow = new FlowControl(noWindow), membership = true) =>
-  new Sender(PG, out, flow, new ViewTracker(), membership, Effect.fail(closedError))
+  ((to) => new Sender(() => to, new ViewTracker(), membership, Effect.fail(closedError)))(targetFor(PG, out, flow))
 
 describe("FlowControl", () => {
   it("FlowControl costs: adaptive takes the group size (capped), fixed takes one, off takes none", () => {
@@ -199,7 +206,9 @@ describe("Outbound", () => {
 
 describe("Admission", () => {
   const admissionOf = (out: Outbound, flow = new FlowControl(noWindow)) =>
-    new Admission(out, flow, PG, new Counting(new ViewTracker(), true), Effect.fail(closedError))
+    ((to) => new Admission(() => to, new Counting(new ViewTracker(), true), Effect.fail(closedError)))(
+      targetFor(PG, out, flow),
+    )
   const frame = (data: string, names = new NameCache()): PreparedFrame => {
     const p = prepareMulticast({ groups: "g", data }, names)
     if (p instanceof RequestError) throw p
@@ -224,14 +233,14 @@ describe("Admission", () => {
       const c = yield* Effect.fork(a.admit(frame("c")))
       yield* Effect.yieldNow()
       expect(a.waiting).toBe(3)
-      expect(a.open).toBe(false)
+      expect(a.isOpen(a.target)).toBe(false)
       yield* Fiber.interrupt(gone)
       expect(sent(yield* out.take)).toEqual(["a1", "a2"])
       // While b and c wait, a newcomer does not skip ahead, even with room.
       expect(a.tryAdmit(frame("late"))).toBe(false)
       yield* Fiber.join(b)
       yield* Fiber.join(c)
-      expect([a.waiting, a.open]).toEqual([0, true])
+      expect([a.waiting, a.isOpen(a.target)]).toEqual([0, true])
       expect(sent(yield* out.take)).toEqual(["b", "c"])
     }))
 

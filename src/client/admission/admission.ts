@@ -7,7 +7,7 @@
  * - The synchronous step, {@link Admission.tryAdmit}, is the fast path's
  *   success case: no Effect, no allocation. The sender's one-step path
  *   (send.ts) is the same step specialised to one cached destination, and
- *   asks {@link Admission.open} the same question first.
+ *   asks {@link Admission.isOpen} the same question first.
  * - A frame that cannot go now joins the **one waiter list**, first come,
  *   first served; while anyone waits, nobody skips ahead (only a
  *   best-effort frame from a finalizer may, and it never waits). The first
@@ -19,14 +19,16 @@
  *   only with the sticky error once the buffer it would go to is closed
  *   (and not replaced by a new session's).
  *
- * The admission outlives sessions: {@link Admission.move} points it at a new
- * session's buffer, window and private group, so the waiting senders carry
- * on there.
+ * The admission outlives sessions and keeps no copy of where frames go: it
+ * reads its {@link Target} — the current session's buffer, window and
+ * private group, or the gap buffers while reconnecting — from the
+ * connection's one state value at each step, so waiting senders carry on in
+ * a new session.
  *
  * @module
  */
 import { Effect } from "effect"
-import { encodeInto, frameBound, groupEntry } from "../../protocol/encode.ts"
+import { encodeInto, frameBound } from "../../protocol/encode.ts"
 import type { ConnectionError } from "../errors.ts"
 import type { Counting } from "./counting.ts"
 import type { PreparedFrame } from "./frames.ts"
@@ -39,6 +41,21 @@ interface Turn {
 }
 
 /**
+ * Where frames go: a buffer, its flow window, and the private group whose
+ * name (`nameField`, 32 zero-padded bytes) goes into each frame. A session
+ * is one; so are the gap buffers while reconnecting.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface Target {
+  readonly out: Outbound
+  readonly flow: FlowControl
+  readonly privateGroup: string
+  readonly nameField: Uint8Array
+}
+
+/**
  * Where a connection's frames go now, and the one decision of whether each
  * goes at once or waits its turn.
  *
@@ -46,47 +63,21 @@ interface Turn {
  * @category models
  */
 export class Admission {
-  #out: Outbound
-  #flow: FlowControl
-  #privateGroup: string
-  #nameField: Uint8Array
+  readonly #target: () => Target
   readonly #counting: Counting
   readonly #failSticky: Effect.Effect<never, ConnectionError>
   readonly #turns: Array<Turn> = []
 
-  constructor(
-    out: Outbound,
-    flow: FlowControl,
-    privateGroup: string,
-    counting: Counting,
-    failSticky: Effect.Effect<never, ConnectionError>,
-  ) {
-    this.#out = out
-    this.#flow = flow
-    this.#privateGroup = privateGroup
-    this.#nameField = groupEntry(privateGroup)
+  /** `target` answers where frames go now (read from the connection's state at each step). */
+  constructor(target: () => Target, counting: Counting, failSticky: Effect.Effect<never, ConnectionError>) {
+    this.#target = target
     this.#counting = counting
     this.#failSticky = failSticky
   }
 
-  /** The buffer frames go to now. */
-  get out(): Outbound {
-    return this.#out
-  }
-
-  /** The flow window in force now. */
-  get flow(): FlowControl {
-    return this.#flow
-  }
-
-  /** The private group whose name goes into each frame. */
-  get privateGroup(): string {
-    return this.#privateGroup
-  }
-
-  /** {@link privateGroup} as a 32-byte, zero-padded frame field. */
-  get nameField(): Uint8Array {
-    return this.#nameField
+  /** Where frames go now. */
+  get target(): Target {
+    return this.#target()
   }
 
   /** Senders in the waiter list. */
@@ -94,19 +85,9 @@ export class Admission {
     return this.#turns.length
   }
 
-  /** Whether a frame may try to go at once: the buffer is open and nobody waits (first come, first served). */
-  get open(): boolean {
-    return this.#turns.length === 0 && !this.#out.closed
-  }
-
-  /** Points the admission at another session's buffer, window and private group. */
-  move(out: Outbound, flow: FlowControl, privateGroup: string): void {
-    this.#out = out
-    this.#flow = flow
-    if (privateGroup !== this.#privateGroup) {
-      this.#privateGroup = privateGroup
-      this.#nameField = groupEntry(privateGroup)
-    }
+  /** Whether a frame may try to go at once to `to`: its buffer is open and nobody waits (first come, first served). */
+  isOpen(to: Target): boolean {
+    return this.#turns.length === 0 && !to.out.closed
   }
 
   /**
@@ -116,8 +97,9 @@ export class Admission {
    * ahead of waiting senders.
    */
   tryAdmit(p: PreparedFrame, ahead = false): boolean {
-    if (!(ahead ? !this.#out.closed : this.open)) return false
-    return this.#encode(p)
+    const to = this.#target()
+    if (!(ahead ? !to.out.closed : this.isOpen(to))) return false
+    return this.#encode(p, to)
   }
 
   /** Admits `p`: at once when it can go, else after waiting its turn. */
@@ -130,7 +112,7 @@ export class Admission {
    * cannot. None at all still fails on a closed connection.
    */
   admitAll(items: ReadonlyArray<PreparedFrame>): Effect.Effect<void, ConnectionError> {
-    if (items.length === 0) return this.#out.closed ? this.#failSticky : Effect.void
+    if (items.length === 0) return this.#target().out.closed ? this.#failSticky : Effect.void
     const from = (i: number): Effect.Effect<void, ConnectionError> => {
       while (i < items.length && this.tryAdmit(items[i])) i++
       if (i === items.length) return Effect.void
@@ -162,24 +144,23 @@ export class Admission {
   // session's: it fails only when the current one is closed.
   #first(p: PreparedFrame): Effect.Effect<void, ConnectionError> {
     const attempt: Effect.Effect<void, ConnectionError> = Effect.suspend(() => {
-      const out = this.#out
-      const flow = this.#flow
+      const to = this.#target()
+      const { flow, out } = to
       if (out.closed || flow.ended) return this.#failSticky
-      if (this.#encode(p)) return Effect.void
+      if (this.#encode(p, to)) return Effect.void
       if (p.cost > flow.credit) return Effect.zipRight(flow.acquire(p.cost), attempt)
       return Effect.zipRight(out.awaitRoom, attempt)
     })
     return attempt
   }
 
-  // Counts `p`, and encodes it when credit and room allow.
-  #encode(p: PreparedFrame): boolean {
-    const out = this.#out
-    const flow = this.#flow
-    this.#counting.count(p, flow, this.#privateGroup)
+  // Counts `p`, and encodes it into `to` when credit and room allow.
+  #encode(p: PreparedFrame, to: Target): boolean {
+    const { flow, out } = to
+    this.#counting.count(p, flow, to.privateGroup)
     const buf = out.room(frameBound(p))
     if (buf === undefined || !flow.tryUse(p.cost)) return false
-    out.commit(encodeInto(buf, out.end, this.#nameField, p))
+    out.commit(encodeInto(buf, out.end, to.nameField, p))
     this.#counting.committed(p, flow)
     return true
   }

@@ -11,10 +11,10 @@
  * which admits it at once or makes it wait its turn; what counts in the
  * window, and the groups joined that decide it, are counting.ts's.
  *
- * A connection that reconnects keeps its `Sender` and {@link Sender.rebind}s
- * its admission to each new session's buffer, window and private group; a
- * sender waiting its turn carries on there, and fails with the sticky error
- * only when the current buffer is closed.
+ * A connection that reconnects keeps its `Sender`: it reads where frames
+ * go from the connection's state at each send, so a sender waiting its turn
+ * carries on in the new session, and fails with the sticky error only when
+ * the current buffer is closed.
  *
  * @module
  */
@@ -34,11 +34,9 @@ import {
 } from "../../protocol/constants.ts"
 import { encodeDataInto, encodeInto, frameBound, writeHeader } from "../../protocol/encode.ts"
 import { hintOf } from "../../protocol/frame.ts"
-import type { Outbound } from "./outbound.ts"
-import { Admission } from "./admission.ts"
+import { Admission, type Target } from "./admission.ts"
 import { syncFirst } from "./sync_first.ts"
 import type { ViewTracker } from "../core/views.ts"
-import type { FlowControl } from "./window.ts"
 
 export type { OutgoingMessage } from "./frames.ts"
 
@@ -58,10 +56,12 @@ export class Sender {
   /** Groups this session belongs to, as of the frames queued so far (see counting.ts). */
   readonly joined: Set<string>
 
+  /**
+   * `target` answers where frames go now: read from the connection's one
+   * state value at each send, never copied.
+   */
   constructor(
-    privateGroup: string,
-    out: Outbound,
-    flow: FlowControl,
+    target: () => Target,
     views: ViewTracker,
     membership: boolean,
     failSticky: Effect.Effect<never, ConnectionError>,
@@ -69,16 +69,12 @@ export class Sender {
     this.membership = membership
     this.#counting = new Counting(views, membership)
     this.joined = this.#counting.joined
-    this.#to = new Admission(out, flow, privateGroup, this.#counting, failSticky)
+    this.#to = new Admission(target, this.#counting, failSticky)
   }
 
-  /**
-   * Moves the senders to another session's buffer and window (and private
-   * group, whose name goes into each frame): what is queued from now on
-   * goes there. `joined` is kept.
-   */
-  rebind(out: Outbound, flow: FlowControl, privateGroup: string = this.#to.privateGroup): void {
-    this.#to.move(out, flow, privateGroup)
+  /** Where frames go now (the current session, or the gap buffers while reconnecting). */
+  get target(): Target {
+    return this.#to.target
   }
 
   /** Senders waiting their turn (for window credit or buffer room). */
@@ -88,7 +84,7 @@ export class Sender {
 
   /** The private group whose name goes into each frame. */
   get privateGroup(): string {
-    return this.#to.privateGroup
+    return this.#to.target.privateGroup
   }
 
   /**
@@ -117,8 +113,8 @@ export class Sender {
     const data = m.data
     const text = typeof data === "string"
     const bound = text ? data.length * 3 : data.length
-    const to = this.#to
-    if (!to.open) return false
+    const to = this.#to.target
+    if (!this.#to.isOpen(to)) return false
     const out = to.out
     const flow = to.flow
     const selfDiscard = m.selfDiscard === true
@@ -192,7 +188,7 @@ export class Sender {
 
   /** Whether a message to `groups` comes back to this session (and so counts). */
   isCounted(groups: ReadonlyArray<string>, selfDiscard: boolean): boolean {
-    return this.#counting.isCounted(groups, selfDiscard, this.#to.privateGroup)
+    return this.#counting.isCounted(groups, selfDiscard, this.#to.target.privateGroup)
   }
 
   // ----- the steps -----
@@ -214,19 +210,21 @@ export class Sender {
   }
 
   /**
-   * Join frames for `groups`, encoded together (a new session joins again
-   * what the lost one had joined); not counted, not queued.
+   * Join frames for `groups`, sent by the private group whose entry is
+   * `nameField`, encoded together (a new session joins again what the lost
+   * one had joined); not counted, not queued.
    */
-  joinFrames(groups: ReadonlyArray<string>): Uint8Array {
+  joinFrames(nameField: Uint8Array, groups: ReadonlyArray<string>): Uint8Array {
     const frames = groups.map((g) => prepareCommand("Join", g, this.#names))
     const buf = new Uint8Array(frames.reduce((n, p) => n + frameBound(p), 0))
     let o = 0
-    for (const p of frames) o += encodeInto(buf, o, this.#to.nameField, p)
+    for (const p of frames) o += encodeInto(buf, o, nameField, p)
     return buf.subarray(0, o)
   }
 
   /** The disconnect frame of this session. */
   get killFrame(): Uint8Array {
-    return encodeCommand("Kill", this.#to.privateGroup, this.#to.privateGroup)
+    const pg = this.#to.target.privateGroup
+    return encodeCommand("Kill", pg, pg)
   }
 }

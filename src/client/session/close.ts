@@ -14,13 +14,11 @@
  *
  * @module
  */
-import { Deferred, Effect, Fiber, FiberSet, type Scope } from "effect"
+import { Deferred, Effect, FiberSet, type Scope } from "effect"
 import { ConnectionError } from "../errors.ts"
 import type { ResolvedOptions } from "../options.ts"
-import type { Outbound } from "../admission/outbound.ts"
 import type { Sender } from "../admission/send.ts"
-import type { Session } from "./session.ts"
-import type { CloseStep, Lifecycle } from "../core/state.ts"
+import type { SessionLife } from "./session.ts"
 
 /**
  * The parts of a connection closing works on; `current` and `out` are the
@@ -32,10 +30,8 @@ import type { CloseStep, Lifecycle } from "../core/state.ts"
 export interface CloseCore {
   readonly opts: ResolvedOptions
   readonly fibers: FiberSet.FiberSet<void, never>
-  readonly life: Lifecycle
+  readonly life: SessionLife
   readonly sender: Sender
-  readonly current: Session
-  readonly out: Outbound
   /** Wakes everything blocked with a final error. */
   readonly wakeAll: (e: ConnectionError) => Effect.Effect<void>
 }
@@ -51,7 +47,7 @@ export interface CloseCore {
 export const makeClose = (core: CloseCore): Effect.Effect<Effect.Effect<void>, never, Scope.Scope> =>
   Effect.gen(function* () {
     const closedDone = yield* Deferred.make<void>()
-    const release = Effect.suspend(() => core.current.stream.close).pipe(
+    const release = Effect.suspend(() => core.life.session.stream.close).pipe(
       Effect.zipRight(FiberSet.clear(core.fibers)),
       Effect.zipRight(Deferred.succeed(closedDone, undefined)),
       Effect.asVoid,
@@ -59,42 +55,41 @@ export const makeClose = (core: CloseCore): Effect.Effect<Effect.Effect<void>, n
     const close: Effect.Effect<void> = Effect.uninterruptible(Effect.suspend(() => {
       const closedError = new ConnectionError({
         reason: "Closed",
-        privateGroup: core.current.privateGroup,
+        privateGroup: core.life.session.privateGroup,
         detail: "the connection was closed",
       })
-      return Effect.flatMap(core.life.close(closedError), (step: CloseStep) => {
-        const s = core.current
-        switch (step) {
-          case "Graceful":
-            // Nothing is accepted after the disconnect, which goes out last.
-            s.out.finish(core.sender.killFrame)
-            // Wait, bounded, for the writer to flush and the daemon to close
-            // its side (the reader drains until then). The wait must be
-            // interruptible (a timeout interrupts it); `exit` keeps the
-            // release below running even if the closing fiber is interrupted.
-            return core.wakeAll(closedError).pipe(
-              Effect.zipRight(Effect.exit(Effect.interruptible(
-                Effect.timeout(
-                  Effect.zipRight(awaitFiber(s.writer), awaitFiber(s.reader)),
-                  core.opts.closeTimeout,
-                ),
-              ))),
-              Effect.zipRight(release),
-            )
-          case "DuringReconnect":
-            // No session to say goodbye on: wake everything, stop reconnecting.
-            core.out.abort()
-            return Effect.zipRight(core.wakeAll(closedError), release)
-          case "AfterFailure":
-            return release
-          case "Already":
-            return Deferred.await(closedDone)
-        }
-      })
+      const [step, from] = core.life.close(closedError)
+      const s = from.session
+      switch (step) {
+        case "Graceful":
+          // Nothing is accepted after the disconnect (KILL), which goes out last.
+          s.out.finish(core.sender.killFrame)
+          // Wait, bounded, for the writer to flush and the daemon to close
+          // its side (the reader drains until then). The wait must be
+          // interruptible (a timeout interrupts it); `exit` keeps the
+          // release below running even if the closing fiber is interrupted.
+          return core.wakeAll(closedError).pipe(
+            Effect.zipRight(Effect.exit(Effect.interruptible(
+              Effect.timeout(
+                Effect.zipRight(Deferred.await(s.writerDone), Deferred.await(s.readerDone)),
+                core.opts.closeTimeout,
+              ),
+            ))),
+            Effect.zipRight(release),
+          )
+        case "DuringReconnect":
+          // No session to say goodbye on: wake everything, stop reconnecting.
+          if (from._tag === "Reconnecting" && from.gap !== undefined) {
+            from.gap.out.abort()
+            return core.wakeAll(closedError).pipe(Effect.zipRight(from.gap.flow.end), Effect.zipRight(release))
+          }
+          return Effect.zipRight(core.wakeAll(closedError), release)
+        case "AfterFailure":
+          return release
+        case "Already":
+          return Deferred.await(closedDone)
+      }
     }))
     yield* Effect.addFinalizer(() => close)
     return close
   })
-
-const awaitFiber = (f: Fiber.RuntimeFiber<void> | undefined): Effect.Effect<unknown> =>
-  f === undefined ? Effect.void : Fiber.await(f)

@@ -23,14 +23,14 @@ import type { ResolvedOptions } from "../options.ts"
 import type { Outbound } from "../admission/outbound.ts"
 import type { Router } from "../features/router.ts"
 import type { Sender } from "../admission/send.ts"
-import { type Session, sessionOf } from "./session.ts"
-import type { Lifecycle } from "../core/state.ts"
+import { type Session, type SessionLife, sessionOf } from "./session.ts"
+import type { Counters } from "./stats.ts"
 import type { GroupView, ViewTracker } from "../core/views.ts"
 import type { FlowControl } from "../admission/window.ts"
 
 /**
- * The parts of a connection reconnecting works on; `current`, `out` and
- * `flow` are the connection's current session, buffer and window.
+ * The parts of a connection reconnecting works on; the current session,
+ * and the gap buffers, are in `life`, the connection's one state value.
  *
  * @since 0.2.0
  * @category models
@@ -39,7 +39,7 @@ export interface ReconnectCore {
   readonly opts: ResolvedOptions
   readonly scope: Scope.Scope
   readonly fibers: FiberSet.FiberSet<void, never>
-  readonly life: Lifecycle
+  readonly life: SessionLife
   readonly events: Events
   readonly router: Router
   readonly tracker: ViewTracker
@@ -47,56 +47,51 @@ export interface ReconnectCore {
   readonly inbound: Inbound
   readonly sender: Sender
   readonly reassembly: Reassembly
-  current: Session
-  readonly out: Outbound
-  readonly flow: FlowControl
-  /** Gives the senders a fresh buffer and window. */
-  readonly freshBuffers: () => void
+  readonly counters: Counters
+  /** A fresh buffer and window for senders. */
+  readonly freshBuffers: () => { readonly out: Outbound; readonly flow: FlowControl }
   /** Starts a session's reader and writer fibers. */
-  readonly run: (s: Session, leftover: Uint8Array) => Effect.Effect<void>
+  readonly run: (s: Session) => Effect.Effect<void>
   /** Wakes everything blocked with a final error. */
   readonly wakeAll: (e: ConnectionError) => Effect.Effect<void>
-  /** Counts a reconnect. */
-  readonly reconnected: () => void
 }
 
 /**
- * The step that starts reconnecting after the loss of session `s` (with
- * `e`, its error; `gap`, the error sends get meanwhile; `schedule`, the
- * policy).
+ * The step that starts reconnecting once the lifecycle went Open →
+ * Reconnecting after the loss of session `lost` (with `e`, its error;
+ * `schedule`, the policy): pending requests fail, views and partial large
+ * messages go, the lost session is released, and the attempts start.
  *
  * @since 0.2.0
  * @category constructors
  */
-export const makeReconnector = (core: ReconnectCore): (
-  s: Session,
+export const makeReconnect = (core: ReconnectCore): (
+  lost: Session,
   e: ConnectionError,
-  gap: ConnectionError,
   schedule: Schedule.Schedule<unknown, ConnectError>,
 ) => Effect.Effect<void> => {
-  // Open → Reconnecting happened: hand the senders a fresh buffer (or
-  // leave them the closed one), fail pending requests, drop the socket,
-  // and start reconnecting.
-  const disconnect = (
+  const start = (
     s: Session,
     e: ConnectionError,
-    gap: ConnectionError,
     schedule: Schedule.Schedule<unknown, ConnectError>,
   ): Effect.Effect<void> =>
     Effect.suspend(() => {
+      const life = core.life.now
+      // The error sends and requests get meanwhile.
+      const gapError = life._tag === "Reconnecting" ? life.error : e
       const rejoin = [...core.sender.joined]
       const loss = { unconfirmed: s.flow.inFlight, unsent: s.out.frames }
-      if (core.opts.whileReconnecting === "wait") {
-        core.freshBuffers()
-        core.sender.rebind(core.out, core.flow)
+      if (life._tag === "Reconnecting" && life.gap !== undefined) {
+        core.counters.sentBefore += s.out.framesQueued
+        core.counters.writesBefore += s.out.writes
       }
-      core.router.interrupt(gap)
+      core.router.interrupt(gapError)
       // The lost session's views are gone with it, and so are large
       // messages partly received: their rest will not come.
       core.tracker.reset()
       core.reassembly.clear()
-      // Senders waiting on the old buffer or window wake and try the
-      // current one (or fail with `gap`, under "fail").
+      // Senders waiting on the old buffer or window wake and carry on with
+      // the gap buffers (or fail with the gap's error, under "fail").
       s.out.abort()
       core.events.publish({ _tag: "Disconnected", error: e, address: s.label })
       return Scope.close(s.scope, Exit.void).pipe(
@@ -104,12 +99,12 @@ export const makeReconnector = (core: ReconnectCore): (
         Effect.zipRight(s.flow.end),
         // Interruptible even when the loss is reported from an
         // uninterruptible region: closing must be able to stop it.
-        Effect.zipRight(FiberSet.run(core.fibers, Effect.interruptible(reconnect(s, e, rejoin, loss, schedule)))),
+        Effect.zipRight(FiberSet.run(core.fibers, Effect.interruptible(attempts(s, e, rejoin, loss, schedule)))),
         Effect.asVoid,
       )
     })
 
-  const reconnect = (
+  const attempts = (
     s: Session,
     e: ConnectionError,
     rejoin: ReadonlyArray<string>,
@@ -134,9 +129,12 @@ export const makeReconnector = (core: ReconnectCore): (
             }: ${r.left.message}`,
             cause: r.left,
           })
-          const firstFailure = yield* core.life.fail(final)
-          if (!firstFailure) return
-          core.out.abort()
+          const from = core.life.now
+          if (!core.life.fail(final)) return
+          if (from._tag === "Reconnecting" && from.gap !== undefined) {
+            from.gap.out.abort()
+            yield* from.gap.flow.end
+          }
           return yield* core.wakeAll(final)
         }
       }
@@ -178,17 +176,24 @@ export const makeReconnector = (core: ReconnectCore): (
         () => Scope.close(o.scope, Exit.void),
       )
       yield* Effect.uninterruptible(Effect.suspend(() => {
-        // Installed before the state goes back to Open, so a close from
-        // then on finds the new session (and one that came first makes
-        // `resume` answer false: the new session is closed unused).
-        if (core.opts.whileReconnecting === "fail") core.freshBuffers()
-        core.sender.rebind(core.out, core.flow, privateGroup)
+        const life = core.life.now
+        if (life._tag !== "Reconnecting") return Scope.close(o.scope, Exit.void)
+        // The gap buffers become the new session's (under "wait"), or fresh ones.
+        let buffers: { readonly out: Outbound; readonly flow: FlowControl }
+        if (life.gap !== undefined) {
+          buffers = life.gap
+        } else {
+          core.counters.sentBefore += s.out.framesQueued
+          core.counters.writesBefore += s.out.writes
+          buffers = core.freshBuffers()
+        }
+        const { flow, out } = buffers
         let forgotten = 0
         if (privateGroup !== s.privateGroup) {
-          core.out.renameSender(groupEntry(privateGroup))
+          out.renameSender(groupEntry(privateGroup))
           // Messages queued in the gap to the old private group go nowhere
           // now: they will not come back, so their permits return here.
-          forgotten = core.flow.forget(s.privateGroup)
+          forgotten = flow.forget(s.privateGroup)
           // Requests made in the gap name the old private group as their
           // reply-to (inside their envelope, which the rename cannot reach):
           // no reply can come, so they fail now rather than at their timeout.
@@ -205,37 +210,32 @@ export const makeReconnector = (core: ReconnectCore): (
         core.router.rebind(privateGroup)
         core.tracker.reset()
         // Joins first, ahead of what senders queued meanwhile; they take no
-        // window permits (see `rejoining` in receive.ts).
-        core.out.prepend(core.sender.joinFrames(rejoin), rejoin.length)
-        const next = sessionOf(o, core.out, core.flow, core.opts.membership && core.flow.enabled ? rejoin : [])
-        core.current = next
-        return Effect.flatMap(core.life.resume, (ok) => {
-          if (!ok) {
-            next.out.abort()
-            return Scope.close(o.scope, Exit.void)
-          }
-          core.reconnected()
-          return core.flow.giveBack(forgotten).pipe(
-            Effect.zipRight(SubscriptionRef.set(core.views, core.tracker.current)),
-            Effect.zipRight(core.run(next, o.hs.leftover)),
-            Effect.zipRight(Effect.sync(() =>
-              core.events.publish({
-                _tag: "Reconnected",
-                address: o.label,
-                privateGroup,
-                previousPrivateGroup: s.privateGroup,
-                newPrivateGroup: privateGroup !== s.privateGroup,
-                rejoined: rejoin,
-                attempts,
-                unconfirmed: loss.unconfirmed,
-                unsent: loss.unsent,
-                cause: e,
-              })
-            )),
-          )
-        })
+        // window permits (see `rejoining` in reader.ts).
+        const next = sessionOf(o, out, flow, core.opts.membership && flow.enabled ? rejoin : [])
+        out.prepend(core.sender.joinFrames(next.nameField, rejoin), rejoin.length)
+        // Installed in one transition: from now on senders go to `next`.
+        core.life.resume(next)
+        core.counters.reconnects++
+        return flow.giveBack(forgotten).pipe(
+          Effect.zipRight(SubscriptionRef.set(core.views, core.tracker.current)),
+          Effect.zipRight(core.run(next)),
+          Effect.zipRight(Effect.sync(() =>
+            core.events.publish({
+              _tag: "Reconnected",
+              address: o.label,
+              privateGroup,
+              previousPrivateGroup: s.privateGroup,
+              newPrivateGroup: privateGroup !== s.privateGroup,
+              rejoined: rejoin,
+              attempts,
+              unconfirmed: loss.unconfirmed,
+              unsent: loss.unsent,
+              cause: e,
+            })
+          )),
+        )
       }))
     })
 
-  return disconnect
+  return start
 }

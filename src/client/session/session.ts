@@ -3,12 +3,13 @@
  * connection reconnects. Its record ({@link Session}), its two fibers — the
  * reader (receive.ts) and the writer, which writes everything encoded since
  * its last write in one write — and what the loss of it leads to: the
- * lifecycle's {@link Lifecycle.lose} transition decides between failing for
- * good and reconnecting (reconnect.ts).
+ * lifecycle's `lose` transition decides between failing for good and
+ * reconnecting (reconnect.ts). The lifecycle — the connection's one state
+ * value — holds the session itself.
  *
  * @module
  */
-import { Effect, type Fiber, FiberSet, type Schedule, type Scope } from "effect"
+import { Deferred, Effect, Exit, FiberId, FiberSet, type Schedule, type Scope } from "effect"
 import { FrameDecoder } from "../../protocol/decoder.ts"
 import type { Version } from "../../protocol/handshake.ts"
 import type { ByteStream } from "../../transport/conn.ts"
@@ -21,53 +22,86 @@ import type { Outbound } from "../admission/outbound.ts"
 import { reader } from "./reader.ts"
 import type { Router } from "../features/router.ts"
 import type { Sender } from "../admission/send.ts"
-import type { Lifecycle } from "../core/state.ts"
+import type { Life, Lifecycle } from "../core/state.ts"
+import type { Target } from "../admission/admission.ts"
+import { groupEntry } from "../../protocol/encode.ts"
 import type { Counters } from "./stats.ts"
 import type { ViewsRef, ViewTracker } from "../core/views.ts"
 import type { FlowControl } from "../admission/window.ts"
 
 /**
- * One daemon session under a connection.
+ * One daemon session under a connection: an immutable record owning its
+ * socket (and the scope that closes it), its outbound buffer and flow
+ * window, its decoder, its private group, and the signals of its reader
+ * and writer fibers having stopped.
  *
  * @since 0.2.0
  * @category models
  */
-export interface Session {
+export interface Session extends Target {
   readonly stream: ByteStream
   readonly scope: Scope.CloseableScope
-  readonly out: Outbound
-  readonly flow: FlowControl
-  readonly privateGroup: string
+  readonly decoder: FrameDecoder
   readonly privateName: string
   readonly daemonName: string
   readonly version: Version
   readonly label: string
+  /** The groups it joins again whose answers are still due (see `rejoining` in reader.ts). */
   readonly rejoining: Set<string>
-  reader: Fiber.RuntimeFiber<void> | undefined
-  writer: Fiber.RuntimeFiber<void> | undefined
+  /** Done when the reader fiber stopped. */
+  readonly readerDone: Deferred.Deferred<void>
+  /** Done when the writer fiber stopped. */
+  readonly writerDone: Deferred.Deferred<void>
 }
 
 /**
+ * The connection's one state value: its lifecycle, holding the session
+ * (and while reconnecting, the gap buffers senders queue into).
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type SessionLife = Lifecycle<Session, Target>
+
+/**
+ * Where senders' frames go in state `s`: the open session; while
+ * reconnecting, the gap buffers (or, with none, the lost session's closed
+ * buffer, so sends fail with the gap's error); else the last session's
+ * closed buffer.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const targetOf = (s: Life<Session, Target>): Target =>
+  s._tag === "Reconnecting" && s.gap !== undefined ? s.gap : s.session
+
+/**
  * The record of an opened session whose senders use `out` and `flow`;
- * `rejoining`, the groups it joins again (see `rejoining` in receive.ts).
+ * `rejoining`, the groups it joins again (see `rejoining` in reader.ts).
  *
  * @since 0.2.0
  * @category constructors
  */
-export const sessionOf = (o: Opened, out: Outbound, flow: FlowControl, rejoining: Iterable<string>): Session => ({
-  stream: o.stream,
-  scope: o.scope,
-  out,
-  flow,
-  privateGroup: o.hs.accept.privateGroup,
-  privateName: o.hs.privateName,
-  daemonName: o.hs.daemonName,
-  version: o.hs.accept.version,
-  label: o.label,
-  rejoining: new Set(rejoining),
-  reader: undefined,
-  writer: undefined,
-})
+export const sessionOf = (o: Opened, out: Outbound, flow: FlowControl, rejoining: Iterable<string>): Session => {
+  const decoder = new FrameDecoder("toClient")
+  decoder.push(o.hs.leftover)
+  return {
+    stream: o.stream,
+    scope: o.scope,
+    out,
+    flow,
+    decoder,
+    privateGroup: o.hs.accept.privateGroup,
+    nameField: groupEntry(o.hs.accept.privateGroup),
+    privateName: o.hs.privateName,
+    daemonName: o.hs.daemonName,
+    version: o.hs.accept.version,
+    label: o.label,
+    rejoining: new Set(rejoining),
+    readerDone: Deferred.unsafeMake(FiberId.none),
+    writerDone: Deferred.unsafeMake(FiberId.none),
+  }
+}
 
 /**
  * The parts of a connection a session's fibers work with; `current` is the
@@ -79,7 +113,7 @@ export const sessionOf = (o: Opened, out: Outbound, flow: FlowControl, rejoining
 export interface SessionCore {
   readonly opts: ResolvedOptions
   readonly fibers: FiberSet.FiberSet<void, never>
-  readonly life: Lifecycle
+  readonly life: SessionLife
   readonly sender: Sender
   readonly tracker: ViewTracker
   readonly views: ViewsRef
@@ -87,37 +121,34 @@ export interface SessionCore {
   readonly router: Router
   readonly reassembly: Reassembly
   readonly counters: Counters
-  readonly current: Session
   /** Wakes everything blocked with a final error. */
   readonly wakeAll: (e: ConnectionError) => Effect.Effect<void>
+  /** Fresh gap buffers for senders while reconnecting (`whileReconnecting: "wait"`), after `lost`. */
+  readonly gapOf: (lost: Session) => Target | undefined
   /** Starts reconnecting after the loss of a session (reconnect.ts). */
-  readonly disconnect: (
-    s: Session,
+  readonly reconnect: (
+    lost: Session,
     e: ConnectionError,
-    gap: ConnectionError,
     schedule: Schedule.Schedule<unknown, ConnectError>,
   ) => Effect.Effect<void>
 }
 
 /**
- * Starts a session's reader and writer fibers (interruptible, also when
- * started from the uninterruptible step that installs a new session);
- * `leftover` is what the handshake read past its end.
+ * Starts session `s`'s reader and writer fibers (interruptible, also when
+ * started from the uninterruptible step that installs a new session).
  *
  * @since 0.2.0
  * @category constructors
  */
-export const runSession = (core: SessionCore, s: Session, leftover: Uint8Array): Effect.Effect<void> =>
+export const runSession = (core: SessionCore, s: Session): Effect.Effect<void> =>
   Effect.gen(function* () {
-    const fail = lost(core, s)
-    const decoder = new FrameDecoder("toClient")
-    decoder.push(leftover)
-    s.reader = yield* FiberSet.run(
+    const fail = lose(core, s)
+    yield* FiberSet.run(
       core.fibers,
       Effect.interruptible(reader({
         privateGroup: s.privateGroup,
         stream: s.stream,
-        decoder,
+        decoder: s.decoder,
         flow: s.flow,
         sender: core.sender,
         tracker: core.tracker,
@@ -129,10 +160,10 @@ export const runSession = (core: SessionCore, s: Session, leftover: Uint8Array):
         fail,
         rejoining: s.rejoining,
         ended: () => s.out.closed,
-      })),
+      })).pipe(Effect.ensuring(Deferred.done(s.readerDone, Exit.void))),
     )
     // The writer: everything encoded since the last write, in one write.
-    s.writer = yield* FiberSet.run(
+    yield* FiberSet.run(
       core.fibers,
       Effect.interruptible(Effect.gen(function* () {
         while (true) {
@@ -142,35 +173,33 @@ export const runSession = (core: SessionCore, s: Session, leftover: Uint8Array):
           const r = yield* Effect.either(s.stream.write(bytes))
           if (r._tag === "Left") return yield* fail("NetError", `writing to ${s.stream.address} failed`, r.left)
         }
-      })),
+      })).pipe(Effect.ensuring(Deferred.done(s.writerDone, Exit.void))),
     )
   })
 
-// Session `s`'s reader or writer failed. A session that is no longer the
-// current one (its loss was already handled) is ignored.
-const lost =
+// Session `s`'s reader or writer failed: the lifecycle's `lose` transition
+// decides (a session that is no longer the current one is ignored).
+const lose =
   (core: SessionCore, s: Session) =>
   (reason: ConnectionError["reason"], detail: string, cause?: unknown): Effect.Effect<void> =>
     Effect.suspend(() => {
-      if (s !== core.current) return Effect.void
       const e = new ConnectionError({ reason, privateGroup: s.privateGroup, detail, cause })
       const schedule = core.opts.reconnect
-      const gap = schedule === undefined ? undefined : new ConnectionError({
+      const gapError = schedule === undefined ? undefined : new ConnectionError({
         reason,
         privateGroup: s.privateGroup,
         detail: `${detail}; the connection is reconnecting`,
         cause,
         reconnecting: true,
       })
-      return Effect.flatMap(core.life.lose(e, gap), (step) => {
-        switch (step) {
-          case "Ignore":
-            return Effect.void
-          case "Fail":
-            s.out.abort()
-            return Effect.zipRight(s.stream.close, core.wakeAll(e))
-          case "Reconnect":
-            return schedule === undefined || gap === undefined ? Effect.void : core.disconnect(s, e, gap, schedule)
-        }
-      })
+      const gap = gapError === undefined ? undefined : core.gapOf(s)
+      switch (core.life.lose(s, e, gapError, gap)) {
+        case "Ignore":
+          return Effect.void
+        case "Fail":
+          s.out.abort()
+          return Effect.zipRight(s.stream.close, core.wakeAll(e))
+        case "Reconnect":
+          return schedule === undefined ? Effect.void : core.reconnect(s, e, schedule)
+      }
     })

@@ -16,11 +16,9 @@ import type { Reassembly } from "../features/fragments.ts"
 import type { Inbound } from "../core/inbound.ts"
 import type { FlowWindow } from "../options.ts"
 import type { MetricSample } from "../core/observability.ts"
-import type { Outbound } from "../admission/outbound.ts"
 import type { ReadCounters } from "./reader.ts"
 import type { Router } from "../features/router.ts"
 import type { Sender } from "../admission/send.ts"
-import type { FlowControl } from "../admission/window.ts"
 
 /**
  * Gauges of a connection.
@@ -120,9 +118,8 @@ export class Counters implements ReadCounters {
  * @category models
  */
 export interface StatsSources {
+  /** Its target is the buffer and window senders use now. */
   readonly sender: Sender
-  readonly out: Outbound
-  readonly flow: FlowControl
   readonly inbound: Inbound
   readonly router: Router
   readonly reassembly: Reassembly
@@ -136,7 +133,8 @@ export interface StatsSources {
  * @category constructors
  */
 export const statsOf = (s: StatsSources): ConnectionStats => {
-  const { counters, flow, inbound, out, reassembly, router, sender } = s
+  const { counters, inbound, reassembly, router, sender } = s
+  const { flow, out } = sender.target
   return {
     window: flow.window,
     windowCapacity: flow.capacity,
@@ -178,13 +176,13 @@ export const metricSampleOf = (s: StatsSources): MetricSample => ({
   bytesSent: s.counters.bytesWritten,
   received: receivedOf(s),
   bytesReceived: s.counters.bytes,
-  windowInUse: s.flow.inUse,
+  windowInUse: s.sender.target.flow.inUse,
   inbound: s.inbound.buffered,
   reconnects: s.counters.reconnects,
 })
 
 // Frames queued so far, through this buffer and the earlier sessions' ones.
-const sentOf = (s: StatsSources): number => s.counters.sentBefore + s.out.framesQueued
+const sentOf = (s: StatsSources): number => s.counters.sentBefore + s.sender.target.out.framesQueued
 
 // Messages received so far, those routed to subscriptions and requests included.
 const receivedOf = (s: StatsSources): number => s.counters.received + s.router.routed
