@@ -15,7 +15,8 @@ import {
 import { messageAt, ReceivedMessage } from "../../src/client/core/message.ts"
 import { encodeMulticast, FrameDecoder, type RegularMessage, type ServerMessage } from "../../src/protocol/mod.ts"
 import { Prng } from "../_helpers/prng.ts"
-import { sleep, startDaemon } from "./_fixtures.ts"
+import { sleep } from "./_fixtures.ts"
+import { daemonAndClients } from "../_helpers/clients.ts"
 
 const TIMEOUT = 20_000
 
@@ -52,9 +53,7 @@ describe("large messages", () => {
     "a 1 MiB message goes in fragments and arrives whole, in order with its sender's other messages",
     () =>
       Effect.gen(function* () {
-        const d = yield* startDaemon()
-        const a = yield* connect({ daemon: d.spreadName, name: "a" })
-        const b = yield* connect({ daemon: d.spreadName, name: "b" })
+        const { clients: [a, b] } = yield* daemonAndClients("a", "b")
         yield* b.join("big")
         yield* a.join("big")
         yield* sleep(50)
@@ -84,8 +83,7 @@ describe("large messages", () => {
     "multicast refuses a payload over maxMessageBytes and a fragmented one with an unordered service",
     () =>
       Effect.gen(function* () {
-        const d = yield* startDaemon()
-        const a = yield* connect({ daemon: d.spreadName, maxMessageBytes: 300_000 })
+        const { clients: [a] } = yield* daemonAndClients({ maxMessageBytes: 300_000 })
         const tooBig = yield* Effect.flip(a.multicast({ groups: "g", data: new Uint8Array(300_001), service: "Fifo" }))
         expect(tooBig).toBeInstanceOf(RequestError)
         expect(tooBig.reason).toBe("MessageTooLong")
@@ -113,8 +111,7 @@ describe("large messages", () => {
     "a sender that disconnects mid-message leaves nothing delivered and no memory held",
     () =>
       Effect.gen(function* () {
-        const d = yield* startDaemon()
-        const b = yield* connect({ daemon: d.spreadName, name: "b" })
+        const { daemon: d, clients: [b] } = yield* daemonAndClients("b")
         yield* b.join("big")
         const parts = fragmentPayloads(bytesOf(5 * FRAGMENT_BYTES, 2), 1, 1)
         yield* Effect.scoped(Effect.gen(function* () {
@@ -138,9 +135,7 @@ describe("large messages", () => {
     "a receiver drops a fragmented message above its maxMessageBytes and carries on",
     () =>
       Effect.gen(function* () {
-        const d = yield* startDaemon()
-        const a = yield* connect({ daemon: d.spreadName })
-        const b = yield* connect({ daemon: d.spreadName, maxMessageBytes: 200_000 })
+        const { clients: [a, b] } = yield* daemonAndClients({}, { maxMessageBytes: 200_000 })
         yield* b.join("big")
         yield* sleep(50)
         yield* a.multicast({ groups: "big", data: new Uint8Array(500_000), service: "Fifo" })
@@ -155,9 +150,7 @@ describe("large messages", () => {
 
   it.scopedLive("a large send interrupted partway leaves nothing held at the receivers", () =>
     Effect.gen(function* () {
-      const d = yield* startDaemon()
-      const a = yield* connect({ daemon: d.spreadName, name: "a", window: fixedWindow(1) })
-      const b = yield* connect({ daemon: d.spreadName, name: "b" })
+      const { clients: [a, b] } = yield* daemonAndClients({ name: "a", window: fixedWindow(1) }, "b")
       yield* b.join("big")
       yield* a.join("big")
       yield* sleep(50)

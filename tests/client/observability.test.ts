@@ -3,6 +3,7 @@ import { Effect, Exit, Metric, type MetricState, Scope, Tracer } from "effect"
 import { connect } from "../../src/client/connection.ts"
 import { ClientMetrics, CONNECTION_TAG } from "../../src/client/core/observability.ts"
 import { sleep, startDaemon } from "./_fixtures.ts"
+import { daemonAndClients } from "../_helpers/clients.ts"
 
 /** A tracer that records the name of every span, passing spans on to `base`. */
 const recording = (base: Tracer.Tracer, names: Array<string>): Tracer.Tracer =>
@@ -65,8 +66,7 @@ describe("client observability", () => {
 
   it.scopedLive("gauges show the inbound depth while it lasts, once a second", () =>
     Effect.gen(function* () {
-      const d = yield* startDaemon()
-      const a = yield* connect({ daemon: d.spreadName, name: "gauged" })
+      const { daemon: d, clients: [a] } = yield* daemonAndClients("gauged")
       yield* a.join("g")
       for (let i = 0; i < 5; i++) yield* a.multicast({ groups: "g", data: "x" })
       yield* sleep(1300)

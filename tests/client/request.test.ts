@@ -3,7 +3,8 @@ import { Data, Effect, Exit, Fiber, Option, Stream } from "effect"
 import { connect, type Connection } from "../../src/client/connection.ts"
 import { decodeEnvelope, encodeEnvelope } from "../../src/client/features/envelope.ts"
 import type { ServerMessage } from "../../src/protocol/server_messages.ts"
-import { quiet, sleep, startDaemon } from "./_fixtures.ts"
+import { quiet, sleep } from "./_fixtures.ts"
+import { daemonAndClients } from "../_helpers/clients.ts"
 
 const TIMEOUT = 15_000
 const decoder = new TextDecoder()
@@ -37,10 +38,7 @@ describe("request/reply", () => {
     "request completes with the reply of a responder; the request on the wire is a documented envelope",
     () =>
       Effect.gen(function* () {
-        const d = yield* startDaemon()
-        const server = yield* connect({ daemon: d.spreadName, name: "server" })
-        const client = yield* connect({ daemon: d.spreadName, name: "client" })
-        const observer = yield* connect({ daemon: d.spreadName, name: "observer" })
+        const { clients: [server, client, observer] } = yield* daemonAndClients("server", "client", "observer")
         yield* observer.join("time")
         yield* serve(server, "time", (q) => Effect.succeed(`echo ${q}`))
         yield* awaitMembers(observer, "time", 2)
@@ -67,9 +65,7 @@ describe("request/reply", () => {
     "a client that writes the envelope by hand (as a C client would) gets the reply on its private group",
     () =>
       Effect.gen(function* () {
-        const d = yield* startDaemon()
-        const server = yield* connect({ daemon: d.spreadName, name: "server" })
-        const plain = yield* connect({ daemon: d.spreadName, name: "plain" })
+        const { clients: [server, plain] } = yield* daemonAndClients("server", "plain")
         yield* serve(server, "upper", (q) => Effect.succeed(q.toUpperCase()))
         const payload = encodeEnvelope({
           kind: "Request",
@@ -95,9 +91,7 @@ describe("request/reply", () => {
     "request fails with RequestTimeout when nobody answers, and a late reply is dropped",
     () =>
       Effect.gen(function* () {
-        const d = yield* startDaemon()
-        const server = yield* connect({ daemon: d.spreadName, name: "server" })
-        const client = yield* connect({ daemon: d.spreadName, name: "client" })
+        const { clients: [server, client] } = yield* daemonAndClients("server", "client")
         const nobody = yield* Effect.flip(client.request({ group: "void", data: "anyone?", timeout: "150 millis" }))
         expect(nobody._tag).toBe("RequestTimeout")
         if (nobody._tag === "RequestTimeout") expect(nobody.group).toBe("void")
@@ -117,9 +111,7 @@ describe("request/reply", () => {
     "a failing handler is answered with an error reply: request fails with ResponderError",
     () =>
       Effect.gen(function* () {
-        const d = yield* startDaemon()
-        const server = yield* connect({ daemon: d.spreadName, name: "server" })
-        const client = yield* connect({ daemon: d.spreadName, name: "client" })
+        const { clients: [server, client] } = yield* daemonAndClients("server", "client")
         yield* serve(server, "picky", (q) =>
           q === "ok" ? Effect.succeed("fine") : Effect.fail(new Refused({ message: `no ${q}` })))
         const e = yield* Effect.flip(client.request({ group: "picky", data: "thanks", timeout: "2 seconds" }))
@@ -138,8 +130,7 @@ describe("request/reply", () => {
     "requestMany gathers one reply per member of its view, or what came by the deadline",
     () =>
       Effect.gen(function* () {
-        const d = yield* startDaemon()
-        const client = yield* connect({ daemon: d.spreadName, name: "client" })
+        const { daemon: d, clients: [client] } = yield* daemonAndClients("client")
         for (const name of ["w1", "w2", "w3"]) {
           const w = yield* connect({ daemon: d.spreadName, name })
           yield* serve(w, "workers", () => Effect.succeed(name))
@@ -171,8 +162,7 @@ describe("request/reply", () => {
     "a waiting request fails with the sticky error when the connection closes",
     () =>
       Effect.gen(function* () {
-        const d = yield* startDaemon()
-        const client = yield* connect({ daemon: d.spreadName, name: "client" })
+        const { clients: [client] } = yield* daemonAndClients("client")
         const waiting = yield* Effect.fork(client.request({ group: "void", data: "x", timeout: "10 seconds" }))
         yield* sleep(50)
         yield* client.close
@@ -190,9 +180,7 @@ describe("request/reply", () => {
     "ordinary messages flow as before: to a responder's group they are ignored, to a requester they reach messages",
     () =>
       Effect.gen(function* () {
-        const d = yield* startDaemon()
-        const server = yield* connect({ daemon: d.spreadName, name: "server" })
-        const client = yield* connect({ daemon: d.spreadName, name: "client" })
+        const { clients: [server, client] } = yield* daemonAndClients("server", "client")
         yield* serve(server, "svc", (q) => Effect.succeed(q))
         yield* client.multicast({ groups: "svc", data: "not a request" })
         // A payload that starts like an envelope but is not one.
