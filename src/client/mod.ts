@@ -58,12 +58,14 @@ export {
   type Reply,
   type RequestManyOptions,
   type RequestOptions,
+  type RespondOptions,
+} from "./features/request.ts"
+export {
   RequestTimeout,
   type RequestTimeoutFields,
   ResponderError,
   type ResponderErrorFields,
-  type RespondOptions,
-} from "./features/request.ts"
+} from "./features/request_errors.ts"
 export { ClientMetrics, type ClientMetricSet } from "./core/observability.ts"
 export {
   json,

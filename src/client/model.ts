@@ -9,15 +9,8 @@ import type { ServerMessage } from "../protocol/server_messages.ts"
 import type { ConnectionError, RequestError } from "./errors.ts"
 import type { ConnectionEvent } from "./core/events.ts"
 import type { OutgoingMessage } from "./admission/frames.ts"
-import type {
-  FailedReply,
-  Reply,
-  RequestManyOptions,
-  RequestOptions,
-  RequestTimeout,
-  ResponderError,
-  RespondOptions,
-} from "./features/request.ts"
+import type { FailedReply, Reply, RequestManyOptions, RequestOptions, RespondOptions } from "./features/request.ts"
+import type { RequestTimeout, ResponderError } from "./features/request_errors.ts"
 import type { SubscribeOptions } from "./features/subscribe.ts"
 import type { ConnectionState } from "./core/state.ts"
 import type { GroupView } from "./core/views.ts"

@@ -4,14 +4,8 @@ import { connect, type Connection } from "../../src/client/connection.ts"
 import { fixedWindow } from "../../src/client/options.ts"
 import { RequestError } from "../../src/client/errors.ts"
 import { crc32 } from "../../src/client/features/envelope.ts"
-import {
-  abortPayload,
-  FRAGMENT_BYTES,
-  fragmentPayloads,
-  MAX_PARTIALS_PER_SENDER,
-  PARTIAL_OVERHEAD,
-  Reassembly,
-} from "../../src/client/features/fragments.ts"
+import { abortPayload, FRAGMENT_BYTES, fragmentPayloads } from "../../src/client/features/fragments.ts"
+import { MAX_PARTIALS_PER_SENDER, PARTIAL_OVERHEAD, Reassembly } from "../../src/client/features/reassembly.ts"
 import { messageAt, ReceivedMessage } from "../../src/client/core/message.ts"
 import { encodeMulticast, FrameDecoder, type RegularMessage, type ServerMessage } from "../../src/protocol/mod.ts"
 import { Prng } from "../_helpers/prng.ts"

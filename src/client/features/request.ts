@@ -1,15 +1,15 @@
 /**
  * Request/reply over Spread groups, with the envelope of envelope.ts.
  *
- * - `request(group, data)` multicasts a request envelope (a fresh
+ * - `request({ group, data })` multicasts a request envelope (a fresh
  *   correlation id, this connection's private group as reply-to) to `group`
  *   and completes with the first reply; `RequestTimeout` when none comes in
- *   time, the sticky error if the connection ends first.
- * - `requestMany(group, data, { count, timeout })` collects replies until
+ *   time (request_errors.ts), the sticky error if the connection ends first.
+ * - `requestMany({ group, data, count, timeout })` collects replies until
  *   `count` came or the timeout passed (scatter/gather), whichever is first.
- * - `respond(group, handler)` subscribes to `group` and answers each request
- *   envelope to its reply-to group: the handler's value as a reply, its
- *   failure as an error reply.
+ * - `respond({ group, handler })` subscribes to `group` and answers each
+ *   request envelope to its reply-to group: the handler's value as a reply,
+ *   its failure as an error reply.
  *
  * Replies travel to the requester's private group and are matched in the
  * reader by correlation id; they never reach `messages`. A reply to a
@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { type Cause, Data, Duration, Effect, Option, Stream } from "effect"
+import { Duration, Effect, Option, Stream } from "effect"
 import type { ServiceLevel } from "../../protocol/constants.ts"
 import type { RegularMessage } from "../../protocol/server_messages.ts"
 import { encodeEnvelope, type EnvelopeKind, parseEnvelope } from "./envelope.ts"
@@ -25,100 +25,10 @@ import { type ConnectionError, RequestError } from "../errors.ts"
 import type { OutgoingMessage } from "../admission/frames.ts"
 import type { FailedReply, Reply, Router } from "./router.ts"
 import type { SubscribeOptions } from "./subscribe.ts"
+import { RequestTimeout, ResponderError } from "./request_errors.ts"
 import type { ServerMessage } from "../../protocol/server_messages.ts"
 
 export type { FailedReply, Reply } from "./router.ts"
-
-/**
- * The fields of {@link RequestTimeout}.
- *
- * @since 0.2.0
- * @category models
- */
-export interface RequestTimeoutFields {
-  /** The group the request went to. */
-  readonly group: string
-  /** The timeout that passed. */
-  readonly timeout: Duration.Duration
-  /** The request's correlation id. */
-  readonly correlationId: string
-}
-
-/**
- * The tagged-error base of {@link RequestTimeout}, typed explicitly so the
- * public API has no inferred ("slow") types.
- *
- * @since 0.2.0
- * @category errors
- */
-export const RequestTimeoutBase: new (
-  args: RequestTimeoutFields,
-) => Cause.YieldableError & { readonly _tag: "RequestTimeout" } & Readonly<RequestTimeoutFields> = Data
-  .TaggedError("RequestTimeout")
-
-/**
- * No reply came within the request's timeout.
- *
- * @since 0.2.0
- * @category errors
- */
-export class RequestTimeout extends RequestTimeoutBase {
-  /**
-   * A one-line description naming the group and the timeout.
-   *
-   * @since 0.2.0
-   */
-  override get message(): string {
-    return `No reply from group "${this.group}" within ${Duration.format(this.timeout)} (request ${this.correlationId})`
-  }
-}
-
-/**
- * The fields of {@link ResponderError}.
- *
- * @since 0.2.0
- * @category models
- */
-export interface ResponderErrorFields {
-  /** The group the request went to. */
-  readonly group: string
-  /** The responder's private group. */
-  readonly responder: string
-  /** What the responder reported. */
-  readonly reason: string
-  /** The request's correlation id. */
-  readonly correlationId: string
-}
-
-/**
- * The tagged-error base of {@link ResponderError}, typed explicitly so the
- * public API has no inferred ("slow") types.
- *
- * @since 0.2.0
- * @category errors
- */
-export const ResponderErrorBase: new (
-  args: ResponderErrorFields,
-) => Cause.YieldableError & { readonly _tag: "ResponderError" } & Readonly<ResponderErrorFields> = Data
-  .TaggedError("ResponderError")
-
-/**
- * The first reply to a request was an error reply: the responder's handler
- * failed.
- *
- * @since 0.2.0
- * @category errors
- */
-export class ResponderError extends ResponderErrorBase {
-  /**
-   * A one-line description naming the responder and its reason.
-   *
-   * @since 0.2.0
-   */
-  override get message(): string {
-    return `Responder ${this.responder} of group "${this.group}" failed: ${this.reason}`
-  }
-}
 
 /**
  * A request, as `request` takes it (like `multicast`'s message: one options

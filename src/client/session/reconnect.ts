@@ -15,7 +15,7 @@ import { Effect, Exit, FiberSet, Schedule, Scope, SubscriptionRef } from "effect
 import { type ConnectError, ConnectionError } from "../errors.ts"
 import { openAny, type Opened } from "../dialing.ts"
 import type { Events } from "../core/events.ts"
-import type { Reassembly } from "../features/fragments.ts"
+import type { Reassembly } from "../features/reassembly.ts"
 import { groupEntry } from "../../protocol/encode.ts"
 import type { Inbound } from "../core/inbound.ts"
 import type { Discontinuity } from "../core/discontinuity.ts"

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import type { Reassembly } from "../features/fragments.ts"
+import type { Reassembly } from "../features/reassembly.ts"
 import type { Inbound } from "../core/inbound.ts"
 import type { FlowWindow } from "../options.ts"
 import type { MetricSample } from "../core/observability.ts"
