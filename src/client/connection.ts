@@ -129,6 +129,7 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
       opts.membership,
       nonce,
       (group) => sender.joined.has(group),
+      () => life.finalError,
     )
     const parts = {
       opts,

@@ -207,6 +207,12 @@ export class Lifecycle<S, G> {
     })
   }
 
+  /** The sticky error once the connection failed or closed; `undefined` while open or reconnecting. */
+  get finalError(): ConnectionError | undefined {
+    const s = MutableRef.get(this.#ref)
+    return s._tag === "Failed" || s._tag === "Closed" ? s.error : undefined
+  }
+
   /**
    * The sticky error: the recorded one, `closing` while the state is still
    * `Open`, or the gap's error while reconnecting.

@@ -132,23 +132,33 @@ export class Router {
   #requests = false
   #nextId = 1
   #dirty: Array<Subscriber> = []
-  #ended: ConnectionError | undefined
+  readonly #finalError: () => ConnectionError | undefined
+  #woken = false
 
   /**
    * A router for the session `privateGroup`; `isJoined` tells whether a
    * group is joined as of the frames queued so far (a leave of a group that
-   * is not gets no self-leave).
+   * is not gets no self-leave). `finalError` reads the sticky error from
+   * the connection's state once it failed or closed (the router keeps no
+   * copy).
    */
-  constructor(privateGroup: string, membership: boolean, nonce: number, isJoined: (group: string) => boolean) {
+  constructor(
+    privateGroup: string,
+    membership: boolean,
+    nonce: number,
+    isJoined: (group: string) => boolean,
+    finalError: () => ConnectionError | undefined,
+  ) {
     this.#privateGroup = privateGroup
     this.#membership = membership
     this.#isJoined = isJoined
+    this.#finalError = finalError
     this.nonce = nonce >>> 0
   }
 
-  /** The sticky error once the connection ended. */
+  /** The sticky error once the connection ended (from the connection's state). */
   get ended(): ConnectionError | undefined {
-    return this.#ended
+    return this.#finalError()
   }
 
   /** Subscribers now. */
@@ -215,7 +225,8 @@ export class Router {
       const idLow = this.#nextId
       this.#nextId = this.#nextId >= 0xffffffff ? 1 : this.#nextId + 1
       const entry: PendingRequest = { want, replies: [], done }
-      if (this.#ended !== undefined) Deferred.unsafeDone(done, Exit.fail(this.#ended))
+      const ended = this.#finalError()
+      if (ended !== undefined) Deferred.unsafeDone(done, Exit.fail(ended))
       else this.#pending.set(idLow, entry)
       this.#requests = true
       this.active = true
@@ -343,11 +354,15 @@ export class Router {
     })
   }
 
-  /** Ends every subscriber's buffer and fails every pending request with the sticky error. */
+  /**
+   * Wakes what waits here once the connection ended: ends every
+   * subscriber's buffer and fails every pending request with `error`, the
+   * sticky error (once).
+   */
   end(error: ConnectionError): Effect.Effect<void> {
     return Effect.suspend(() => {
-      if (this.#ended !== undefined) return Effect.void
-      this.#ended = error
+      if (this.#woken) return Effect.void
+      this.#woken = true
       for (const p of this.#pending.values()) Deferred.unsafeDone(p.done, Exit.fail(error))
       this.#pending.clear()
       const ends: Array<Effect.Effect<void>> = []
