@@ -74,4 +74,4 @@ export {
   type SelfLeaveMessage,
   type ServerMessage,
   type TransitionalMessage,
-} from "./src/protocol/messages.ts"
+} from "./src/protocol/server_messages.ts"

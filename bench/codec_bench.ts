@@ -7,7 +7,17 @@
  *
  * @module
  */
-import { decodeServerMessage, encodeMulticast, Frame, FrameDecoder, isProtocolError } from "../src/protocol/mod.ts"
+import {
+  decodeServerMessage,
+  encodeInto,
+  encodeMulticast,
+  Frame,
+  FrameDecoder,
+  groupEntry,
+  hintOf,
+  isProtocolError,
+  ServiceBits,
+} from "../src/protocol/mod.ts"
 import { concatBytes } from "../src/protocol/bytes.ts"
 
 const CHUNK = 64 * 1024
@@ -51,6 +61,14 @@ const data100 = new Uint8Array(100).fill(0x61)
 
 Deno.bench("encodeMulticast, 100 B to 1 group (1 msg/iter)", { group: "header" }, () => {
   encodeMulticast({ privateGroup: "#alice#localhost", service: "Agreed", groups: ["svc"], messType: 5, data: data100 })
+})
+
+// What the client's send path does per message: encode in place into a reused buffer (no allocation).
+const intoBuf = new Uint8Array(64 * 1024)
+const nameField = groupEntry("#alice#localhost")
+const frame100 = { type: ServiceBits.AGREED_MESS, hint: hintOf(5), groups: [groupEntry("svc")], data: data100 }
+Deno.bench("encodeInto, 100 B to 1 group, in place (1 msg/iter)", { group: "header" }, () => {
+  encodeInto(intoBuf, 0, nameField, frame100)
 })
 
 const one = message(100)

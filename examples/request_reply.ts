@@ -29,13 +29,16 @@ class UnknownItem extends Data.TaggedError("UnknownItem")<{ readonly item: strin
 
 /** One replica: answers every quote request on "pricing" until interrupted. */
 const replica = (conn: Connection, name: string) =>
-  conn.respond("pricing", (req) =>
-    Effect.gen(function* () {
-      const q = yield* requests.decode(req)
-      const price = PRICES[q.item]
-      if (price === undefined) return yield* new UnknownItem({ item: q.item })
-      return yield* quotes.encode({ item: q.item, total: price * q.quantity, replica: name })
-    }))
+  conn.respond({
+    group: "pricing",
+    handler: (req) =>
+      Effect.gen(function* () {
+        const q = yield* requests.decode(req)
+        const price = PRICES[q.item]
+        if (price === undefined) return yield* new UnknownItem({ item: q.item })
+        return yield* quotes.encode({ item: q.item, total: price * q.quantity, replica: name })
+      }),
+  })
 
 /** Waits until `conn`'s view of `group` has `n` members. */
 const members = (conn: Connection, group: string, n: number) =>
@@ -65,12 +68,14 @@ export const main: Effect.Effect<ReadonlyArray<string>> = Effect.scoped(Effect.g
   const say = (s: string) => Effect.zipRight(Console.log(s), Effect.sync(() => out.push(s)))
 
   // One quote: the first replica to answer.
-  const reply = yield* client.request("pricing", yield* requests.encode({ item: "tea", quantity: 5 }))
+  const reply = yield* client.request({ group: "pricing", data: yield* requests.encode({ item: "tea", quantity: 5 }) })
   const one = yield* quotes.decode(reply)
   yield* say(`5 tea cost ${one.total}`)
 
   // Scatter/gather: both replicas answer.
-  const all = yield* client.requestMany("pricing", yield* requests.encode({ item: "coffee", quantity: 2 }), {
+  const all = yield* client.requestMany({
+    group: "pricing",
+    data: yield* requests.encode({ item: "coffee", quantity: 2 }),
     count: 2,
     timeout: "2 seconds",
   })
@@ -78,13 +83,13 @@ export const main: Effect.Effect<ReadonlyArray<string>> = Effect.scoped(Effect.g
   yield* say(`2 coffee: ${totals.map((q) => `${q.replica} says ${q.total}`).sort().join(", ")}`)
 
   // A handler failure comes back as a ResponderError.
-  yield* client.request("pricing", yield* requests.encode({ item: "caviar", quantity: 1 })).pipe(
+  yield* client.request({ group: "pricing", data: yield* requests.encode({ item: "caviar", quantity: 1 }) }).pipe(
     Effect.flatMap(() => say("caviar: unexpectedly priced")),
     Effect.catchTag("ResponderError", (e) => say(`caviar: ${e.reason}`)),
   )
 
   // Nobody answers on "weather": a RequestTimeout.
-  yield* client.request("weather", "tomorrow?", { timeout: "200 millis" }).pipe(
+  yield* client.request({ group: "weather", data: "tomorrow?", timeout: "200 millis" }).pipe(
     Effect.flatMap(() => say("weather: unexpectedly answered")),
     Effect.catchTag("RequestTimeout", (e) => say(`weather: ${e.message.split(" (")[0]}`)),
   )

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { ServerMessage } from "../protocol/messages.ts"
+import type { ServerMessage } from "../protocol/server_messages.ts"
 
 const SEPARATOR = "============================"
 const decoder = new TextDecoder()

@@ -1,26 +1,20 @@
 /**
- * A client connection to a Spread daemon, assembled from its rooms:
+ * A client connection to a Spread daemon, assembled from the folders of
+ * src/client (each has a README), lowest first:
  *
- * - state.ts: the lifecycle state machine (one `Ref`, named transitions);
- * - dialing.ts: dial and handshake over the list of daemon addresses;
- * - session.ts + reconnect.ts: one daemon session (its record, its reader
- *   and writer fibers, what its loss leads to), and replacing a lost one;
- * - large.ts + fragments.ts: large messages in fragments, and back;
- * - send.ts + counting.ts + queueing.ts + outbound.ts + window.ts:
- *   validation, what counts in the flow window, the one-step and the
- *   waiting paths, and frames encoded in place into the coalescing
- *   writer's buffer;
- * - frames.ts + name_cache.ts + frame_writer.ts: a send checked and
- *   prepared, the validated destination names, and the byte writers;
- * - receive.ts + message.ts + inbound.ts: the reader loop, one object per
- *   message, and the inbound `Mailbox`;
- * - refinements.ts and discontinuity.ts: the kinds of a received message,
- *   and the mark a reconnect leaves where a session was replaced;
- * - views.ts and events.ts: membership views and health events;
- * - close.ts: the graceful close, also the scope's finalizer;
- * - stats.ts: the running totals, and the `stats` and metrics readings;
- * - operations.ts: the public face, the {@link Connection} object whose
- *   operations call into the rooms above.
+ * - core/: the values a connection carries — its lifecycle state (one
+ *   `Ref`, named transitions), received messages, the inbound buffer,
+ *   events and views;
+ * - admission/: the send path — can this frame go out now, or must it wait
+ *   for the flow window or the writer buffer;
+ * - features/: request/reply, subscribe (and the reader's dispatch table,
+ *   router.ts), large messages, the envelope, typed payloads;
+ * - session/: one daemon session (reader and writer fibers, loss,
+ *   reconnect, close, stats);
+ * - config/: settings from Effect `Config`, and the `Spread` layer;
+ * - beside them: dialing.ts and handshake.ts (opening a session), options.ts,
+ *   errors.ts, model.ts (the public {@link Connection} type) and
+ *   operations.ts (the object that implements it).
  *
  * Fibers replace the C library's threads: one reader fiber decodes what the
  * daemon sends, one writer fiber writes what senders encoded (everything
@@ -54,29 +48,29 @@
  * @module
  */
 import { Deferred, Effect, FiberSet, type Scope, SubscriptionRef } from "effect"
-import { type CloseCore, makeClose } from "./close.ts"
+import { makeClose } from "./session/close.ts"
 import { type ConnectError, ConnectionError } from "./errors.ts"
 import { openAny, type Opened } from "./dialing.ts"
-import { Events } from "./events.ts"
-import { Reassembly } from "./fragments.ts"
-import { makeReconnector, type ReconnectCore } from "./reconnect.ts"
-import { runSession, type Session, type SessionCore, sessionOf } from "./session.ts"
-import { Inbound } from "./inbound.ts"
+import { Events } from "./core/events.ts"
+import { Reassembly } from "./features/reassembly.ts"
+import { makeReconnect } from "./session/reconnect.ts"
+import { runSession, type Session, type SessionCore, type SessionLife, sessionOf, targetOf } from "./session/session.ts"
+import { Inbound } from "./core/inbound.ts"
 import { type ConnectOptions, labelOf, type ResolvedOptions, resolveOptions } from "./options.ts"
-import { Outbound } from "./outbound.ts"
+import { Outbound } from "./admission/outbound.ts"
 import type { Connection } from "./model.ts"
-import { connectionOf, type OperationsCore } from "./operations.ts"
-import { Router } from "./router.ts"
-import { Sender } from "./send.ts"
-import { publishMetrics } from "./observability.ts"
-import { Lifecycle } from "./state.ts"
-import { Counters, metricSampleOf } from "./stats.ts"
-import { ViewTracker } from "./views.ts"
-import { FlowControl } from "./window.ts"
+import { connectionOf } from "./operations.ts"
+import { Router } from "./features/router.ts"
+import { Sender } from "./admission/send.ts"
+import { publishMetrics } from "./core/observability.ts"
+import { Lifecycle } from "./core/state.ts"
+import { Counters, metricSampleOf } from "./session/stats.ts"
+import { ViewTracker } from "./core/views.ts"
+import { FlowControl } from "./admission/window.ts"
 
 export type { Connection, ConnectionStats } from "./model.ts"
-export type { ConnectionState } from "./state.ts"
-export type { OutgoingMessage } from "./frames.ts"
+export type { ConnectionState } from "./core/state.ts"
+export type { OutgoingMessage } from "./admission/frames.ts"
 
 /**
  * Connects to a daemon. The connection belongs to the scope: closing the
@@ -100,25 +94,9 @@ export const connect = (options: ConnectOptions = {}): Effect.Effect<Connection,
     return yield* start(opts, first)
   }).pipe(Effect.withSpan("spread.connect", { attributes: { "spread.daemon": labelOf(options.daemon) } }))
 
-/**
- * Alias of {@link connect}, in Effect's `make` + `layer` style.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const make: (options?: ConnectOptions) => Effect.Effect<Connection, ConnectError, Scope.Scope> = connect
-
-// What the rooms of a connection share, each through its own view of it:
-// the parts that outlive a session, the current session, and the buffer and
-// window the senders use now (the current session's or, while reconnecting,
-// the next one's).
-interface Core extends ReconnectCore, SessionCore, CloseCore, OperationsCore {
-  current: Session
-  out: Outbound
-  flow: FlowControl
-}
-
-// Wires the parts of a connection around an accepted session.
+// Wires the parts of a connection around an accepted session. The parts
+// are made once and never replaced; what changes — the session, the gap
+// buffers — is the lifecycle's one state value.
 const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, never, Scope.Scope> =>
   Effect.gen(function* () {
     const scope = yield* Effect.scope
@@ -128,11 +106,13 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
       privateGroup: first.hs.accept.privateGroup,
       detail: "the connection is closing",
     })
+    const freshBuffers = () => ({ out: new Outbound(limits), flow: new FlowControl(opts.window) })
+
+    // ----- the one state value, holding the first session -----
+    const life: SessionLife = new Lifecycle(sessionOf(first, new Outbound(limits), new FlowControl(opts.window), []))
+    const failSticky: Effect.Effect<never, ConnectionError> = Effect.suspend(() => Effect.fail(life.sticky(closing)))
 
     // ----- parts that outlive a session -----
-    const life = yield* Lifecycle.make
-    const sticky = life.sticky(closing)
-    const failSticky: Effect.Effect<never, ConnectionError> = Effect.flatMap(sticky, Effect.fail)
     const terminated = yield* Deferred.make<ConnectionError>()
     const events = yield* Events.make(terminated)
     const inbound = yield* Inbound.make(opts.inboundCapacity, opts.slowHigh, opts.slowLow, events, failSticky)
@@ -140,19 +120,18 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
     const views = yield* SubscriptionRef.make(tracker.current)
     const fibers = yield* FiberSet.make<void, never>()
     const counters = new Counters()
-    const out = new Outbound(limits)
-    const flow = new FlowControl(opts.window)
-    const sender = new Sender(first.hs.accept.privateGroup, out, flow, tracker, opts.membership, failSticky)
+    const sender = new Sender(() => targetOf(life.now), tracker, opts.membership, failSticky)
     const nonce = crypto.getRandomValues(new Uint32Array(1))[0]
-    // Partial large messages outlive nothing: a new session starts afresh (see disconnect).
-    const reassembly = new Reassembly(opts.maxMessageBytes, opts.maxReassemblyBytes)
+    // Partial large messages outlive nothing: a new session starts afresh (see reconnect.ts).
+    const reassembly = new Reassembly(opts.maxMessageBytes, opts.maxReassemblyBytes, yield* Effect.clock)
     const router = new Router(
       first.hs.accept.privateGroup,
       opts.membership,
       nonce,
       (group) => sender.joined.has(group),
+      () => life.finalError,
     )
-    const core: Core = {
+    const parts = {
       opts,
       scope,
       fibers,
@@ -169,37 +148,31 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
       failSticky,
       closing,
       nonce,
-      current: sessionOf(first, out, flow, []),
-      out,
-      flow,
-      freshBuffers: () => {
-        counters.sentBefore += core.out.framesQueued
-        counters.writesBefore += core.out.writes
-        core.out = new Outbound(limits)
-        core.flow = new FlowControl(opts.window)
-      },
+      freshBuffers,
+      // The gap buffers senders queue into while reconnecting: fresh ones
+      // under "wait", named for the lost session's private group (renamed
+      // if the new session gets another); none under "fail".
+      gapOf: (lost: Session) =>
+        opts.whileReconnecting === "wait"
+          ? { ...freshBuffers(), privateGroup: lost.privateGroup, nameField: lost.nameField }
+          : undefined,
       // Wakes everything blocked: receivers, senders waiting for permits or
       // room, and watchers of `awaitClosed` and `events`.
-      wakeAll: (e) =>
-        Effect.all([Deferred.succeed(terminated, e), core.flow.wakeAll, inbound.end(e), router.end(e)], {
+      wakeAll: (e: ConnectionError) =>
+        Effect.all([Deferred.succeed(terminated, e), sender.target.flow.end, inbound.end(e), router.end(e)], {
           discard: true,
         }),
-      run: (s, leftover) => runSession(core, s, leftover),
-      // Made just below, from this same core.
-      disconnect: (s, e, gap, schedule) => disconnect(s, e, gap, schedule),
-      reconnected: () => {
-        counters.reconnects++
-      },
     }
-    const disconnect = makeReconnector(core)
-    yield* core.run(core.current, first.hs.leftover)
-    const close = yield* makeClose(core)
+    const reconnect = makeReconnect({ ...parts, run: (s) => runSession(sessionParts, s) })
+    const sessionParts: SessionCore = { ...parts, reconnect }
+    yield* runSession(sessionParts, life.session)
+    const close = yield* makeClose(parts)
 
     if (opts.metrics) {
       yield* FiberSet.run(
         fibers,
-        publishMetrics(first.hs.accept.privateGroup, () => metricSampleOf(core)),
+        publishMetrics(first.hs.accept.privateGroup, () => metricSampleOf(parts)),
       )
     }
-    return connectionOf(core, close)
+    return connectionOf(parts, close)
   })

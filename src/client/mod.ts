@@ -9,7 +9,6 @@ export {
   type Connection,
   type ConnectionState,
   type ConnectionStats,
-  make,
   type OutgoingMessage,
 } from "./connection.ts"
 export {
@@ -25,9 +24,8 @@ export {
   type RequestErrorReason,
   type SpreadError,
 } from "./errors.ts"
-export { type BackoffOptions, ConnectConfig, layerConfig, reconnectBackoff, windowConfig } from "./config.ts"
+export { type BackoffOptions, ConnectConfig, layerConfig, reconnectBackoff, windowConfig } from "./config/config.ts"
 export {
-  crc32,
   decodeEnvelope,
   encodeEnvelope,
   type Envelope,
@@ -39,12 +37,12 @@ export {
   type EnvelopeKind,
   EnvelopeKinds,
   parseEnvelope,
-} from "./envelope.ts"
-export type { ConnectionEvent, ReconnectedEvent } from "./events.ts"
-export type { ConsumerHealth } from "./inbound.ts"
-export { type Discontinuity, isDiscontinuity } from "./discontinuity.ts"
-export { ReceivedMessage } from "./message.ts"
-export { isMembership, isRegular, isReject, isSelfLeave, isTransitional, text } from "./refinements.ts"
+} from "./features/envelope.ts"
+export type { ConnectionEvent, ReconnectedEvent } from "./core/events.ts"
+export type { ConsumerHealth } from "./core/inbound.ts"
+export { type Discontinuity, isDiscontinuity } from "./core/discontinuity.ts"
+export { ReceivedMessage } from "./core/message.ts"
+export { isMembership, isRegular, isReject, isSelfLeave, isTransitional, text } from "./core/refinements.ts"
 export {
   adaptiveWindow,
   type ConnectOptions,
@@ -60,33 +58,26 @@ export {
   type Reply,
   type RequestManyOptions,
   type RequestOptions,
+  type RespondOptions,
+} from "./features/request.ts"
+export {
   RequestTimeout,
-  RequestTimeoutBase,
   type RequestTimeoutFields,
   ResponderError,
-  ResponderErrorBase,
   type ResponderErrorFields,
-  type RespondOptions,
-} from "./request.ts"
-export {
-  ClientMetrics,
-  type ClientMetricSet,
-  CONNECTION_TAG,
-  type MetricSample,
-  publishMetrics,
-} from "./observability.ts"
+} from "./features/request_errors.ts"
+export { ClientMetrics, type ClientMetricSet } from "./core/observability.ts"
 export {
   json,
   type PayloadCodec,
   PayloadError,
-  PayloadErrorBase,
   type PayloadErrorFields,
   type PayloadErrorReason,
   type PayloadMessageOptions,
   type PayloadSource,
-} from "./schema.ts"
-export { layer, Spread, SpreadBase } from "./spread.ts"
-export type { SubscribeOptions } from "./subscribe.ts"
+} from "./features/schema.ts"
+export { layer, Spread } from "./config/spread.ts"
+export type { SubscribeOptions } from "./features/subscribe.ts"
 export type { TlsOptions } from "./tls.ts"
-export type { GroupView } from "./views.ts"
-export { DEFAULT_MAX_MESSAGE_BYTES, FRAGMENT_BYTES, FRAGMENT_HEADER } from "./fragments.ts"
+export type { GroupView } from "./core/views.ts"
+export { DEFAULT_MAX_MESSAGE_BYTES, FRAGMENT_BYTES, FRAGMENT_HEADER } from "./features/fragments.ts"

@@ -5,91 +5,18 @@
  */
 import type { Chunk, Effect, Option, Stream } from "effect"
 import type { Version } from "../protocol/handshake.ts"
-import type { ServerMessage } from "../protocol/messages.ts"
+import type { ServerMessage } from "../protocol/server_messages.ts"
 import type { ConnectionError, RequestError } from "./errors.ts"
-import type { ConnectionEvent } from "./events.ts"
-import type { OutgoingMessage } from "./frames.ts"
-import type { FlowWindow } from "./options.ts"
-import type {
-  FailedReply,
-  IncomingRequest,
-  Reply,
-  RequestManyOptions,
-  RequestOptions,
-  RequestTimeout,
-  ResponderError,
-  RespondOptions,
-} from "./request.ts"
-import type { SubscribeOptions } from "./subscribe.ts"
-import type { ConnectionState } from "./state.ts"
-import type { GroupView } from "./views.ts"
+import type { ConnectionEvent } from "./core/events.ts"
+import type { OutgoingMessage } from "./admission/frames.ts"
+import type { FailedReply, Reply, RequestManyOptions, RequestOptions, RespondOptions } from "./features/request.ts"
+import type { RequestTimeout, ResponderError } from "./features/request_errors.ts"
+import type { SubscribeOptions } from "./features/subscribe.ts"
+import type { ConnectionState } from "./core/state.ts"
+import type { GroupView } from "./core/views.ts"
+import type { ConnectionStats } from "./session/stats.ts"
 
-/**
- * Gauges of a connection.
- *
- * @since 0.1.0
- * @category models
- */
-export interface ConnectionStats {
-  /** The flow window in force. */
-  readonly window: FlowWindow
-  /** Permits of the flow window (0 when it is off). */
-  readonly windowCapacity: number
-  /** Permits held by own messages in flight. */
-  readonly windowInUse: number
-  /**
-   * The highest `windowInUse` so far (of the current session, after a
-   * reconnect); never above `windowCapacity`.
-   */
-  readonly windowPeak: number
-  /** Own counted messages in flight (multicast and not yet received back). */
-  readonly inFlight: number
-  /** The highest `inFlight` so far (of the current session, after a reconnect). */
-  readonly inFlightPeak: number
-  /**
-   * Messages decoded and not yet taken by a receiver: at most the capacity
-   * plus the rest of the one read the reader is waiting to hand over.
-   */
-  readonly inbound: number
-  /** Capacity of the inbound buffer, in messages. */
-  readonly inboundCapacity: number
-  /** Whether the consumer was last seen falling behind. */
-  readonly slowConsumer: boolean
-  /** How many `SlowConsumer` events were published. */
-  readonly slowConsumerEvents: number
-  /** Frames encoded for the writer and not yet handed to the socket. */
-  readonly outboxMessages: number
-  /** Bytes queued for the writer and not yet written. */
-  readonly outboxBytes: number
-  /** Senders waiting for outbox space. */
-  readonly sendersWaiting: number
-  /** Frames queued so far (multicasts, joins, leaves). */
-  readonly sent: number
-  /** Messages received so far (those that went to subscriptions and requests included). */
-  readonly received: number
-  /** Running `subscribe` streams. */
-  readonly subscribers: number
-  /** Requests waiting for replies. */
-  readonly pendingRequests: number
-  /** Replies that came after their request had ended (dropped). */
-  readonly lateReplies: number
-  /** Large messages received in fragments and delivered whole. */
-  readonly largeMessagesAssembled: number
-  /** Large messages dropped partway (out of order, over a bound, or their sender left). */
-  readonly largeMessagesDropped: number
-  /** Bytes held by large messages partly received. */
-  readonly reassemblyBytes: number
-  /** Socket reads so far (each decoded as a batch). */
-  readonly reads: number
-  /** Socket writes so far (each a coalesced batch of frames). */
-  readonly writes: number
-  /** Bytes read from the socket so far. */
-  readonly bytesRead: number
-  /** Bytes handed to the socket so far. */
-  readonly bytesWritten: number
-  /** Sessions replaced after a loss so far (with the `reconnect` option). */
-  readonly reconnects: number
-}
+export type { ConnectionStats } from "./session/stats.ts"
 
 /**
  * An open session with a Spread daemon. Every operation may be called from
@@ -187,16 +114,16 @@ export interface Connection {
     options?: SubscribeOptions,
   ) => Stream.Stream<ServerMessage, ConnectionError | RequestError>
   /**
-   * Multicasts a request envelope to `group` (a fresh correlation id, this
+   * Multicasts a request envelope with `data` to `group` (e.g.
+   * `request({ group: "svc", data: "ping", timeout: "2 seconds" })`; a
+   * fresh correlation id, this
    * connection's private group as reply-to) and completes with the first
    * reply; `RequestTimeout` when none came within `timeout` (5 s by
    * default), `ResponderError` when it was an error reply, the sticky error
    * if the connection ends first.
    */
   readonly request: (
-    group: string,
-    data: Uint8Array | string,
-    options?: RequestOptions,
+    request: RequestOptions,
   ) => Effect.Effect<Reply, ConnectionError | RequestError | RequestTimeout | ResponderError>
   /**
    * Multicasts a request envelope to `group` and collects the replies until
@@ -204,19 +131,16 @@ export interface Connection {
    * of `group`) or `timeout` passed; answers those that came, in order.
    */
   readonly requestMany: (
-    group: string,
-    data: Uint8Array | string,
-    options?: RequestManyOptions,
+    request: RequestManyOptions,
   ) => Effect.Effect<ReadonlyArray<Reply | FailedReply>, ConnectionError | RequestError>
   /**
    * Subscribes to `group` and answers every request envelope that arrives
-   * there with `handler`'s value (a failure becomes an error reply); runs
+   * there with `handler`'s value (`respond({ group: "svc", handler: (req)
+   * => Effect.succeed(req.data) })`) (a failure becomes an error reply); runs
    * until interrupted, or fails with the sticky error.
    */
   readonly respond: <E, R>(
-    group: string,
-    handler: (request: IncomingRequest) => Effect.Effect<Uint8Array | string, E, R>,
-    options?: RespondOptions,
+    responder: RespondOptions<E, R>,
   ) => Effect.Effect<never, ConnectionError | RequestError, R>
   /** The current view of `group`, if this connection is a member. */
   readonly view: (group: string) => Effect.Effect<Option.Option<GroupView>>

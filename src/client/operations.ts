@@ -12,30 +12,28 @@
  */
 import { Deferred, Effect, Option, SubscriptionRef } from "effect"
 import type { ConnectionError } from "./errors.ts"
-import type { Events } from "./events.ts"
-import { MAX_TAKE } from "./inbound.ts"
-import { largeAware } from "./large.ts"
+import type { Events } from "./core/events.ts"
+import { MAX_TAKE } from "./core/inbound.ts"
+import { largeAware } from "./features/large.ts"
 import type { Connection } from "./model.ts"
 import type { ResolvedOptions } from "./options.ts"
-import { request, type RequestContext, requestMany, respond } from "./request.ts"
-import type { Sender } from "./send.ts"
-import type { Session } from "./session.ts"
-import type { Lifecycle } from "./state.ts"
-import { statsOf, type StatsSources } from "./stats.ts"
-import { subscribe, type SubscribeContext } from "./subscribe.ts"
-import { viewOf, type ViewsRef, watchView } from "./views.ts"
+import { request, type RequestContext, requestMany, respond } from "./features/request.ts"
+import type { Sender } from "./admission/send.ts"
+import type { SessionLife } from "./session/session.ts"
+import { statsOf, type StatsSources } from "./session/stats.ts"
+import { subscribe, type SubscribeContext } from "./features/subscribe.ts"
+import { viewOf, type ViewsRef, watchView } from "./core/views.ts"
 
 /**
- * The parts of a connection its operations call into; `current` is the
- * connection's current session.
+ * The parts of a connection its operations call into; the current session
+ * is in `life`.
  *
  * @since 0.2.0
  * @category models
  */
 export interface OperationsCore extends StatsSources {
   readonly opts: ResolvedOptions
-  readonly current: Session
-  readonly life: Lifecycle
+  readonly life: SessionLife
   readonly events: Events
   readonly views: ViewsRef
   readonly sender: Sender
@@ -96,19 +94,19 @@ export const connectionOf = (core: OperationsCore, close: Effect.Effect<void>): 
 
   return {
     get privateGroup() {
-      return core.current.privateGroup
+      return core.life.session.privateGroup
     },
     get privateName() {
-      return core.current.privateName
+      return core.life.session.privateName
     },
     get daemonName() {
-      return core.current.daemonName
+      return core.life.session.daemonName
     },
     get daemonVersion() {
-      return core.current.version
+      return core.life.session.version
     },
     get address() {
-      return core.current.label
+      return core.life.session.label
     },
     join,
     leave,
@@ -122,9 +120,9 @@ export const connectionOf = (core: OperationsCore, close: Effect.Effect<void>): 
     // Ends with the sticky error when the connection ends.
     watch: (group) => watchView(views, group, Effect.flatMap(Deferred.await(terminated), Effect.fail)),
     subscribe: subscribeTo,
-    request: (group, data, options) => request(requestContext, group, data, options),
-    requestMany: (group, data, options) => requestMany(requestContext, group, data, options),
-    respond: (group, handler, options) => respond(requestContext, group, handler, options),
+    request: (options) => request(requestContext, options),
+    requestMany: (options) => requestMany(requestContext, options),
+    respond: (options) => respond(requestContext, options),
     events: events.stream,
     stats: Effect.sync(() => statsOf(core)),
     state: core.life.get,

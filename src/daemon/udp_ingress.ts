@@ -41,7 +41,7 @@ import {
   serviceLevelBits,
 } from "../protocol/constants.ts"
 import { Frame, hintOf } from "../protocol/frame.ts"
-import { encodeMulticast, validateMulticast } from "../protocol/messages.ts"
+import { encodeMulticast, validateMulticast } from "../protocol/client_requests.ts"
 import { privateGroupName, validateGroupName, validatePrivateName } from "../protocol/names.ts"
 import type { OfferResult } from "../transport/outbox.ts"
 import type { Engine, EngineSession } from "./engine.ts"

@@ -244,6 +244,32 @@ export const serviceLevelBits: { readonly [K in ServiceLevel]: number } = {
 }
 
 /**
+ * The service bits of a level; 0 for anything else (a switch, not a keyed
+ * lookup: cheap on the hot path, and safe for a value that is not a level).
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const serviceBitsOf = (service: ServiceLevel): number => {
+  switch (service) {
+    case "Unreliable":
+      return ServiceBits.UNRELIABLE_MESS
+    case "Reliable":
+      return ServiceBits.RELIABLE_MESS
+    case "Fifo":
+      return ServiceBits.FIFO_MESS
+    case "Causal":
+      return ServiceBits.CAUSAL_MESS
+    case "Agreed":
+      return ServiceBits.AGREED_MESS
+    case "Safe":
+      return ServiceBits.SAFE_MESS
+    default:
+      return 0
+  }
+}
+
+/**
  * The service level a `type` carries, when exactly one service bit is set.
  *
  * @since 0.1.0

@@ -6,6 +6,7 @@
  */
 import { readI32, readU32, writeU32 } from "./bytes.ts"
 import { ENDIAN_RESERVED, HEADER_SIZE, MAX_GROUP_NAME, REJECT_OLD_TYPE_SIZE, ServiceBits } from "./constants.ts"
+import { writeHeader } from "./encode.ts"
 import { readCString, writeCString } from "./names.ts"
 
 /**
@@ -46,7 +47,7 @@ export const messTypeOfHint = (hint: number): number => ((hint >>> 8) << 16) >> 
  * @since 0.1.0
  * @category encoding
  */
-export const hintOf = (messType: number, littleEndian: boolean): number =>
+export const hintOf = (messType: number, littleEndian = true): number =>
   (((messType << 8) & 0x00ffff00) | (littleEndian ? ENDIAN_RESERVED : 0)) >>> 0
 
 /**
@@ -166,12 +167,8 @@ export const encodeFrame = (spec: FrameSpec): Uint8Array => {
   const fixed = withOld ? HEADER_SIZE + REJECT_OLD_TYPE_SIZE : HEADER_SIZE
   const n = spec.groups.length
   const out = new Uint8Array(fixed + n * MAX_GROUP_NAME + data.length)
-  writeU32(out, 0, (spec.type | (le ? ENDIAN_RESERVED : 0)) >>> 0, le)
-  writeCString(out, 4, MAX_GROUP_NAME, spec.name)
-  writeU32(out, 36, n, le)
   const hle = spec.hintLittleEndian ?? le
-  writeU32(out, 40, spec.hint ?? (hle ? ENDIAN_RESERVED : 0), hle)
-  writeU32(out, 44, data.length, le)
+  writeHeader(out, 0, spec.type, spec.name, n, spec.hint ?? (hle ? ENDIAN_RESERVED : 0), data.length, le, hle)
   if (withOld) writeU32(out, HEADER_SIZE, ((spec.oldType ?? 0) | (le ? ENDIAN_RESERVED : 0)) >>> 0, le)
   let o = fixed
   for (let i = 0; i < n; i++, o += MAX_GROUP_NAME) writeCString(out, o, MAX_GROUP_NAME, spec.groups[i])

@@ -17,9 +17,9 @@
  *     Effect.gen(function* () {
  *       const spread = yield* Spread
  *       const server = yield* connectTest({ name: "echo" })
- *       yield* Effect.forkScoped(server.respond("echo", (req) => Effect.succeed(req.data)))
+ *       yield* Effect.forkScoped(server.respond({ group: "echo", handler: (req) => Effect.succeed(req.data) }))
  *       yield* Effect.sleep("50 millis")
- *       const reply = yield* spread.request("echo", "ping")
+ *       const reply = yield* spread.request({ group: "echo", data: "ping" })
  *       expect(new TextDecoder().decode(reply.data)).toBe("ping")
  *     }))
  * })
@@ -31,7 +31,7 @@ import { Effect, Layer, type Scope } from "effect"
 import { connect, type Connection } from "../client/connection.ts"
 import type { ConnectError } from "../client/errors.ts"
 import type { ConnectOptions } from "../client/options.ts"
-import { Spread } from "../client/spread.ts"
+import { Spread } from "../client/config/spread.ts"
 import type { DaemonConfig } from "../daemon/config.ts"
 import { layer as daemonLayer, SpreadDaemon } from "../daemon/daemon.ts"
 import type { DaemonError } from "../daemon/errors.ts"

@@ -2,11 +2,12 @@ import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Either, Exit, Fiber, Scope, Stream } from "effect"
 import { connect, type Connection } from "../../src/client/connection.ts"
 import { ConnectionError } from "../../src/client/errors.ts"
-import type { ConnectionEvent } from "../../src/client/events.ts"
+import type { ConnectionEvent } from "../../src/client/core/events.ts"
 import { fixedWindow, noWindow } from "../../src/client/options.ts"
-import type { MembershipMessage, RegularMessage, ServerMessage } from "../../src/protocol/messages.ts"
+import type { MembershipMessage, RegularMessage, ServerMessage } from "../../src/protocol/server_messages.ts"
 import { Prng } from "../_helpers/prng.ts"
 import { captureLogs, type LogLine, sleep, startDaemon, warnings } from "./_fixtures.ts"
+import { daemonAndClients } from "../_helpers/clients.ts"
 
 const TIMEOUT = 30_000
 
@@ -134,8 +135,7 @@ describe("Connection under concurrency", () => {
     "the adaptive window never lets more than 500 / members own messages be in flight",
     () =>
       Effect.gen(function* () {
-        const d = yield* startDaemon()
-        const a = yield* connect({ daemon: d.spreadName, name: "a" })
+        const { daemon: d, clients: [a] } = yield* daemonAndClients("a")
         const others = yield* Effect.forEach(["b", "c"], (name) => connect({ daemon: d.spreadName, name }))
         for (const c of [a, ...others]) yield* c.join("g")
         yield* awaitMembers(a, "g", 3)
@@ -160,8 +160,7 @@ describe("Connection under concurrency", () => {
 
   it.scopedLive("a fixed window bounds own messages in flight to its size", () =>
     Effect.gen(function* () {
-      const d = yield* startDaemon()
-      const a = yield* connect({ daemon: d.spreadName, window: fixedWindow(32) })
+      const { clients: [a] } = yield* daemonAndClients({ window: fixedWindow(32) })
       yield* a.join("g")
       const got = yield* Effect.fork(
         a.messages.pipe(Stream.filter((m) => m._tag === "Regular"), Stream.take(2000), Stream.runCount),
@@ -207,8 +206,7 @@ describe("Connection under concurrency", () => {
     "a sender whose consumer stalls is throttled by the window instead of being cut off",
     () =>
       Effect.gen(function* () {
-        const d = yield* startDaemon()
-        const a = yield* connect({ daemon: d.spreadName, membership: false, inboundCapacity: 64 })
+        const { daemon: d, clients: [a] } = yield* daemonAndClients({ membership: false, inboundCapacity: 64 })
         yield* a.join("g")
         const data = new Uint8Array(10_000)
         const flood = yield* Effect.fork(

@@ -3,9 +3,10 @@ import { Cause, Chunk, Effect, Exit, Fiber, Option, Scope, Stream } from "effect
 import { connect, type Connection } from "../../src/client/connection.ts"
 import { fixedWindow } from "../../src/client/options.ts"
 import { ConnectError, ConnectionError, RequestError } from "../../src/client/errors.ts"
-import { layer, Spread } from "../../src/client/spread.ts"
-import type { MembershipMessage, RegularMessage, ServerMessage } from "../../src/protocol/messages.ts"
+import { layer, Spread } from "../../src/client/config/spread.ts"
+import type { MembershipMessage, RegularMessage, ServerMessage } from "../../src/protocol/server_messages.ts"
 import { quiet, startDaemon } from "./_fixtures.ts"
+import { daemonAndClients } from "../_helpers/clients.ts"
 
 const TIMEOUT = 10_000
 const text = (m: ServerMessage) => m._tag === "Regular" ? new TextDecoder().decode(m.data) : undefined
@@ -28,9 +29,7 @@ describe("Connection against the embedded daemon", () => {
     "join delivers the group's view; another member updates it; leave sends SelfLeave and drops it",
     () =>
       Effect.gen(function* () {
-        const d = yield* startDaemon()
-        const a = yield* connect({ daemon: d.spreadName, name: "alice" })
-        const b = yield* connect({ daemon: d.spreadName, name: "bob" })
+        const { clients: [a, b] } = yield* daemonAndClients("alice", "bob")
         yield* a.join("g")
         const m1 = yield* next(a, membershipOf("g"))
         expect(m1.cause).toBe("Join")
@@ -58,9 +57,7 @@ describe("Connection against the embedded daemon", () => {
     "multicast delivers text and bytes with sender, groups, service and mess_type",
     () =>
       Effect.gen(function* () {
-        const d = yield* startDaemon()
-        const a = yield* connect({ daemon: d.spreadName, name: "alice" })
-        const b = yield* connect({ daemon: d.spreadName, name: "bob" })
+        const { clients: [a, b] } = yield* daemonAndClients("alice", "bob")
         yield* b.join("g")
         yield* next(b, membershipOf("g"))
         yield* a.multicast({ groups: "g", data: "héllo", service: "Fifo", messType: -2 })
@@ -84,8 +81,7 @@ describe("Connection against the embedded daemon", () => {
     "multicast to several groups delivers one copy; SELF_DISCARD suppresses the sender's copy",
     () =>
       Effect.gen(function* () {
-        const d = yield* startDaemon()
-        const a = yield* connect({ daemon: d.spreadName, name: "alice" })
+        const { clients: [a] } = yield* daemonAndClients("alice")
         yield* a.join("g1")
         yield* a.join("g2")
         yield* next(a, membershipOf("g2"))
@@ -105,8 +101,7 @@ describe("Connection against the embedded daemon", () => {
     "stats.inbound counts buffered messages and is 0, not negative, while a receiver waits",
     () =>
       Effect.gen(function* () {
-        const d = yield* startDaemon()
-        const a = yield* connect({ daemon: d.spreadName, membership: false })
+        const { clients: [a] } = yield* daemonAndClients({ membership: false })
         const waiting = yield* Effect.fork(a.receive)
         yield* Effect.sleep(20)
         expect((yield* a.stats).inbound).toBe(0)
@@ -122,10 +117,7 @@ describe("Connection against the embedded daemon", () => {
 
   it.scopedLive("multicast to a private group reaches only that session", () =>
     Effect.gen(function* () {
-      const d = yield* startDaemon()
-      const a = yield* connect({ daemon: d.spreadName, name: "alice" })
-      const b = yield* connect({ daemon: d.spreadName, name: "bob" })
-      const c = yield* connect({ daemon: d.spreadName, name: "carol" })
+      const { clients: [a, b, c] } = yield* daemonAndClients("alice", "bob", "carol")
       yield* c.join("g")
       yield* a.multicast({ groups: b.privateGroup, data: "p2p" })
       yield* a.multicast({ groups: [a.privateGroup, "g"], data: "to me and g" })
@@ -136,8 +128,7 @@ describe("Connection against the embedded daemon", () => {
 
   it.scopedLive("invalid names and sizes fail with a RequestError and send nothing", () =>
     Effect.gen(function* () {
-      const d = yield* startDaemon()
-      const a = yield* connect({ daemon: d.spreadName, maxMessageBytes: 200_000 })
+      const { daemon: d, clients: [a] } = yield* daemonAndClients({ maxMessageBytes: 200_000 })
       const before = d.stats().messagesIn
       const cases: Array<[Effect.Effect<void, ConnectionError | RequestError>, RequestError["reason"]]> = [
         [a.join(""), "IllegalGroup"],
@@ -170,8 +161,7 @@ describe("Connection against the embedded daemon", () => {
     "a message of the largest size, 143151 bytes (data + 32 * groups), is delivered whole",
     () =>
       Effect.gen(function* () {
-        const d = yield* startDaemon()
-        const a = yield* connect({ daemon: d.spreadName })
+        const { clients: [a] } = yield* daemonAndClients({})
         yield* a.join("big")
         const data = new Uint8Array(143151 - 32)
         for (let i = 0; i < data.length; i++) data[i] = (i * 7) & 0xff
@@ -185,8 +175,7 @@ describe("Connection against the embedded daemon", () => {
 
   it.scopedLive("multicastMany validates every message before sending any", () =>
     Effect.gen(function* () {
-      const d = yield* startDaemon()
-      const a = yield* connect({ daemon: d.spreadName })
+      const { clients: [a] } = yield* daemonAndClients({})
       yield* a.join("g")
       yield* next(a, membershipOf("g"))
       const e = yield* Effect.flip(a.multicastMany([
@@ -227,8 +216,7 @@ describe("Connection against the embedded daemon", () => {
 
   it.scopedLive("membership: false delivers no membership messages and keeps no views", () =>
     Effect.gen(function* () {
-      const d = yield* startDaemon()
-      const quiet = yield* connect({ daemon: d.spreadName, membership: false })
+      const { clients: [quiet] } = yield* daemonAndClients({ membership: false })
       yield* quiet.join("g")
       yield* quiet.multicast({ groups: "g", data: "only data" })
       const m = yield* quiet.receive
@@ -238,9 +226,7 @@ describe("Connection against the embedded daemon", () => {
 
   it.scopedLive("watch streams a group's view as members join and leave", () =>
     Effect.gen(function* () {
-      const d = yield* startDaemon()
-      const a = yield* connect({ daemon: d.spreadName, name: "a" })
-      const b = yield* connect({ daemon: d.spreadName, name: "b" })
+      const { clients: [a, b] } = yield* daemonAndClients("a", "b")
       const sizes = yield* a.watch("g").pipe(
         Stream.map(Option.match({ onNone: () => 0, onSome: (v) => v.members.length })),
         Stream.filter((n) => n > 0),
@@ -305,16 +291,17 @@ describe("Connection against the embedded daemon", () => {
   )
 
   it.scopedLive(
-    "close is idempotent and concurrent; later calls fail with the same Closed error",
+    "close is idempotent and concurrent, answers void; later calls fail with the same Closed error",
     () =>
       Effect.gen(function* () {
-        const d = yield* startDaemon()
-        const a = yield* connect({ daemon: d.spreadName })
+        const { clients: [a] } = yield* daemonAndClients({})
         const receiver = yield* Effect.fork(Effect.flip(a.receive))
         const streamer = yield* Effect.fork(Effect.flip(Stream.runDrain(a.messages)))
         yield* Effect.sleep("10 millis")
-        yield* Effect.all(Array.from({ length: 10 }, () => a.close), { concurrency: "unbounded" })
-        yield* a.close
+        const closed = yield* Effect.all(Array.from({ length: 10 }, () => a.close), { concurrency: "unbounded" })
+        // `close` is an Effect<void>: every call, the first included, answers undefined.
+        expect(closed).toEqual(Array.from({ length: 10 }, () => undefined))
+        expect(yield* a.close).toBeUndefined()
         const e = yield* Fiber.join(receiver)
         expect(e.reason).toBe("Closed")
         expect(yield* Fiber.join(streamer)).toBe(e)
@@ -347,8 +334,7 @@ describe("Connection against the embedded daemon", () => {
 
   it.scopedLive("concurrent receivers share the messages: each is delivered once", () =>
     Effect.gen(function* () {
-      const d = yield* startDaemon()
-      const a = yield* connect({ daemon: d.spreadName, membership: false })
+      const { clients: [a] } = yield* daemonAndClients({ membership: false })
       yield* a.join("g")
       const receivers = yield* Effect.forEach(
         [1, 2, 3, 4],
@@ -364,8 +350,7 @@ describe("Connection against the embedded daemon", () => {
 describe("Connection streams end with the connection", () => {
   it.scopedLive("watch fails with the sticky error when the connection closes", () =>
     Effect.gen(function* () {
-      const d = yield* startDaemon()
-      const a = yield* connect({ daemon: d.spreadName })
+      const { clients: [a] } = yield* daemonAndClients({})
       yield* a.join("w")
       const waiting = yield* Effect.fork(
         a.watch("w").pipe(Stream.filter((v) => Option.isSome(v) && v.value.members.length >= 2), Stream.runHead),
@@ -387,8 +372,7 @@ describe("Connection streams end with the connection", () => {
     "events ends with one Terminated event, also for a subscriber after the end",
     () =>
       Effect.gen(function* () {
-        const d = yield* startDaemon()
-        const a = yield* connect({ daemon: d.spreadName })
+        const { clients: [a] } = yield* daemonAndClients({})
         const early = yield* Effect.fork(Stream.runCollect(a.events))
         yield* Effect.sleep(50)
         yield* a.close
@@ -405,8 +389,7 @@ describe("Connection streams end with the connection", () => {
     "multicastMany of nothing fails with the sticky error on a closed connection",
     () =>
       Effect.gen(function* () {
-        const d = yield* startDaemon()
-        const a = yield* connect({ daemon: d.spreadName })
+        const { clients: [a] } = yield* daemonAndClients({})
         yield* a.multicastMany([])
         yield* a.close
         const r = yield* Effect.either(a.multicastMany([]))
@@ -460,8 +443,7 @@ describe("Connection paces joins and leaves", () => {
     "a join of a group already joined, or a leave of one not joined, is not counted (no answer comes)",
     () =>
       Effect.gen(function* () {
-        const d = yield* startDaemon()
-        const a = yield* connect({ daemon: d.spreadName, window: fixedWindow(2) })
+        const { clients: [a] } = yield* daemonAndClients({ window: fixedWindow(2) })
         yield* a.join("g")
         yield* next(a, membershipOf("g"))
         for (let i = 0; i < 20; i++) yield* a.join("g").pipe(Effect.timeout(1000))

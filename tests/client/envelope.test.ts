@@ -7,7 +7,7 @@ import {
   ENVELOPE_MAGIC,
   type EnvelopeKind,
   parseEnvelope,
-} from "../../src/client/envelope.ts"
+} from "../../src/client/features/envelope.ts"
 
 const hex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join("")
 const kinds: ReadonlyArray<EnvelopeKind> = ["Request", "Reply", "ErrorReply", "Fragment"]

@@ -12,7 +12,7 @@ import {
 } from "../../src/client/errors.ts"
 import { ErrorCodes, RejectCodes } from "../../src/protocol/constants.ts"
 import { validateGroupName } from "../../src/protocol/names.ts"
-import { validateMulticast } from "../../src/protocol/messages.ts"
+import { validateMulticast } from "../../src/protocol/client_requests.ts"
 
 describe("error mapping", () => {
   it("connectErrorCodes maps every ConnectError reason to its sp.h code", () => {

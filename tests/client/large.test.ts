@@ -1,21 +1,16 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Stream } from "effect"
+import { Clock, Effect, Fiber, Stream, TestClock } from "effect"
 import { connect, type Connection } from "../../src/client/connection.ts"
 import { fixedWindow } from "../../src/client/options.ts"
 import { RequestError } from "../../src/client/errors.ts"
-import { crc32 } from "../../src/client/envelope.ts"
-import {
-  abortPayload,
-  FRAGMENT_BYTES,
-  fragmentPayloads,
-  MAX_PARTIALS_PER_SENDER,
-  PARTIAL_OVERHEAD,
-  Reassembly,
-} from "../../src/client/fragments.ts"
-import { messageAt, ReceivedMessage } from "../../src/client/message.ts"
+import { crc32 } from "../../src/client/features/envelope.ts"
+import { abortPayload, FRAGMENT_BYTES, fragmentPayloads } from "../../src/client/features/fragments.ts"
+import { MAX_PARTIALS_PER_SENDER, PARTIAL_OVERHEAD, Reassembly } from "../../src/client/features/reassembly.ts"
+import { messageAt, ReceivedMessage } from "../../src/client/core/message.ts"
 import { encodeMulticast, FrameDecoder, type RegularMessage, type ServerMessage } from "../../src/protocol/mod.ts"
 import { Prng } from "../_helpers/prng.ts"
-import { sleep, startDaemon } from "./_fixtures.ts"
+import { sleep } from "./_fixtures.ts"
+import { daemonAndClients } from "../_helpers/clients.ts"
 
 const TIMEOUT = 20_000
 
@@ -52,9 +47,7 @@ describe("large messages", () => {
     "a 1 MiB message goes in fragments and arrives whole, in order with its sender's other messages",
     () =>
       Effect.gen(function* () {
-        const d = yield* startDaemon()
-        const a = yield* connect({ daemon: d.spreadName, name: "a" })
-        const b = yield* connect({ daemon: d.spreadName, name: "b" })
+        const { clients: [a, b] } = yield* daemonAndClients("a", "b")
         yield* b.join("big")
         yield* a.join("big")
         yield* sleep(50)
@@ -84,8 +77,7 @@ describe("large messages", () => {
     "multicast refuses a payload over maxMessageBytes and a fragmented one with an unordered service",
     () =>
       Effect.gen(function* () {
-        const d = yield* startDaemon()
-        const a = yield* connect({ daemon: d.spreadName, maxMessageBytes: 300_000 })
+        const { clients: [a] } = yield* daemonAndClients({ maxMessageBytes: 300_000 })
         const tooBig = yield* Effect.flip(a.multicast({ groups: "g", data: new Uint8Array(300_001), service: "Fifo" }))
         expect(tooBig).toBeInstanceOf(RequestError)
         expect(tooBig.reason).toBe("MessageTooLong")
@@ -113,8 +105,7 @@ describe("large messages", () => {
     "a sender that disconnects mid-message leaves nothing delivered and no memory held",
     () =>
       Effect.gen(function* () {
-        const d = yield* startDaemon()
-        const b = yield* connect({ daemon: d.spreadName, name: "b" })
+        const { daemon: d, clients: [b] } = yield* daemonAndClients("b")
         yield* b.join("big")
         const parts = fragmentPayloads(bytesOf(5 * FRAGMENT_BYTES, 2), 1, 1)
         yield* Effect.scoped(Effect.gen(function* () {
@@ -138,9 +129,7 @@ describe("large messages", () => {
     "a receiver drops a fragmented message above its maxMessageBytes and carries on",
     () =>
       Effect.gen(function* () {
-        const d = yield* startDaemon()
-        const a = yield* connect({ daemon: d.spreadName })
-        const b = yield* connect({ daemon: d.spreadName, maxMessageBytes: 200_000 })
+        const { clients: [a, b] } = yield* daemonAndClients({}, { maxMessageBytes: 200_000 })
         yield* b.join("big")
         yield* sleep(50)
         yield* a.multicast({ groups: "big", data: new Uint8Array(500_000), service: "Fifo" })
@@ -155,9 +144,7 @@ describe("large messages", () => {
 
   it.scopedLive("a large send interrupted partway leaves nothing held at the receivers", () =>
     Effect.gen(function* () {
-      const d = yield* startDaemon()
-      const a = yield* connect({ daemon: d.spreadName, name: "a", window: fixedWindow(1) })
-      const b = yield* connect({ daemon: d.spreadName, name: "b" })
+      const { clients: [a, b] } = yield* daemonAndClients({ name: "a", window: fixedWindow(1) }, "b")
       yield* b.join("big")
       yield* a.join("big")
       yield* sleep(50)
@@ -183,10 +170,11 @@ describe("large messages", () => {
 })
 
 describe("Reassembly", () => {
+  const clock = Clock.make()
   const parts = fragmentPayloads(bytesOf(3 * FRAGMENT_BYTES + 5, 3), 7, 9)
 
   it("Reassembly delivers a message only once every fragment came, in order", () => {
-    const r = new Reassembly(1 << 24, 1 << 26)
+    const r = new Reassembly(1 << 24, 1 << 26, clock)
     expect(r.add(received(parts[0]))).toBeUndefined()
     expect(r.add(received(parts[1]))).toBeUndefined()
     expect(r.add(received(parts[2]))).toBeUndefined()
@@ -196,7 +184,7 @@ describe("Reassembly", () => {
   })
 
   it("Reassembly drops a message whose fragments come out of order, and never delivers part of it", () => {
-    const r = new Reassembly(1 << 24, 1 << 26)
+    const r = new Reassembly(1 << 24, 1 << 26, clock)
     r.add(received(parts[0]))
     expect(r.add(received(parts[2]))).toBeUndefined()
     expect(r.add(received(parts[1]))).toBeUndefined() // the rest of a dropped message is ignored
@@ -205,7 +193,7 @@ describe("Reassembly", () => {
   })
 
   it("Reassembly bounds what all senders' partial messages hold together", () => {
-    const r = new Reassembly(1 << 24, 4 * FRAGMENT_BYTES)
+    const r = new Reassembly(1 << 24, 4 * FRAGMENT_BYTES, clock)
     r.add(received(parts[0], "#one#d"))
     expect(r.stats.pendingBytes).toBe(3 * FRAGMENT_BYTES + 5)
     expect(r.add(received(parts[0], "#two#d"))).toBeUndefined() // would pass the total: dropped at once
@@ -214,37 +202,37 @@ describe("Reassembly", () => {
     expect(r.stats).toEqual({ assembled: 0, dropped: 2, pendingBytes: 0 })
   })
 
-  it("Reassembly lets a partial message gone quiet for 30 s give way to a new one that needs its room", () => {
-    let now = 0
-    const r = new Reassembly(1 << 24, 4 * FRAGMENT_BYTES, () => now)
-    r.add(received(parts[0], "#stalls#d"))
-    // Within 30 s the stalled message keeps its room: the newcomer is dropped.
-    now = 10_000
-    expect(r.add(received(parts[0], "#new#d"))).toBeUndefined()
-    expect(r.stats.dropped).toBe(1)
-    // Past 30 s it gives way: the newcomer starts, and completes.
-    now = 31_000
-    r.add(received(parts[0], "#new#d"))
-    expect(r.stats).toEqual({ assembled: 0, dropped: 2, pendingBytes: 3 * FRAGMENT_BYTES + 5 })
-    for (const part of parts.slice(1, 3)) r.add(received(part, "#new#d"))
-    expect(r.add(received(parts[3], "#new#d"))?.data.length).toBe(3 * FRAGMENT_BYTES + 5)
-  })
+  it.effect("Reassembly lets a partial message gone quiet for 30 s give way to a new one that needs its room (TestClock)", () =>
+    Effect.gen(function* () {
+      const r = new Reassembly(1 << 24, 4 * FRAGMENT_BYTES, yield* Effect.clock)
+      r.add(received(parts[0], "#stalls#d"))
+      // Within 30 s the stalled message keeps its room: the newcomer is dropped.
+      yield* TestClock.adjust("10 seconds")
+      expect(r.add(received(parts[0], "#new#d"))).toBeUndefined()
+      expect(r.stats.dropped).toBe(1)
+      // Past 30 s it gives way: the newcomer starts, and completes.
+      yield* TestClock.adjust("21 seconds")
+      r.add(received(parts[0], "#new#d"))
+      expect(r.stats).toEqual({ assembled: 0, dropped: 2, pendingBytes: 3 * FRAGMENT_BYTES + 5 })
+      for (const part of parts.slice(1, 3)) r.add(received(part, "#new#d"))
+      expect(r.add(received(parts[3], "#new#d"))?.data.length).toBe(3 * FRAGMENT_BYTES + 5)
+    }))
 
-  it("Reassembly measures quiet from the latest fragment, not the first", () => {
-    let now = 0
-    const r = new Reassembly(1 << 24, 4 * FRAGMENT_BYTES, () => now)
-    r.add(received(parts[0], "#slow#d"))
-    now = 25_000
-    r.add(received(parts[1], "#slow#d"))
-    now = 50_000 // 50 s after its start, 25 s after its latest fragment: still live
-    expect(r.add(received(parts[0], "#new#d"))).toBeUndefined()
-    expect(r.stats.dropped).toBe(1) // the newcomer, not the slow message
-    r.add(received(parts[2], "#slow#d"))
-    expect(r.add(received(parts[3], "#slow#d"))?.data.length).toBe(3 * FRAGMENT_BYTES + 5)
-  })
+  it.effect("Reassembly measures quiet from the latest fragment, not the first (TestClock)", () =>
+    Effect.gen(function* () {
+      const r = new Reassembly(1 << 24, 4 * FRAGMENT_BYTES, yield* Effect.clock)
+      r.add(received(parts[0], "#slow#d"))
+      yield* TestClock.adjust("25 seconds")
+      r.add(received(parts[1], "#slow#d"))
+      yield* TestClock.adjust("25 seconds") // 50 s after its start, 25 s after its latest fragment: still live
+      expect(r.add(received(parts[0], "#new#d"))).toBeUndefined()
+      expect(r.stats.dropped).toBe(1) // the newcomer, not the slow message
+      r.add(received(parts[2], "#slow#d"))
+      expect(r.add(received(parts[3], "#slow#d"))?.data.length).toBe(3 * FRAGMENT_BYTES + 5)
+    }))
 
   it("Reassembly bounds how many partial messages a sender holds, and refuses empty ones", () => {
-    const r = new Reassembly(1 << 24, 1 << 26)
+    const r = new Reassembly(1 << 24, 1 << 26, clock)
     // A hostile peer: many first fragments of 2-byte messages that never finish.
     for (let id = 0; id < 100; id++) {
       const first = fragmentPayloads(new Uint8Array(2), 5, id)[0].slice()
@@ -262,7 +250,7 @@ describe("Reassembly", () => {
   })
 
   it("Reassembly drops a sender's partial message to a group it left, and keeps the others", () => {
-    const r = new Reassembly(1 << 24, 1 << 26)
+    const r = new Reassembly(1 << 24, 1 << 26, clock)
     const toG = fragmentPayloads(bytesOf(2 * FRAGMENT_BYTES, 4), 1, 1)
     r.add(received(toG[0], "#a#d"))
     // `received` sends to group "g": leaving another group drops nothing.
@@ -275,7 +263,7 @@ describe("Reassembly", () => {
   })
 
   it("an abort fragment drops what a receiver holds of that message", () => {
-    const r = new Reassembly(1 << 24, 1 << 26)
+    const r = new Reassembly(1 << 24, 1 << 26, clock)
     r.add(received(parts[0]))
     expect(r.add(received(abortPayload(7, 9)))).toBeUndefined()
     expect(r.stats).toEqual({ assembled: 0, dropped: 1, pendingBytes: 0 })
@@ -285,7 +273,7 @@ describe("Reassembly", () => {
     const fake = parts[0].slice()
     fake[33] ^= 1 // the checksum
     const m = received(fake)
-    const r = new Reassembly(1 << 24, 1 << 26)
+    const r = new Reassembly(1 << 24, 1 << 26, clock)
     expect(r.add(m)).toBe(m)
   })
 })

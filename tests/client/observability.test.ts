@@ -1,8 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Metric, type MetricState, Scope, Tracer } from "effect"
 import { connect } from "../../src/client/connection.ts"
-import { ClientMetrics, CONNECTION_TAG } from "../../src/client/observability.ts"
+import { ClientMetrics, CONNECTION_TAG } from "../../src/client/core/observability.ts"
 import { sleep, startDaemon } from "./_fixtures.ts"
+import { daemonAndClients } from "../_helpers/clients.ts"
 
 /** A tracer that records the name of every span, passing spans on to `base`. */
 const recording = (base: Tracer.Tracer, names: Array<string>): Tracer.Tracer =>
@@ -31,7 +32,7 @@ describe("client observability", () => {
         yield* a.join("g")
         for (let i = 0; i < 50; i++) yield* a.multicast({ groups: "g", data: "x" })
         yield* a.leave("g")
-        yield* Effect.either(a.request("nobody", "x", { timeout: "20 millis" }))
+        yield* Effect.either(a.request({ group: "nobody", data: "x", timeout: "20 millis" }))
       }).pipe(Effect.withTracer(tracer))
       expect(names).toEqual(["spread.connect", "spread.join", "spread.leave", "spread.request"])
     }), 10_000)
@@ -65,8 +66,7 @@ describe("client observability", () => {
 
   it.scopedLive("gauges show the inbound depth while it lasts, once a second", () =>
     Effect.gen(function* () {
-      const d = yield* startDaemon()
-      const a = yield* connect({ daemon: d.spreadName, name: "gauged" })
+      const { daemon: d, clients: [a] } = yield* daemonAndClients("gauged")
       yield* a.join("g")
       for (let i = 0; i < 5; i++) yield* a.multicast({ groups: "g", data: "x" })
       yield* sleep(1300)

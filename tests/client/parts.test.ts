@@ -1,12 +1,16 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
-import { ConnectionError } from "../../src/client/errors.ts"
-import { frameAt, messageAt, ReceivedMessage } from "../../src/client/message.ts"
+import { ConnectionError, RequestError } from "../../src/client/errors.ts"
+import { frameAt, messageAt, ReceivedMessage } from "../../src/client/core/message.ts"
 import { adaptiveWindow, fixedWindow, noWindow } from "../../src/client/options.ts"
-import { Outbound } from "../../src/client/outbound.ts"
-import { type OutgoingMessage, Sender } from "../../src/client/send.ts"
-import { ViewTracker } from "../../src/client/views.ts"
-import { FlowControl } from "../../src/client/window.ts"
+import { Admission, type Target } from "../../src/client/admission/admission.ts"
+import { Counting } from "../../src/client/admission/counting.ts"
+import { prepareCommand, type PreparedFrame, prepareMulticast } from "../../src/client/admission/frames.ts"
+import { NameCache } from "../../src/client/admission/name_cache.ts"
+import { Outbound } from "../../src/client/admission/outbound.ts"
+import { type OutgoingMessage, Sender } from "../../src/client/admission/send.ts"
+import { ViewTracker } from "../../src/client/core/views.ts"
+import { FlowControl } from "../../src/client/admission/window.ts"
 import {
   decodeServerMessage,
   encodeCommand,
@@ -18,9 +22,16 @@ import {
   type MulticastSpec,
 } from "../../src/protocol/mod.ts"
 import { concatBytes } from "../../src/protocol/bytes.ts"
+import { groupEntry } from "../../src/protocol/encode.ts"
 import { isCStringAt, readCString } from "../../src/protocol/names.ts"
 
 const PG = "#alice#localhost"
+const targetFor = (privateGroup: string, out: Outbound, flow: FlowControl): Target => ({
+  out,
+  flow,
+  privateGroup,
+  nameField: groupEntry(privateGroup),
+})
 const frameOf = (bytes: Uint8Array, direction: "toClient" | "toDaemon" = "toClient"): Frame => {
   const d = new FrameDecoder(direction)
   d.push(bytes)
@@ -46,7 +57,7 @@ const codecFrame = (m: OutgoingMessage & { readonly groups: string }): Uint8Arra
   })
 const closedError = new ConnectionError({ reason: "Closed", privateGroup: PG, detail: "test" })
 const senderOf = (out: Outbound, flow = new FlowControl(noWindow), membership = true) =>
-  new Sender(PG, out, flow, new ViewTracker(), membership, Effect.fail(closedError))
+  ((to) => new Sender(() => to, new ViewTracker(), membership, Effect.fail(closedError)))(targetFor(PG, out, flow))
 
 describe("FlowControl", () => {
   it("FlowControl costs: adaptive takes the group size (capped), fixed takes one, off takes none", () => {
@@ -109,7 +120,7 @@ describe("FlowControl", () => {
       expect(w.peakInUse).toBeLessThanOrEqual(w.capacity)
     }))
 
-  it.effect("FlowControl.wakeAll wakes every sender waiting for permits", () =>
+  it.effect("FlowControl.end wakes every wait for permits with what it asked (no resize), and later waits return at once", () =>
     Effect.gen(function* () {
       const w = new FlowControl(fixedWindow(2))
       yield* w.acquire(2)
@@ -118,8 +129,25 @@ describe("FlowControl", () => {
       const waiters = yield* Effect.forEach([1, 2, 3], () => Effect.fork(w.acquire(2)))
       yield* Effect.yieldNow()
       for (const f of waiters) expect(f.unsafePoll()).toBeNull()
-      yield* w.wakeAll
+      yield* w.end
       yield* Effect.forEach(waiters, Fiber.join)
+      // Each got exactly the 2 permits it asked for.
+      expect([w.ended, w.credit, w.waiting]).toEqual([true, 6, 0])
+      yield* w.acquire(1)
+      expect(w.credit).toBe(6)
+    }))
+
+  it.effect("FlowControl.acquire interrupted loses no permits", () =>
+    Effect.gen(function* () {
+      const w = new FlowControl(fixedWindow(2))
+      yield* w.acquire(2)
+      w.tryUse(2)
+      w.commit(2)
+      const waiter = yield* Effect.fork(w.acquire(1))
+      yield* Effect.yieldNow()
+      yield* Fiber.interrupt(waiter)
+      yield* w.giveBack(w.returned()) // nobody waits now: straight to the credit
+      expect(w.credit).toBe(2)
     }))
 })
 
@@ -147,41 +175,104 @@ describe("Outbound", () => {
       expect(o.writes).toBe(2)
     }))
 
-  it.effect("Outbound makes senders wait for room, first come first served, and interrupted waiters queue nothing", () =>
+  it.effect("Outbound.awaitRoom waits for the writer's next swap, and returns at once when the buffer is empty", () =>
     Effect.gen(function* () {
       const o = new Outbound({ maxFrames: 2, maxBytes: 1000 })
+      yield* o.awaitRoom // empty: at once
       expect(put(o, 10, 1) && put(o, 10, 2)).toBe(true)
       expect(o.room(10)).toBeUndefined() // two frames waiting: full
-      const order: Array<string> = []
-      const tryOf = (name: string) => () => {
-        if (!put(o, 10, 0)) return "NoRoom" as const
-        order.push(name)
-        return "Queued" as const
-      }
-      const b = yield* Effect.fork(o.awaitRoom(tryOf("b")))
-      const gone = yield* Effect.fork(o.awaitRoom(tryOf("gone")))
-      const c = yield* Effect.fork(o.awaitRoom(tryOf("c")))
+      const waiting = yield* Effect.fork(o.awaitRoom)
       yield* Effect.yieldNow()
-      expect(o.waiting).toBe(3)
-      yield* Fiber.interrupt(gone)
+      expect(waiting.unsafePoll()).toBeNull()
       yield* o.take
-      expect(yield* Fiber.join(b)).toBe("Queued")
-      expect(yield* Fiber.join(c)).toBe("Queued")
-      expect(order).toEqual(["b", "c"])
-      expect(o.frames).toBe(2)
+      yield* Fiber.join(waiting)
+      expect(o.room(10)).toBeDefined()
     }))
 
-  it.effect("Outbound.finish appends the last frame even when full; waiters then get Closed", () =>
+  it.effect("Outbound.finish appends the last frame even when full; a wait for room then ends", () =>
     Effect.gen(function* () {
       const o = new Outbound({ maxFrames: 1, maxBytes: 1000 })
       put(o, 1000, 1)
-      const waiting = yield* Effect.fork(o.awaitRoom(() => (put(o, 10, 2) ? "Queued" : "NoRoom")))
+      const waiting = yield* Effect.fork(o.awaitRoom)
       yield* Effect.yieldNow()
       o.finish(new Uint8Array(48))
-      expect(yield* Fiber.join(waiting)).toBe("Closed")
+      yield* Fiber.join(waiting)
+      expect(o.closed).toBe(true)
       expect((yield* o.take)?.length).toBe(1048)
       expect(yield* o.take).toBeUndefined()
       expect(o.room(1)).toBeUndefined()
+    }))
+})
+
+describe("Admission", () => {
+  const admissionOf = (out: Outbound, flow = new FlowControl(noWindow)) =>
+    ((to) => new Admission(() => to, new Counting(new ViewTracker(), true), Effect.fail(closedError)))(
+      targetFor(PG, out, flow),
+    )
+  const frame = (data: string, names = new NameCache()): PreparedFrame => {
+    const p = prepareMulticast({ groups: "g", data }, names)
+    if (p instanceof RequestError) throw p
+    return p
+  }
+  const sent = (bytes: Uint8Array | undefined): Array<string> => {
+    const d = new FrameDecoder("toDaemon")
+    d.push(bytes ?? new Uint8Array(0))
+    const out: Array<string> = []
+    for (let f = d.next(); f instanceof Frame; f = d.next()) out.push(new TextDecoder().decode(f.data))
+    return out
+  }
+
+  it.effect("Admission makes senders wait their turn, first come first served; an interrupted one admits nothing", () =>
+    Effect.gen(function* () {
+      const out = new Outbound({ maxFrames: 2, maxBytes: 1000 })
+      const a = admissionOf(out)
+      expect(a.tryAdmit(frame("a1")) && a.tryAdmit(frame("a2"))).toBe(true)
+      expect(a.tryAdmit(frame("full"))).toBe(false) // two frames waiting: full
+      const b = yield* Effect.fork(a.admit(frame("b")))
+      const gone = yield* Effect.fork(a.admit(frame("gone")))
+      const c = yield* Effect.fork(a.admit(frame("c")))
+      yield* Effect.yieldNow()
+      expect(a.waiting).toBe(3)
+      expect(a.isOpen(a.target)).toBe(false)
+      yield* Fiber.interrupt(gone)
+      expect(sent(yield* out.take)).toEqual(["a1", "a2"])
+      // While b and c wait, a newcomer does not skip ahead, even with room.
+      expect(a.tryAdmit(frame("late"))).toBe(false)
+      yield* Fiber.join(b)
+      yield* Fiber.join(c)
+      expect([a.waiting, a.isOpen(a.target)]).toEqual([0, true])
+      expect(sent(yield* out.take)).toEqual(["b", "c"])
+    }))
+
+  it.effect("Admission's first waiter waits for window credit, and the next one goes after it", () =>
+    Effect.gen(function* () {
+      const out = new Outbound({ maxFrames: 100, maxBytes: 1 << 20 })
+      const flow = new FlowControl(fixedWindow(1))
+      const a = admissionOf(out, flow)
+      const names = new NameCache()
+      yield* a.admit(prepareCommand("Join", "g", names)) // counted: answered by a membership message
+      const first = yield* Effect.fork(a.admit(frame("one", names)))
+      const second = yield* Effect.fork(a.admit(frame("two", names)))
+      yield* Effect.yieldNow()
+      expect([first.unsafePoll(), second.unsafePoll(), a.waiting, flow.waiting]).toEqual([null, null, 2, 1])
+      yield* flow.giveBack(flow.returned()) // the join's answer came back
+      yield* Fiber.join(first)
+      yield* Effect.yieldNow()
+      expect(second.unsafePoll()).toBeNull()
+      yield* flow.giveBack(flow.returned())
+      yield* Fiber.join(second)
+      expect(sent(yield* out.take).slice(1)).toEqual(["one", "two"])
+    }))
+
+  it.effect("Admission fails waiting senders with the sticky error once the buffer closes", () =>
+    Effect.gen(function* () {
+      const out = new Outbound({ maxFrames: 1, maxBytes: 1000 })
+      const a = admissionOf(out)
+      expect(a.tryAdmit(frame("x"))).toBe(true)
+      const waiting = yield* Effect.fork(Effect.flip(a.admit(frame("y"))))
+      yield* Effect.yieldNow()
+      out.abort()
+      expect(yield* Fiber.join(waiting)).toBe(closedError)
     }))
 })
 

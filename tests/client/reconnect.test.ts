@@ -4,14 +4,14 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, ConfigError, Effect, Either, Exit, Fiber, Option, Queue, Schedule, Scope, Stream } from "effect"
-import { ConnectConfig } from "../../src/client/config.ts"
+import { ConnectConfig } from "../../src/client/config/config.ts"
 import { connect, type Connection } from "../../src/client/connection.ts"
 import { ConnectError, type ConnectionError } from "../../src/client/errors.ts"
-import type { ConnectionEvent } from "../../src/client/events.ts"
-import { isDiscontinuity } from "../../src/client/discontinuity.ts"
-import { isRegular, text } from "../../src/client/refinements.ts"
+import type { ConnectionEvent } from "../../src/client/core/events.ts"
+import { isDiscontinuity } from "../../src/client/core/discontinuity.ts"
+import { isRegular, text } from "../../src/client/core/refinements.ts"
 import { fixedWindow } from "../../src/client/options.ts"
-import type { ServerMessage } from "../../src/protocol/messages.ts"
+import type { ServerMessage } from "../../src/protocol/server_messages.ts"
 import { startDaemonProcess } from "../_helpers/daemon_process.ts"
 import { envConfig, eventually, quiet, sleep, startDaemon } from "../_helpers/fixtures.ts"
 
@@ -292,7 +292,9 @@ describe("connect with reconnect", () => {
         yield* a.join("g")
         expect(yield* waitFor(hasMember(a, "g"))).toBe(true)
         // Nobody answers: the request stays pending.
-        const pending = yield* Effect.fork(Effect.either(a.request("nobody", "ping", { timeout: "20 seconds" })))
+        const pending = yield* Effect.fork(
+          Effect.either(a.request({ group: "nobody", data: "ping", timeout: "20 seconds" })),
+        )
         yield* sleep(50)
         yield* first.kill
         const failed = Either.flip(yield* Fiber.join(pending).pipe(Effect.timeout("10 seconds")))
@@ -413,7 +415,7 @@ describe("connect with reconnect", () => {
         // A request made in the gap carries the old name as its reply-to: no
         // reply can reach it, so it fails once the new name is known, not at
         // its timeout.
-        const request = yield* Effect.fork(Effect.flip(a.request("svc", "q", { timeout: "60 seconds" })))
+        const request = yield* Effect.fork(Effect.flip(a.request({ group: "svc", data: "q", timeout: "60 seconds" })))
         p.state.refuse = false
         expect(yield* eventually(() => tags(events).includes("Reconnected"), 10_000)).toBe(true)
         const reconnected = events.find((e) => e._tag === "Reconnected")

@@ -6,12 +6,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { ConnectionError } from "../../src/client/errors.ts"
-import { paddedName } from "../../src/client/name_cache.ts"
+import { groupEntry } from "../../src/protocol/encode.ts"
 import { noWindow } from "../../src/client/options.ts"
-import { Outbound } from "../../src/client/outbound.ts"
-import { Sender } from "../../src/client/send.ts"
-import { ViewTracker } from "../../src/client/views.ts"
-import { FlowControl } from "../../src/client/window.ts"
+import { Outbound } from "../../src/client/admission/outbound.ts"
+import { Sender } from "../../src/client/admission/send.ts"
+import type { Target } from "../../src/client/admission/admission.ts"
+import { ViewTracker } from "../../src/client/core/views.ts"
+import { FlowControl } from "../../src/client/admission/window.ts"
 import { Frame, FrameDecoder, ServiceBits } from "../../src/protocol/mod.ts"
 
 const OLD = "#old#localhost"
@@ -30,14 +31,17 @@ describe("Outbound and Sender across a reconnect", () => {
     Effect.gen(function* () {
       const out = new Outbound({ maxFrames: 100, maxBytes: 1 << 20 })
       const closed = new ConnectionError({ reason: "Closed", privateGroup: OLD, detail: "test" })
-      const sender = new Sender(OLD, out, new FlowControl(noWindow), new ViewTracker(), true, Effect.fail(closed))
+      const flow = new FlowControl(noWindow)
+      let to: Target = { out, flow, privateGroup: OLD, nameField: groupEntry(OLD) }
+      const sender = new Sender(() => to, new ViewTracker(), true, Effect.fail(closed))
       // Queued during the gap, under the old name.
       yield* sender.multicast({ groups: "g", data: "one" })
       yield* sender.command("Join", "h")
       yield* sender.multicast({ groups: ["g", "h"], data: "two, a little longer" })
-      sender.rebind(out, new FlowControl(noWindow), NEW)
-      out.renameSender(paddedName(NEW))
-      out.prepend(sender.joinFrames(["a", "b"]), 2)
+      // The new session takes over the gap buffers under its own name.
+      to = { out, flow, privateGroup: NEW, nameField: groupEntry(NEW) }
+      out.renameSender(groupEntry(NEW))
+      out.prepend(sender.joinFrames(groupEntry(NEW), ["a", "b"]), 2)
       expect(out.frames).toBe(5)
       const bytes = yield* out.take
       const frames = framesOf(bytes ?? new Uint8Array(0))

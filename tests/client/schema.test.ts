@@ -1,9 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Schema, Stream } from "effect"
-import { connect } from "../../src/client/connection.ts"
-import { isRegular } from "../../src/client/refinements.ts"
-import { json, PayloadError } from "../../src/client/schema.ts"
-import { startDaemon } from "./_fixtures.ts"
+import { isRegular } from "../../src/client/core/refinements.ts"
+import { json, PayloadError } from "../../src/client/features/schema.ts"
+import { daemonAndClients } from "../_helpers/clients.ts"
 
 const Order = Schema.Struct({
   id: Schema.Number.pipe(Schema.int(), Schema.positive()),
@@ -27,8 +26,7 @@ const failureOf = <A, E>(self: Effect.Effect<A, E>) =>
 describe("json(schema)", () => {
   it.scopedLive("a value goes through a daemon and comes back decoded, Date and all", () =>
     Effect.gen(function* () {
-      const d = yield* startDaemon()
-      const a = yield* connect({ daemon: d.spreadName, name: "alice" })
+      const { clients: [a] } = yield* daemonAndClients("alice")
       const at = new Date("2026-01-02T03:04:05.678Z")
       const received = yield* Effect.fork(
         a.subscribe("orders").pipe(Stream.filter(isRegular), Stream.take(1), Stream.runCollect),

@@ -1,9 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Option, Queue, Scope, Stream } from "effect"
 import { connect, type Connection } from "../../src/client/connection.ts"
-import type { ConnectionEvent } from "../../src/client/events.ts"
-import type { ServerMessage } from "../../src/protocol/messages.ts"
+import type { ConnectionEvent } from "../../src/client/core/events.ts"
+import type { ServerMessage } from "../../src/protocol/server_messages.ts"
 import { quiet, sleep, startDaemon } from "./_fixtures.ts"
+import { daemonAndClients } from "../_helpers/clients.ts"
 
 const TIMEOUT = 15_000
 const decoder = new TextDecoder()
@@ -67,9 +68,7 @@ describe("Connection.subscribe", () => {
     "every subscriber of a group gets every message of it, where messages would split them",
     () =>
       Effect.gen(function* () {
-        const d = yield* startDaemon()
-        const a = yield* connect({ daemon: d.spreadName, name: "alice" })
-        const b = yield* connect({ daemon: d.spreadName, name: "bob" })
+        const { clients: [a, b] } = yield* daemonAndClients("alice", "bob")
         const s1 = yield* open(a, "g")
         const s2 = yield* open(a, "g")
         yield* collect(s1, 1, isJoinOf("#alice#localhost"))
@@ -88,9 +87,7 @@ describe("Connection.subscribe", () => {
     "joins with the first subscriber and leaves when the last one ends",
     () =>
       Effect.gen(function* () {
-        const d = yield* startDaemon()
-        const a = yield* connect({ daemon: d.spreadName, name: "alice" })
-        const b = yield* connect({ daemon: d.spreadName, name: "bob" })
+        const { clients: [a, b] } = yield* daemonAndClients("alice", "bob")
         yield* b.join("g")
         const first = yield* Scope.make()
         const second = yield* Scope.make()
@@ -116,9 +113,7 @@ describe("Connection.subscribe", () => {
     "a subscribed group's messages reach its subscriber while nobody takes from messages",
     () =>
       Effect.gen(function* () {
-        const d = yield* startDaemon()
-        const a = yield* connect({ daemon: d.spreadName, name: "alice", inboundCapacity: 4 })
-        const b = yield* connect({ daemon: d.spreadName, name: "bob" })
+        const { clients: [a, b] } = yield* daemonAndClients({ name: "alice", inboundCapacity: 4 }, "bob")
         const s = yield* open(a, "g")
         yield* collect(s, 1, isJoinOf("#alice#localhost"))
         // Far more than the shared buffer holds; nobody reads `messages`.
@@ -133,9 +128,7 @@ describe("Connection.subscribe", () => {
     "messages keeps what no subscription claims: groups joined with join, and direct messages",
     () =>
       Effect.gen(function* () {
-        const d = yield* startDaemon()
-        const a = yield* connect({ daemon: d.spreadName, name: "alice", membership: false })
-        const b = yield* connect({ daemon: d.spreadName, name: "bob" })
+        const { clients: [a, b] } = yield* daemonAndClients({ name: "alice", membership: false }, "bob")
         const s = yield* open(a, "g")
         yield* a.join("other")
         yield* b.join("g")
@@ -157,9 +150,7 @@ describe("Connection.subscribe", () => {
     "a stalled subscriber gets a SlowConsumer event naming its group; ending it releases the reader",
     () =>
       Effect.gen(function* () {
-        const d = yield* startDaemon()
-        const a = yield* connect({ daemon: d.spreadName, name: "alice" })
-        const b = yield* connect({ daemon: d.spreadName, name: "bob" })
+        const { clients: [a, b] } = yield* daemonAndClients("alice", "bob")
         const events: Array<ConnectionEvent> = []
         yield* Effect.forkScoped(Stream.runForEach(a.events, (e) => Effect.sync(() => events.push(e))))
         const reading = yield* open(a, "g")
@@ -211,8 +202,7 @@ describe("Connection.subscribe", () => {
     "fails with a RequestError for a bad group and with the sticky error when the connection closes",
     () =>
       Effect.gen(function* () {
-        const d = yield* startDaemon()
-        const a = yield* connect({ daemon: d.spreadName, name: "alice" })
+        const { clients: [a] } = yield* daemonAndClients("alice")
         const bad = yield* Effect.flip(Stream.runDrain(a.subscribe("#alice#localhost")))
         expect(bad._tag).toBe("RequestError")
         const running = yield* Effect.fork(Stream.runDrain(a.subscribe("g")))

@@ -1,15 +1,27 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Exit, Fiber, TestClock } from "effect"
 import { fixedWindow, noWindow } from "../../src/client/options.ts"
-import { Outbound } from "../../src/client/outbound.ts"
-import { Sender } from "../../src/client/send.ts"
-import { syncFirst } from "../../src/client/sync_first.ts"
-import { ViewTracker } from "../../src/client/views.ts"
-import { FlowControl } from "../../src/client/window.ts"
+import { Outbound } from "../../src/client/admission/outbound.ts"
+import { Sender } from "../../src/client/admission/send.ts"
+import { syncFirst } from "../../src/client/admission/sync_first.ts"
+import { ViewTracker } from "../../src/client/core/views.ts"
+import { FlowControl } from "../../src/client/admission/window.ts"
+import type { Target } from "../../src/client/admission/admission.ts"
+import { groupEntry } from "../../src/protocol/encode.ts"
 import { ConnectionError, RequestError } from "../../src/client/errors.ts"
 
 const PG = "#alice#localhost"
+const targetFor = (privateGroup: string, out: Outbound, flow: FlowControl): Target => ({
+  out,
+  flow,
+  privateGroup,
+  nameField: groupEntry(privateGroup),
+})
 const closedError = new ConnectionError({ reason: "Closed", privateGroup: PG, detail: "test" })
+const senderFor = (pg: string, out: Outbound, flow: FlowControl, membership: boolean): Sender => {
+  const to = targetFor(pg, out, flow)
+  return new Sender(() => to, new ViewTracker(), membership, Effect.fail(closedError))
+}
 
 describe("syncFirst", () => {
   it.effect("is lazy: made, it does nothing; each run and each yield* tries again", () =>
@@ -90,7 +102,7 @@ describe("Sender.multicast as syncFirst", () => {
   it.effect("a multicast made and not run queues nothing; one run twice queues twice", () =>
     Effect.gen(function* () {
       const out = new Outbound({ maxFrames: 100, maxBytes: 1 << 20 })
-      const s = new Sender(PG, out, new FlowControl(noWindow), new ViewTracker(), true, Effect.fail(closedError))
+      const s = senderFor(PG, out, new FlowControl(noWindow), true)
       const send = s.multicast(message)
       expect(out.frames).toBe(0)
       yield* send
@@ -104,7 +116,7 @@ describe("Sender.multicast as syncFirst", () => {
     Effect.gen(function* () {
       const out = new Outbound({ maxFrames: 100, maxBytes: 1 << 20 })
       const flow = new FlowControl(fixedWindow(2))
-      const s = new Sender(PG, out, flow, new ViewTracker(), false, Effect.fail(closedError))
+      const s = senderFor(PG, out, flow, false)
       yield* s.command("Join", "g")
       const sender = yield* Effect.fork(Effect.gen(function* () {
         for (let i = 0; i < 3; i++) yield* s.multicast(message)
@@ -125,7 +137,7 @@ describe("Sender.multicast as syncFirst", () => {
     Effect.gen(function* () {
       const out = new Outbound({ maxFrames: 100, maxBytes: 1 << 20 })
       const flow = new FlowControl(fixedWindow(1))
-      const s = new Sender(PG, out, flow, new ViewTracker(), false, Effect.fail(closedError))
+      const s = senderFor(PG, out, flow, false)
       yield* s.command("Join", "g")
       yield* s.multicast(message)
       const framesBefore = out.frames

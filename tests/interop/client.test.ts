@@ -8,7 +8,7 @@ import { Effect, Either, Exit, Fiber, Scope, Stream } from "effect"
 import { connect, type Connection } from "../../src/client/connection.ts"
 import { ConnectError, ConnectionError } from "../../src/client/errors.ts"
 import type { ServiceLevel } from "../../src/protocol/constants.ts"
-import type { MembershipMessage, RegularMessage, ServerMessage } from "../../src/protocol/messages.ts"
+import type { MembershipMessage, RegularMessage, ServerMessage } from "../../src/protocol/server_messages.ts"
 import { parseSpreadName } from "../../src/transport/address.ts"
 
 const DAEMON = Deno.env.get("SPREAD_DAEMON")

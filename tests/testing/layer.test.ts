@@ -9,9 +9,9 @@ layer(layerTest(), { excludeTestServices: true })("layerTest", (it) => {
     Effect.gen(function* () {
       const spread = yield* Spread
       const server = yield* connectTest({ name: "echo" })
-      yield* Effect.forkScoped(server.respond("echo", (req) => Effect.succeed(req.data)))
+      yield* Effect.forkScoped(server.respond({ group: "echo", handler: (req) => Effect.succeed(req.data) }))
       yield* Effect.sleep("50 millis")
-      const reply = yield* spread.request("echo", "ping")
+      const reply = yield* spread.request({ group: "echo", data: "ping" })
       expect(new TextDecoder().decode(reply.data)).toBe("ping")
       expect(reply.sender).toBe("#echo#localhost")
     }))
