@@ -5,7 +5,7 @@
  */
 import { Chunk, Effect, Logger, LogLevel, Stream } from "effect"
 import { connect } from "../../src/client/connection.ts"
-import { isRegular, text } from "../../src/client/refinements.ts"
+import { isRegular, text } from "../../src/client/core/refinements.ts"
 import * as Daemon from "../../src/daemon/mod.ts"
 import { layerMemory } from "../../src/transport/memory.ts"
 

@@ -85,13 +85,16 @@ export const serve = (
 ): Effect.Effect<void, ConnectionError, Spread | Scope.Scope> =>
   Effect.gen(function* () {
     const spread = yield* Spread
-    yield* Effect.forkScoped(spread.respond(PRICING, (request) =>
-      Effect.gen(function* () {
-        const { item, quantity } = yield* requests.decode(request)
-        const price = prices[item]
-        if (price === undefined) return yield* new UnknownItem({ item })
-        return yield* quotes.encode({ item, quantity, total: price * quantity })
-      })))
+    yield* Effect.forkScoped(spread.respond({
+      group: PRICING,
+      handler: (request) =>
+        Effect.gen(function* () {
+          const { item, quantity } = yield* requests.decode(request)
+          const price = prices[item]
+          if (price === undefined) return yield* new UnknownItem({ item })
+          return yield* quotes.encode({ item, quantity, total: price * quantity })
+        }),
+    }))
     yield* joined(PRICING)
   })
 
@@ -102,7 +105,11 @@ export const quote = (
 ): Effect.Effect<Quote, QuoteRefused | PayloadError | RequestTimeout | RequestError | ConnectionError, Spread> =>
   Effect.gen(function* () {
     const spread = yield* Spread
-    const reply = yield* spread.request(PRICING, yield* requests.encode({ item, quantity }), { timeout: "2 seconds" })
+    const reply = yield* spread.request({
+      group: PRICING,
+      data: yield* requests.encode({ item, quantity }),
+      timeout: "2 seconds",
+    })
       .pipe(Effect.catchTag("ResponderError", (e) => new QuoteRefused({ reason: e.reason })))
     return yield* quotes.decode(reply)
   })

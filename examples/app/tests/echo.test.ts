@@ -8,9 +8,9 @@ layer(layerTest(), { excludeTestServices: true })("echo service", (it) => {
     Effect.gen(function* () {
       const spread = yield* Spread
       const server = yield* connectTest({ name: "echo" })
-      yield* Effect.forkScoped(server.respond("echo", (req) => Effect.succeed(req.data)))
+      yield* Effect.forkScoped(server.respond({ group: "echo", handler: (req) => Effect.succeed(req.data) }))
       yield* server.watch("echo").pipe(Stream.filter(Option.isSome), Stream.take(1), Stream.runDrain) // joined
-      const reply = yield* spread.request("echo", "ping")
+      const reply = yield* spread.request({ group: "echo", data: "ping" })
       expect(new TextDecoder().decode(reply.data)).toBe("ping")
     }))
 })
