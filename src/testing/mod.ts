@@ -85,3 +85,5 @@ export const layerTest = (
   Layer.provideMerge(Layer.scoped(Spread, connectTest(options.connect)), layerDaemon(options.daemon))
 
 export { SpreadDaemon } from "../daemon/daemon.ts"
+export { layerMemory, memoryTransport, withMemoryTransport } from "../transport/memory.ts"
+export { layerSockets, Transport } from "../transport/transport.ts"
