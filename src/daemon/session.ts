@@ -77,7 +77,7 @@ const FLUSH_MS = 1000
 const DRAIN_QUIET_MS = 200
 
 /** The longest a deaf session reads on (a client that keeps sending). */
-const DRAIN_MS = 5000
+const DRAIN_MS = 1000
 
 /** How a session ended; `warn` endings are logged at Warning, once. */
 type Ending = { readonly why: string; readonly warn: boolean }
@@ -143,7 +143,9 @@ class DaemonSession implements EngineSession, SessionControl {
   start(rest: Uint8Array): void {
     this.#ctx.engine.add(this)
     this.#ctx.shared.live.add(this)
-    logWith(this.#ctx, Effect.logDebug(`Session ${this.privateGroup} open from ${this.#stream.address}`))
+    if (this.#ctx.debug) {
+      logWith(this.#ctx, Effect.logDebug(`Session ${this.privateGroup} open from ${this.#stream.address}`))
+    }
     this.#onChunk(rest)
   }
 
@@ -219,7 +221,8 @@ class DaemonSession implements EngineSession, SessionControl {
   #deafen(): void {
     if (this.#deaf) return
     this.#deaf = true
-    this.#deafSince = this.#ctx.clock.unsafeCurrentTimeMillis()
+    // Real time, as the timers that end the drain (not the Clock).
+    this.#deafSince = performance.now()
     this.outbox.clear()
     if (this.#stopped) return
     this.#quiet()
@@ -229,7 +232,7 @@ class DaemonSession implements EngineSession, SessionControl {
   // ends the drain at once.
   #quiet(): void {
     if (this.#quietTimer !== undefined) clearTimeout(this.#quietTimer)
-    const left = this.#deafSince + DRAIN_MS - this.#ctx.clock.unsafeCurrentTimeMillis()
+    const left = this.#deafSince + DRAIN_MS - performance.now()
     this.#quietTimer = setTimeout(this.#drained, Math.max(0, Math.min(DRAIN_QUIET_MS, left)))
   }
 
@@ -394,12 +397,8 @@ class DaemonSession implements EngineSession, SessionControl {
     this.outbox.close()
     const e0 = this.#ended ?? { why: "closed", warn: false }
     const e = this.#refusals === 0 ? e0 : { ...e0, why: `${e0.why} (${this.#refusals} joins refused)` }
-    logWith(
-      this.#ctx,
-      e.warn
-        ? Effect.logWarning(`Session ${this.privateGroup} ${e.why}`)
-        : Effect.logDebug(`Session ${this.privateGroup} ended: ${e.why}`),
-    )
+    if (e.warn) logWith(this.#ctx, Effect.logWarning(`Session ${this.privateGroup} ${e.why}`))
+    else if (this.#ctx.debug) logWith(this.#ctx, Effect.logDebug(`Session ${this.privateGroup} ended: ${e.why}`))
     const flushing = this.#writing
     // A deaf session has nothing to flush (a write may hang on a client
     // that does not read).
