@@ -15,6 +15,7 @@ import { daemonMetrics, type DaemonMetricSet, publish } from "./metrics.ts"
 import type { DaemonContext, DaemonShared } from "./context.ts"
 import { HANDSHAKE_TICK_MS, serveConnection } from "./handshake.ts"
 import { listenTlsSessions } from "./tls_sessions.ts"
+import { startStatusResponder } from "./monitor_status.ts"
 import { startUdpIngress, type UdpIngress } from "./udp_ingress.ts"
 
 // Under a flood of connections (every handshake place taken), at most this
@@ -314,6 +315,13 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
       })
     )
     const udpIngress = yield* Effect.forEach(c.udpIngress, (u) => startUdpIngress(engine, reserved, c.name, u))
+    if (c.monitorStatus) {
+      yield* startStatusResponder(c.host, port, c.name, () => ({
+        sessions: engine.stats.sessions,
+        groups: engine.stats.groups,
+        messages: engine.stats.messagesIn,
+      }))
+    }
     yield* Effect.logDebug(
       `Daemon ${c.name} listening on ${port}@${c.host}${unixPath === undefined ? "" : ` and ${unixPath}`}`,
     )
