@@ -50,6 +50,13 @@ export const FLAGS: ReadonlyArray<FlagSpec> = [
   },
   { names: ["--no-unix"], kind: "bool", key: "unixSocket", constant: false, help: "no Unix socket" },
   {
+    names: ["--no-monitor"],
+    kind: "bool",
+    key: "monitorStatus",
+    constant: false,
+    help: "do not answer spmonitor status requests (by default answered on UDP at the daemon's port)",
+  },
+  {
     names: ["--name"],
     kind: "string",
     key: "name",
@@ -249,6 +256,9 @@ export const configOf = (
         break
       case "unixSocket":
         if (typeof v === "string" || typeof v === "boolean") config.unixSocket = v
+        break
+      case "monitorStatus":
+        if (typeof v === "boolean") config.monitorStatus = v
         break
       case "logLevel":
         logLevel = (typeof v === "string" ? logLevelOf(v) : undefined) ?? LogLevel.Info
