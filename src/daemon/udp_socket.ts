@@ -82,7 +82,8 @@ const describe = (c: Libc, code: number): string => {
 /**
  * Why the FFI socket cannot be used here, or `undefined` when it can:
  * Linux only (the constants and address layout are Linux's), an IPv4
- * address, and `--allow-ffi` granted (asked without a prompt).
+ * address, `--allow-ffi` granted (asked without a prompt), and glibc's
+ * `libc.so.6` loadable (it is loaded here, once per process).
  *
  * @since 0.1.0
  * @category models
@@ -95,6 +96,11 @@ export const ffiUnavailable = (host: string): string | undefined => {
     if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return "--allow-ffi is not granted"
   } catch {
     return "--allow-ffi is not granted"
+  }
+  try {
+    open()
+  } catch (e) {
+    return `cannot load libc.so.6: ${e instanceof Error ? e.message : String(e)}`
   }
   return undefined
 }
