@@ -22,6 +22,13 @@ import { startUdpIngress, type UdpIngress } from "./udp_ingress.ts"
 // many accepts per turn of the event loop.
 const ACCEPTS_PER_TURN = 16
 
+// One turn of the event loop (a macrotask, whatever the Clock: I/O callbacks
+// run before it ends).
+const turn: Effect.Effect<void> = Effect.async<void>((resume) => {
+  const t = setTimeout(() => resume(Effect.void), 0)
+  return Effect.sync(() => clearTimeout(t))
+})
+
 /**
  * A running daemon.
  *
@@ -262,7 +269,7 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
           // longer silent when the next newcomer looks for one to displace.
           if (shared.handshakes.size >= c.maxHandshaking && ++burst >= ACCEPTS_PER_TURN) {
             burst = 0
-            yield* Effect.sleep(0)
+            yield* turn
           }
         }
       })
