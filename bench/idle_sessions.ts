@@ -1,9 +1,10 @@
 /**
  * Idle sessions: starts a daemon in its own process (bench/_idle_daemon.ts), opens N
  * sessions to it with raw handshakes (each joins one of 100 groups), and
- * reports the daemon's resident memory per session, how long the
- * connections took, and a round trip through the daemon while they all sit
- * idle. Then it closes them all and checks the daemon saw every one go.
+ * reports the daemon's resident memory per session 2 s after opening them
+ * (what a burst of connections leaves behind) and 30 s after (once V8 has
+ * given back the pages the burst grew), how long the connections took, and
+ * a round trip through the daemon while they all sit idle. Then it closes them all and checks the daemon saw every one go.
  *
  * ```sh
  * deno run -A bench/idle_sessions.ts            # 10,000 sessions
@@ -112,7 +113,8 @@ for (let i = 0; i < N; i += PARALLEL) {
   conns.push(...await Promise.all(Array.from({ length: Math.min(PARALLEL, N - i) }, (_, k) => open(i + k))))
 }
 const connectSeconds = (performance.now() - t0) / 1000
-await new Promise((r) => setTimeout(r, 1000))
+const FRESH = 2
+await new Promise((r) => setTimeout(r, FRESH * 1000))
 const heapFresh = await heap()
 const fresh = rssKiB(pid)
 if (heapFresh.sessions !== N) throw new Error(`the daemon has ${heapFresh.sessions} sessions, not ${N}`)
@@ -120,7 +122,7 @@ if (heapFresh.sessions !== N) throw new Error(`the daemon has ${heapFresh.sessio
 // reducer compacts an idle heap (some 10-20 s later, measured): the idle
 // figure is taken 30 s after opening (`--settle=S` to change).
 const SETTLE = Number(Deno.args.find((a) => a.startsWith("--settle="))?.slice(9) ?? 30)
-await new Promise((r) => setTimeout(r, SETTLE * 1000))
+await new Promise((r) => setTimeout(r, (SETTLE - FRESH) * 1000))
 const during = rssKiB(pid)
 const heapDuring = await heap()
 
@@ -165,17 +167,24 @@ console.log(
     connectSeconds.toFixed(2)
   } s; daemon RSS ${(before / 1024).toFixed(0)} MiB empty, ${(during / 1024).toFixed(0)} MiB with them (${
     (perSession / 1024).toFixed(1)
-  } KiB per session ${SETTLE} s after opening; ${(perSessionFresh / 1024).toFixed(1)} KiB 1 s after opening), ${
+  } KiB per session ${SETTLE} s after opening; ${(perSessionFresh / 1024).toFixed(1)} KiB ${FRESH} s after opening), ${
     (after / 1024).toFixed(0)
   } MiB after they closed`,
 )
-const per = (k: keyof Heap): string => ((heapDuring[k] - heapBefore[k]) / N / 1024).toFixed(1)
+const per = (k: keyof Heap, at: Heap = heapDuring): string => ((at[k] - heapBefore[k]) / N / 1024).toFixed(1)
 console.log(
   `per session ${SETTLE} s after opening, after a full GC: ${per("rss")} KiB resident, ${
     per("heapUsed")
   } KiB JavaScript heap in use (${per("heapTotal")} KiB reserved), ${per("external")} KiB external (array buffers); ${
     (heapAfter.heapUsed / 1024 / 1024).toFixed(0)
   } MiB heap after they closed`,
+)
+console.log(
+  `per session ${FRESH} s after opening, after a full GC: ${per("rss", heapFresh)} KiB resident, ${
+    per("heapUsed", heapFresh)
+  } KiB JavaScript heap in use (${per("heapTotal", heapFresh)} KiB reserved), ${
+    per("external", heapFresh)
+  } KiB external (array buffers)`,
 )
 console.log(
   `round trip with ${N.toLocaleString("en-US")} idle sessions: p50 ${rtts[499].toFixed(0)} µs, p99 ${

@@ -2,8 +2,13 @@
  * `deno task daemon`: runs the embedded Spread daemon in the foreground.
  *
  * ```sh
- * deno run --allow-net --allow-read --allow-write --allow-env src/cli/daemon.ts --port 4803
+ * deno run --allow-net --allow-read --allow-write --allow-env --allow-ffi src/cli/daemon.ts --port 4803
  * ```
+ *
+ * `--allow-ffi` is for `--udp-ingress` on Linux: with it each ingress
+ * creates and sizes its own UDP socket (`--udp-recv-buffer`, up to
+ * `net.core.rmem_max`) and reports the kernel's drops; without it the
+ * ingress uses Deno's socket at the system's default buffer, and warns.
  *
  * Like Spread, it listens on TCP and on the Unix socket `/tmp/<port>`
  * (`--no-unix` turns that off, `--unix PATH` moves it). SIGINT and SIGTERM
@@ -44,6 +49,13 @@ export const FLAGS: ReadonlyArray<FlagSpec> = [
     help: "Unix socket at PATH, or /tmp/<port> without PATH (the default)",
   },
   { names: ["--no-unix"], kind: "bool", key: "unixSocket", constant: false, help: "no Unix socket" },
+  {
+    names: ["--no-monitor"],
+    kind: "bool",
+    key: "monitorStatus",
+    constant: false,
+    help: "do not answer spmonitor status requests (by default answered on UDP at the daemon's port)",
+  },
   {
     names: ["--name"],
     kind: "string",
@@ -114,6 +126,15 @@ export const FLAGS: ReadonlyArray<FlagSpec> = [
     min: 1,
     value: "ms",
     help: "ms a session has to finish a frame it began (default 10000)",
+  },
+  {
+    names: ["--udp-recv-buffer"],
+    kind: "int",
+    key: "udpRecvBuffer",
+    min: 1,
+    value: "bytes",
+    help: "receive buffer each --udp-ingress socket asks for, capped by net.core.rmem_max (default 8388608; " +
+      "needs --allow-ffi)",
   },
   {
     names: ["--stats-interval"],
@@ -236,6 +257,9 @@ export const configOf = (
       case "unixSocket":
         if (typeof v === "string" || typeof v === "boolean") config.unixSocket = v
         break
+      case "monitorStatus":
+        if (typeof v === "boolean") config.monitorStatus = v
+        break
       case "logLevel":
         logLevel = (typeof v === "string" ? logLevelOf(v) : undefined) ?? LogLevel.Info
         break
@@ -257,7 +281,11 @@ export const parseArgs = (args: ReadonlyArray<string>): CliCommand => {
   const relay = relayConfigOf(p)
   if (typeof relay === "string") return { _tag: "Invalid", message: relay }
   const { config, ...rest } = configOf(p)
-  return { _tag: "Run", config: { ...config, ...relay }, ...rest }
+  const recv = p.values.get("udpRecvBuffer")
+  const udpIngress = typeof recv === "number" && relay.udpIngress !== undefined
+    ? { udpIngress: relay.udpIngress.map((u) => ({ ...u, recvBufferBytes: recv })) }
+    : {}
+  return { _tag: "Run", config: { ...config, ...relay, ...udpIngress }, ...rest }
 }
 
 /**
@@ -270,6 +298,20 @@ export const statsLine = (s: Daemon.DaemonStats): string =>
   `stats: sessions=${s.sessions} connections=${s.connections} handshaking=${s.handshaking} groups=${s.groups} ` +
   `messages_in=${s.messagesIn} bytes_in=${s.bytesIn} messages_out=${s.messagesOut} bytes_out=${s.bytesOut} ` +
   `cut_off=${s.cutOff} joins_refused=${s.joinsRefused} outbox_depth=${s.outboxDepth} outbox_peak=${s.outboxPeak}`
+
+/**
+ * A UDP ingress's totals for the stats line: `udp_<port>_received=…` and
+ * so on; `dropped_kernel` is `unknown` when the kernel's count cannot be
+ * read (Deno's socket without `--allow-all`).
+ *
+ * @since 0.1.0
+ * @category cli
+ */
+export const udpStatsLine = (port: number, s: Daemon.UdpIngressStats): string =>
+  `udp_${port}_received=${s.received} udp_${port}_delivered=${s.delivered} ` +
+  `udp_${port}_dropped_oversize=${s.droppedOversize} udp_${port}_dropped_empty=${s.droppedEmpty} ` +
+  `udp_${port}_dropped_kernel=${s.droppedByKernel ?? "unknown"}` +
+  (s.recvBufferBytes === undefined ? "" : ` udp_${port}_recv_buffer=${s.recvBufferBytes}`)
 
 /**
  * The daemon until interrupted, with its start line on stdout; with
@@ -301,7 +343,14 @@ export const program = (
     if (every !== undefined) {
       yield* Effect.forkScoped(
         Effect.forever(
-          Effect.zipRight(Effect.sleep(every * 1000), Effect.suspend(() => Effect.logInfo(statsLine(d.stats())))),
+          Effect.zipRight(
+            Effect.sleep(every * 1000),
+            Effect.suspend(() =>
+              Effect.logInfo(
+                statsLine(d.stats()) + d.udpIngress.map((u) => " " + udpStatsLine(u.port, u.stats())).join(""),
+              )
+            ),
+          ),
         ),
       )
     }

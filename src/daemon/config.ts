@@ -127,6 +127,13 @@ export interface DaemonConfig {
   readonly tls?: TlsConfig
   /** UDP sockets whose datagrams are multicast into a group. Default none. */
   readonly udpIngress?: ReadonlyArray<UdpIngressConfig>
+  /**
+   * Answer Spread's monitor (`spmonitor`) status requests on UDP
+   * `host:port` (the bound port), as a Spread daemon does on its segment
+   * port. Default `true`; a UDP port that cannot be bound is logged and
+   * skipped.
+   */
+  readonly monitorStatus?: boolean
 }
 
 /**
@@ -172,6 +179,8 @@ export interface ResolvedConfig {
   readonly tls: TlsConfig | undefined
   /** UDP ingresses. */
   readonly udpIngress: ReadonlyArray<UdpIngressConfig>
+  /** Whether spmonitor status requests are answered. */
+  readonly monitorStatus: boolean
 }
 
 /**
@@ -216,5 +225,6 @@ export const resolveConfig = (c: DaemonConfig = {}): ResolvedConfig => {
     procId: c.procId ?? hashName(name),
     tls: c.tls,
     udpIngress: c.udpIngress ?? [],
+    monitorStatus: c.monitorStatus ?? true,
   }
 }

@@ -32,6 +32,23 @@ export interface SessionControl {
 }
 
 /**
+ * What the daemon knows of one connection still shaking hands.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface HandshakeControl {
+  /** When it began (Clock ms). */
+  readonly startedAt: number
+  /** Ends the handshake if one of its deadlines has passed at `now` (Clock ms). */
+  readonly check: (now: number) => void
+  /** Ends it with REJECT_QUOTA to make room for a newer connection. */
+  readonly displace: () => void
+  /** Ends it at daemon shutdown. */
+  readonly shutdown: () => void
+}
+
+/**
  * Counters and registries the daemon's listeners share.
  *
  * @since 0.1.0
@@ -40,12 +57,18 @@ export interface SessionControl {
 export interface DaemonShared {
   /** Connections accepted and not yet closed (handshaking included). */
   open: number
-  /** Connections still shaking hands. */
+  /** Connections still shaking hands (the size of `handshakes`). */
   handshaking: number
+  /** Every connection still shaking hands, oldest first. */
+  readonly handshakes: Set<HandshakeControl>
+  /** Those of `handshakes` that have not sent a byte yet, oldest first (displaced first). */
+  readonly silentHandshakes: Set<HandshakeControl>
+  /** Starts the deadline sweep of `handshakes` (called when the first one is added). */
+  wakeHandshakeSweep: () => void
   /** Places taken by operational sessions (and handshakes just accepted). */
   sessions: number
-  /** Connections refused since the handshake bound was last reached (for one log line per episode). */
-  handshakesRefused: number
+  /** Handshakes displaced since the handshake bound was last reached (for one log line per episode). */
+  handshakesDisplaced: number
   /** Every operational session. */
   readonly live: Set<SessionControl>
   /** The deepest any outbox has been since the daemon started (messages). */
@@ -80,4 +103,9 @@ export interface DaemonContext {
    * session does outside a fiber: logging.
    */
   readonly runtime: Runtime.Runtime<never>
+  /**
+   * Whether Debug records pass the runtime's minimum log level: a
+   * connection's Debug lines (open, ended) are not even built otherwise.
+   */
+  readonly debug: boolean
 }

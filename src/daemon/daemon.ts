@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { Context, Effect, Fiber, FiberSet, Layer, type Scope } from "effect"
+import { Context, Effect, Fiber, FiberRef, FiberRefs, Layer, LogLevel, type Scope } from "effect"
 import { validateDaemonName } from "../protocol/names.ts"
 import { quoted } from "../protocol/printable.ts"
 import { type Address, formatAddress } from "../protocol/address.ts"
@@ -14,9 +14,21 @@ import { Engine, type EngineStats } from "./engine.ts"
 import { DaemonError } from "./errors.ts"
 import { daemonMetrics, type DaemonMetricSet, publish } from "./metrics.ts"
 import type { DaemonContext, DaemonShared } from "./context.ts"
-import { serveConnection } from "./handshake.ts"
+import { HANDSHAKE_TICK_MS, serveConnection } from "./handshake.ts"
 import { listenTlsSessions, refuseTlsOnPlainPort } from "./tls_sessions.ts"
+import { startStatusResponder } from "./monitor_status.ts"
 import { startUdpIngress, type UdpIngress } from "./udp_ingress.ts"
+
+// Under a flood of connections (every handshake place taken), at most this
+// many accepts per turn of the event loop.
+const ACCEPTS_PER_TURN = 16
+
+// One turn of the event loop (a macrotask, whatever the Clock: I/O callbacks
+// run before it ends).
+const turn: Effect.Effect<void> = Effect.async<void>((resume) => {
+  const t = setTimeout(() => resume(Effect.void), 0)
+  return Effect.sync(() => clearTimeout(t))
+})
 
 /**
  * A running daemon.
@@ -166,6 +178,10 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
     }
     const clock = yield* Effect.clock
     const runtime = yield* Effect.runtime<never>()
+    const debug = LogLevel.lessThanEqual(
+      FiberRefs.getOrDefault(runtime.fiberRefs, FiberRef.currentMinimumLogLevel),
+      LogLevel.Debug,
+    )
     const engine = new Engine(c.name, c.procId, Math.floor(clock.unsafeCurrentTimeMillis() / 1000), {
       maxGroupMembers: c.maxGroupMembers,
       maxGroupsPerSession: c.maxGroupsPerSession,
@@ -174,8 +190,11 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
     const shared: DaemonShared = {
       open: 0,
       handshaking: 0,
+      handshakes: new Set(),
+      silentHandshakes: new Set(),
+      wakeHandshakeSweep: () => {},
       sessions: 0,
-      handshakesRefused: 0,
+      handshakesDisplaced: 0,
       live: new Set(),
       peak: 0,
       recentPeak: 0,
@@ -212,14 +231,27 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
       ? undefined
       : yield* listenTlsSessions(c.tls, c.host, c.handshakeTimeoutMs, c.maxHandshaking)
 
-    const handshakes = yield* FiberSet.make<void, never>()
+    // Handshake deadlines: one sweep every HANDSHAKE_TICK_MS of Clock time
+    // while any handshake is unfinished, asleep otherwise.
+    const handshakesWaiting = yield* Effect.makeLatch(false)
+    shared.wakeHandshakeSweep = () => handshakesWaiting.unsafeOpen()
+    yield* Effect.forkScoped(Effect.forever(Effect.gen(function* () {
+      yield* handshakesWaiting.await
+      handshakesWaiting.unsafeClose()
+      while (shared.handshakes.size > 0) {
+        yield* Effect.sleep(HANDSHAKE_TICK_MS)
+        const now = clock.unsafeCurrentTimeMillis()
+        for (const h of shared.handshakes) h.check(now)
+      }
+    })))
     const acceptLoop = (l: Listener, transport: "tcp" | "unix" | "tls") => {
-      const ctx: DaemonContext = { config: c, engine, reserved, shared, transport, clock, runtime }
+      const ctx: DaemonContext = { config: c, engine, reserved, shared, transport, clock, runtime, debug }
       const label = formatAddress(l.address)
       // A failed accept (out of descriptors, say) is logged and retried after
       // a pause that grows to 1 s; only closing the listener ends the loop.
       return Effect.gen(function* () {
         let pause = 10
+        let burst = 0
         while (true) {
           const accepted = yield* Effect.either(l.accept)
           if (accepted._tag === "Left") {
@@ -235,8 +267,15 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
           pause = 10
           shared.open++
           // A TLS client on a plain port is told so, and logged as such.
-          const stream = transport === "tls" ? accepted.right : refuseTlsOnPlainPort(accepted.right, label)
-          yield* FiberSet.run(handshakes, serveConnection(ctx, stream))
+          serveConnection(ctx, transport === "tls" ? accepted.right : refuseTlsOnPlainPort(accepted.right, label))
+          // With every handshake place taken, let the event loop come round
+          // before the next accept: the reads of the handshakes in progress
+          // complete first, so a client that sent its connect message is no
+          // longer silent when the next newcomer looks for one to displace.
+          if (shared.handshakes.size >= c.maxHandshaking && ++burst >= ACCEPTS_PER_TURN) {
+            burst = 0
+            yield* turn
+          }
         }
       })
     }
@@ -281,13 +320,20 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
         if (unix !== undefined) yield* unix.close
         if (tls !== undefined) yield* tls.close
         yield* Fiber.awaitAll(accepting).pipe(Effect.timeout(1000), Effect.ignore)
-        yield* FiberSet.clear(handshakes)
+        for (const h of [...shared.handshakes]) h.shutdown()
         for (const s of [...shared.live]) s.shutdown()
         yield* publishNow
         yield* Effect.logDebug(`Daemon ${c.name} stopped`)
       })
     )
     const udpIngress = yield* Effect.forEach(c.udpIngress, (u) => startUdpIngress(engine, reserved, c.name, u))
+    if (c.monitorStatus) {
+      yield* startStatusResponder(c.host, port, c.name, () => ({
+        sessions: engine.stats.sessions,
+        groups: engine.stats.groups,
+        messages: engine.stats.messagesIn,
+      }))
+    }
     yield* Effect.logDebug(
       `Daemon ${c.name} listening on ${port}@${c.host}${unixPath === undefined ? "" : ` and ${unixPath}`}`,
     )

@@ -10,8 +10,13 @@
  * way). A sender's own messages come back in the order it sent them.
  *
  * Nothing here waits. A recipient whose outbox is over its limit is cut off
- * at once (no further copies reach it) and its disconnect is sequenced right
- * after the request that overflowed it, so everyone else loses nothing.
+ * at once: no further copies reach it ({@link EngineSession.offer} answers
+ * `"Discarded"` from then on), so everyone else loses nothing. It stays in
+ * the engine while its session reads what it had already sent (a bounded
+ * drain, see `session.ts`): those requests are sequenced as usual, and its
+ * disconnect comes after them, when the session ends. A recipient whose
+ * outbox is closed (it is ending) is disconnected right after the current
+ * request.
  *
  * @module
  */
@@ -21,6 +26,16 @@ import { encodeMembership, encodeRejectFor, encodeSelfLeave } from "../protocol/
 import type { GroupId } from "../protocol/server_messages.ts"
 import { isCStringAt, parsePrivateGroup, readCString } from "../protocol/names.ts"
 import type { OfferResult } from "../transport/outbox.ts"
+
+/**
+ * What {@link EngineSession.offer} answers: an outbox's answer, or
+ * `"Discarded"` from a session that takes no more frames (cut off, or its
+ * writes failed) while it still reads what its client sent.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Delivery = OfferResult | "Discarded"
 
 /**
  * The engine's view of one operational session.
@@ -36,8 +51,12 @@ export interface EngineSession {
   /** Receives membership messages. */
   readonly membership: boolean
   /** Queues a frame for this session's writer; never waits. */
-  readonly offer: (bytes: Uint8Array) => OfferResult
-  /** Cuts the session off (outbox over its limit): close its socket now. */
+  readonly offer: (bytes: Uint8Array) => Delivery
+  /**
+   * Cuts the session off (outbox over its limit): it writes nothing more
+   * and ends once it has read what its client sent (a bounded drain); the
+   * engine removes it then.
+   */
   readonly cutOff: (reason: string) => void
 }
 
@@ -194,7 +213,7 @@ export class Engine {
       if (s === undefined || s.session !== session || !s.live) return
     }
     // Never re-entered: `offer` and `cutOff` only queue bytes or close a
-    // socket; a cut-off session's disconnect is queued in #pending and
+    // socket; a session whose outbox is closed has its disconnect queued in #pending and
     // sequenced right after the current request.
     try {
       f(s as SessionState)
@@ -216,13 +235,16 @@ export class Engine {
       this.stats.bytesOut += bytes.length
       return
     }
-    // Overflow or closed: this session is gone; nobody else is affected.
-    to.live = false
-    this.#pending.push(to)
+    if (r === "Discarded") return
     if (r === "Overflow") {
+      // Deaf from now on; its requests still count until its session ends.
       this.stats.cutOff++
       to.session.cutOff("outbox over its limit (slow reader)")
+      return
     }
+    // Closed: this session is ending; nobody else is affected.
+    to.live = false
+    this.#pending.push(to)
   }
 
   #groupId(g: Group): GroupId {

@@ -29,4 +29,10 @@ export {
   serveMetrics,
 } from "./metrics.ts"
 export { type PemSource, type TlsConfig } from "./tls_sessions.ts"
-export { type UdpIngress, type UdpIngressConfig, UdpIngressMetrics, type UdpIngressStats } from "./udp_ingress.ts"
+export {
+  DEFAULT_UDP_RECV_BUFFER,
+  type UdpIngress,
+  type UdpIngressConfig,
+  UdpIngressMetrics,
+  type UdpIngressStats,
+} from "./udp_ingress.ts"

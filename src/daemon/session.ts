@@ -11,6 +11,21 @@
  * every session: the daemon registers each in `shared.live` and ends them
  * all when it closes, and closing a socket settles its pending read.
  *
+ * Nothing a client sent is dropped because the daemon stopped writing to
+ * it. When a write fails (the client reset the connection, typically by
+ * closing it with our frames unread) or the session is cut off as a slow
+ * reader, the session turns deaf: it writes nothing more and discards what
+ * the engine offers it, but reads on, and every request it reads is
+ * sequenced as usual. It ends at EOF, at a read error, once no byte has
+ * come for {@link DRAIN_QUIET_MS} (what a client sent before it went away
+ * is already in the kernel's receive queue and comes at once), or at the
+ * latest {@link DRAIN_MS} after it turned deaf; only then does the engine
+ * sequence its disconnect, after everything it read. A session that ends
+ * by EOF or a read error has read everything there was. The endings that
+ * drop what follows are the ones the client asked for or broke: KILL (what
+ * follows a KILL is ignored, as Spread does), a protocol violation, an
+ * unfinished frame past its deadline, and daemon shutdown.
+ *
  * @module
  */
 import { Effect, Runtime } from "effect"
@@ -21,9 +36,9 @@ import { privateGroupName } from "../protocol/names.ts"
 import { quoted } from "../protocol/printable.ts"
 import type { ByteStream } from "../transport/conn.ts"
 import { TransportError } from "../transport/errors.ts"
-import { compacted, type OfferResult, Outbox } from "../transport/outbox.ts"
+import { compacted, Outbox } from "../transport/outbox.ts"
 import type { DaemonContext, SessionControl } from "./context.ts"
-import type { EngineSession } from "./engine.ts"
+import type { Delivery, EngineSession } from "./engine.ts"
 
 /**
  * What a finished handshake hands to {@link startSession}.
@@ -53,6 +68,16 @@ const STALL_MS = 100
 
 /** How long a closing session's writer may flush what is queued. */
 const FLUSH_MS = 1000
+
+/**
+ * A deaf session (cut off, or its write failed) ends when nothing has
+ * arrived for this long: its client's unread requests were already queued
+ * in the kernel and arrive at once.
+ */
+const DRAIN_QUIET_MS = 200
+
+/** The longest a deaf session reads on (a client that keeps sending). */
+const DRAIN_MS = 1000
 
 /** How a session ended; `warn` endings are logged at Warning, once. */
 type Ending = { readonly why: string; readonly warn: boolean }
@@ -89,6 +114,12 @@ class DaemonSession implements EngineSession, SessionControl {
   // The writer's run while frames wait; undefined when it is not running.
   #writing: Promise<void> | undefined
   #ended: Ending | undefined
+  // Set once nothing more is read (EOF, KILL, a violation, a deadline, shutdown).
+  #stopped = false
+  // Deaf: writes nothing more and discards offers, but reads on (bounded).
+  #deaf = false
+  #deafSince = -1
+  #quietTimer: ReturnType<typeof setTimeout> | undefined
   #finished = false
   // When the frame being received began (Clock ms), or -1 between frames.
   #partialSince = -1
@@ -112,7 +143,9 @@ class DaemonSession implements EngineSession, SessionControl {
   start(rest: Uint8Array): void {
     this.#ctx.engine.add(this)
     this.#ctx.shared.live.add(this)
-    logWith(this.#ctx, Effect.logDebug(`Session ${this.privateGroup} open from ${this.#stream.address}`))
+    if (this.#ctx.debug) {
+      logWith(this.#ctx, Effect.logDebug(`Session ${this.privateGroup} open from ${this.#stream.address}`))
+    }
     this.#onChunk(rest)
   }
 
@@ -124,11 +157,13 @@ class DaemonSession implements EngineSession, SessionControl {
 
   expire(why: string): void {
     this.#end(why, true)
+    this.#stopped = true
     this.#closeSocket()
   }
 
   shutdown(): void {
     this.#end("closed (daemon shutdown)", false)
+    this.#stopped = true
     this.outbox.clear()
     this.outbox.close()
     this.#finish()
@@ -136,7 +171,8 @@ class DaemonSession implements EngineSession, SessionControl {
 
   // -- EngineSession
 
-  offer(frame: Uint8Array): OfferResult {
+  offer(frame: Uint8Array): Delivery {
+    if (this.#deaf) return "Discarded"
     const box = this.outbox
     let bytes = frame
     const stalled = this.#writingSince >= 0 && box.messages > 0 &&
@@ -176,8 +212,35 @@ class DaemonSession implements EngineSession, SessionControl {
         `frames with the socket stalled ${STALL_MS} ms, ${config.maxSessionBytes} bytes)`,
       true,
     )
-    box.clear()
-    box.close()
+    this.#deafen()
+  }
+
+  // Writes nothing more and drops what is queued, but reads on until EOF,
+  // a read error, DRAIN_QUIET_MS without a byte, or DRAIN_MS in all; the
+  // read loop then ends the session (the engine's disconnect comes last).
+  #deafen(): void {
+    if (this.#deaf) return
+    this.#deaf = true
+    // Real time, as the timers that end the drain (not the Clock).
+    this.#deafSince = performance.now()
+    this.outbox.clear()
+    if (this.#stopped) return
+    this.#quiet()
+  }
+
+  // (Re)starts the quiet deadline of a deaf session; past DRAIN_MS it
+  // ends the drain at once.
+  #quiet(): void {
+    if (this.#quietTimer !== undefined) clearTimeout(this.#quietTimer)
+    const left = this.#deafSince + DRAIN_MS - performance.now()
+    this.#quietTimer = setTimeout(this.#drained, Math.max(0, Math.min(DRAIN_QUIET_MS, left)))
+  }
+
+  // The drain is over: closing the socket settles the pending read, and the
+  // read loop ends the session.
+  readonly #drained = (): void => {
+    this.#quietTimer = undefined
+    this.#stopped = true
     this.#closeSocket()
   }
 
@@ -195,11 +258,10 @@ class DaemonSession implements EngineSession, SessionControl {
         this.#compactedSinceStall = false
       }
     } catch (e) {
+      // Nothing more can be written, but what the client sent before it
+      // went away may still be unread: read on (bounded), then end.
       this.#end(`write failed: ${e instanceof Error ? e.message : String(e)}`, false)
-      // Nothing more can be written: later deliveries find it closed.
-      box.clear()
-      box.close()
-      this.#closeSocket()
+      this.#deafen()
     } finally {
       this.#writingSince = -1
       this.#writing = undefined
@@ -248,7 +310,8 @@ class DaemonSession implements EngineSession, SessionControl {
 
   // Feeds a chunk (undefined: EOF); answers whether to read on.
   #handle(chunk: Uint8Array | undefined): boolean {
-    if (this.#ended !== undefined) return false
+    if (this.#stopped) return false
+    if (this.#deaf) this.#quiet()
     if (chunk === undefined) {
       const cut = this.#decoder?.end()
       if (cut === undefined) this.#end("EOF", false)
@@ -258,7 +321,7 @@ class DaemonSession implements EngineSession, SessionControl {
     if (chunk.length === 0 && this.#decoder === undefined) return true
     const d = this.#decoder ??= new FrameDecoder("toDaemon")
     d.push(chunk)
-    return this.#drain(d) && this.#ended === undefined
+    return this.#drain(d) && !this.#stopped
   }
 
   // Handles every whole frame buffered; answers false once the session ends.
@@ -311,6 +374,8 @@ class DaemonSession implements EngineSession, SessionControl {
 
   // -- endings
 
+  // Records why the session ends (the first reason wins); stopping the
+  // reads is up to the caller.
   #end(why: string, warn: boolean): void {
     this.#ended ??= { why, warn }
   }
@@ -323,18 +388,21 @@ class DaemonSession implements EngineSession, SessionControl {
   // flush what is queued (bounded), then close.
   #ending(): void {
     if (this.#finished) return
+    this.#stopped = true
+    if (this.#quietTimer !== undefined) {
+      clearTimeout(this.#quietTimer)
+      this.#quietTimer = undefined
+    }
     this.#ctx.engine.remove(this)
     this.outbox.close()
     const e0 = this.#ended ?? { why: "closed", warn: false }
     const e = this.#refusals === 0 ? e0 : { ...e0, why: `${e0.why} (${this.#refusals} joins refused)` }
-    logWith(
-      this.#ctx,
-      e.warn
-        ? Effect.logWarning(`Session ${this.privateGroup} ${e.why}`)
-        : Effect.logDebug(`Session ${this.privateGroup} ended: ${e.why}`),
-    )
+    if (e.warn) logWith(this.#ctx, Effect.logWarning(`Session ${this.privateGroup} ${e.why}`))
+    else if (this.#ctx.debug) logWith(this.#ctx, Effect.logDebug(`Session ${this.privateGroup} ended: ${e.why}`))
     const flushing = this.#writing
-    if (flushing === undefined || this.#stream.isClosed()) return this.#finish()
+    // A deaf session has nothing to flush (a write may hang on a client
+    // that does not read).
+    if (flushing === undefined || this.#deaf || this.#stream.isClosed()) return this.#finish()
     const timer = setTimeout(() => this.#finish(), FLUSH_MS)
     // `#write` never rejects; `#finish` is idempotent and gives back what
     // the session holds.
@@ -348,6 +416,7 @@ class DaemonSession implements EngineSession, SessionControl {
   #finish(): void {
     if (this.#finished) return
     this.#finished = true
+    if (this.#quietTimer !== undefined) clearTimeout(this.#quietTimer)
     this.#ctx.shared.live.delete(this)
     this.#ctx.engine.remove(this)
     this.#release()

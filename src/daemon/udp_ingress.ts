@@ -19,20 +19,27 @@
  *
  * UDP has no flow control: datagrams that arrive while the socket's kernel
  * receive buffer is full are dropped by the kernel before the daemon sees
- * them (Linux: the socket's `drops` in /proc/net/udp, reported here as
- * `droppedByKernel` and in the dropped metric with reason `kernel`). Deno
- * cannot enlarge one socket's buffer, so the default
- * (`net.core.rmem_default`, 208 KiB: about 160 datagrams of 300 bytes on
- * loopback) bounds a burst; raise that sysctl for bigger bursts. Past the
- * socket, nothing is lost.
+ * them (reported as `droppedByKernel` and in the dropped metric with reason
+ * `kernel`). So on Linux, when the process has `--allow-ffi`, the ingress
+ * creates its socket itself (`udp_socket.ts`): it asks for a receive
+ * buffer of `recvBufferBytes` (default 8 MiB; the kernel grants at most
+ * `net.core.rmem_max`), empties the socket in batches as soon as a
+ * datagram arrives, and reads the kernel's drop counter from the socket
+ * (`SO_MEMINFO`). Without `--allow-ffi` (or on another OS, or an IPv6
+ * address) it falls back to `Deno.listenDatagram` with a warning: that
+ * socket keeps the system default (`net.core.rmem_default`, 208 KiB: about
+ * 160 datagrams of 300 bytes on loopback), and its drops come from
+ * /proc/net/udp, which Deno lets only `--allow-all` read. Past the socket,
+ * nothing is lost.
  *
- * `Deno.listenDatagram` is unstable in Deno 2.9: the process must run with
- * `--unstable-net` (the deno.json tasks and the tests pass it). Without it
- * the daemon refuses to start with an `InvalidConfig` error saying so.
+ * The fallback's `Deno.listenDatagram` is unstable in Deno 2.9: the process
+ * must run with `--unstable-net` (the deno.json tasks and the tests pass
+ * it). Without it (and without `--allow-ffi`) the daemon refuses to start
+ * with an `InvalidConfig` error saying so.
  *
  * @module
  */
-import { Effect, Metric, type Scope } from "effect"
+import { Effect, Metric, Runtime, type Scope } from "effect"
 import {
   HEADER_SIZE,
   MAX_GROUP_NAME,
@@ -46,6 +53,16 @@ import { privateGroupName, validateGroupName, validatePrivateName } from "../pro
 import type { OfferResult } from "../transport/outbox.ts"
 import type { Engine, EngineSession } from "./engine.ts"
 import { DaemonError } from "./errors.ts"
+import { ffiUnavailable, openSizedUdp, type SizedUdpSocket } from "./udp_socket.ts"
+
+/**
+ * The receive buffer a UDP ingress asks for by default, in bytes: the
+ * kernel grants at most `net.core.rmem_max`.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_UDP_RECV_BUFFER = 8 * 1024 * 1024
 
 /**
  * One UDP ingress: where to listen and which group gets the datagrams.
@@ -68,6 +85,12 @@ export interface UdpIngressConfig {
   readonly name?: string
   /** Largest datagram relayed, in bytes; larger ones are dropped. Default 65507. */
   readonly maxBytes?: number
+  /**
+   * Receive buffer to ask the kernel for, in bytes (with `--allow-ffi` on
+   * Linux; see the module notes). Default 8 MiB; the kernel caps it at
+   * `net.core.rmem_max`.
+   */
+  readonly recvBufferBytes?: number
 }
 
 /**
@@ -87,11 +110,13 @@ export interface UdpIngressStats {
   readonly droppedEmpty: number
   /**
    * Datagrams the kernel dropped before the daemon saw them (the socket's
-   * receive buffer was full), from `/proc/net/udp`: Linux only, and only
-   * when the process may read that file (asked without a prompt); absent
-   * otherwise.
+   * receive buffer was full): from the socket itself with the sized socket
+   * (`--allow-ffi`), else from `/proc/net/udp` when the process may read
+   * it (Linux, `--allow-all`; asked without a prompt); absent otherwise.
    */
   readonly droppedByKernel?: number
+  /** The socket's receive buffer as the kernel reports it (absent with the `Deno.listenDatagram` fallback). */
+  readonly recvBufferBytes?: number
 }
 
 /**
@@ -109,6 +134,14 @@ export interface UdpIngress {
   readonly group: string
   /** The sender every receiver sees, `#<name>#<daemon>`. */
   readonly privateGroup: string
+  /**
+   * Which socket receives: `"sized"` (created and sized by the daemon,
+   * `--allow-ffi`) or `"deno"` (`Deno.listenDatagram`, the system's default
+   * buffer).
+   */
+  readonly socket: "sized" | "deno"
+  /** Why the sized socket is not used (with `socket: "deno"`). */
+  readonly fallbackReason?: string
   /** A snapshot of the totals. */
   readonly stats: () => UdpIngressStats
 }
@@ -204,33 +237,51 @@ export const startUdpIngress = (
       data: new Uint8Array(0),
     })
     if (probe !== undefined) return yield* invalid(probe.detail)
-    if (typeof Deno.listenDatagram !== "function") {
-      return yield* invalid("Deno.listenDatagram is unavailable: run Deno with --unstable-net")
+    const recvBufferBytes = config.recvBufferBytes ?? DEFAULT_UDP_RECV_BUFFER
+    if (!Number.isInteger(recvBufferBytes) || recvBufferBytes < 1) {
+      return yield* invalid(`recvBufferBytes ${recvBufferBytes} must be a positive integer`)
     }
+    const listenFailed = (detail: string, cause?: unknown) =>
+      new DaemonError({
+        reason: "ListenFailed",
+        detail: `cannot listen for UDP on ${host}:${config.port}${detail}`,
+        cause,
+      })
+    const fallbackReason = ffiUnavailable(host)
+    let sized: SizedUdpSocket | undefined
+    let deno: Deno.DatagramConn | undefined
     let closing = false
-    const socket = yield* Effect.acquireRelease(
-      Effect.try({
-        try: () => Deno.listenDatagram({ transport: "udp", hostname: host, port: config.port }),
-        catch: (cause) =>
-          new DaemonError({
-            reason: "ListenFailed",
-            detail: `cannot listen for UDP on ${host}:${config.port}${
-              cause instanceof Error ? `: ${cause.message}` : ""
-            }`,
-            cause,
-          }),
-      }),
-      (s) =>
-        Effect.sync(() => {
-          closing = true
-          try {
-            s.close()
-          } catch {
-            // already closed
-          }
+    if (fallbackReason === undefined) {
+      sized = yield* Effect.acquireRelease(
+        Effect.suspend(() => {
+          const r = openSizedUdp(host, config.port, recvBufferBytes)
+          return typeof r === "string" ? Effect.fail(listenFailed(`: ${r}`)) : Effect.succeed(r)
         }),
-    )
-    const port = (socket.addr as Deno.NetAddr).port
+        (u) => Effect.sync(() => u.close()),
+      )
+    } else {
+      if (typeof Deno.listenDatagram !== "function") {
+        return yield* invalid(
+          `Deno.listenDatagram is unavailable: run Deno with --unstable-net (or, on Linux, --allow-ffi: ${fallbackReason})`,
+        )
+      }
+      deno = yield* Effect.acquireRelease(
+        Effect.try({
+          try: () => Deno.listenDatagram({ transport: "udp", hostname: host, port: config.port }),
+          catch: (cause) => listenFailed(cause instanceof Error ? `: ${cause.message}` : "", cause),
+        }),
+        (s) =>
+          Effect.sync(() => {
+            closing = true
+            try {
+              s.close()
+            } catch {
+              // already closed
+            }
+          }),
+      )
+    }
+    const port = sized !== undefined ? sized.port : (deno?.addr as Deno.NetAddr).port
     const name = config.name ?? `udp-${port}`
     const badName = validatePrivateName(name)
     if (badName !== undefined) return yield* invalid(`name "${name}": ${badName.detail}`)
@@ -278,18 +329,18 @@ export const startUdpIngress = (
     const emptyMetric = Metric.tagged(tags(UdpIngressMetrics.dropped), "reason", "empty")
     const kernelMetric = Metric.tagged(tags(UdpIngressMetrics.dropped), "reason", "kernel")
     const head = template.length
-    // Large enough for any UDP datagram, so none is silently truncated.
-    const buffer = new Uint8Array(65536)
 
-    const relay = (data: Uint8Array): Effect.Effect<void> => {
+    // Synchronous, no Effect per datagram: the metrics follow the counts
+    // once per batch (see `flush`).
+    const relay = (data: Uint8Array): void => {
       stats.received++
       if (data.length === 0) {
         stats.droppedEmpty++
-        return Effect.zipRight(Metric.increment(receivedMetric), Metric.increment(emptyMetric))
+        return
       }
       if (data.length > maxBytes) {
         stats.droppedOversize++
-        return Effect.zipRight(Metric.increment(receivedMetric), Metric.increment(oversizeMetric))
+        return
       }
       const bytes = new Uint8Array(head + data.length)
       bytes.set(template)
@@ -301,30 +352,68 @@ export const startUdpIngress = (
         false,
       )
       stats.delivered++
-      return Effect.zipRight(Metric.increment(receivedMetric), Metric.increment(deliveredMetric))
     }
-
-    const loop = Effect.gen(function* () {
-      while (true) {
-        const r = yield* Effect.either(Effect.tryPromise(() => socket.receive(buffer)))
-        if (r._tag === "Left") {
-          if (closing) return
-          // A receive error on an open socket (an ICMP report, say) is
-          // logged and the loop goes on after a pause.
-          yield* Effect.logWarning(`UDP ingress ${host}:${port}: receive failed: ${String(r.left.error)}`)
-          yield* Effect.sleep(10)
-          continue
-        }
-        yield* relay(r.right[0])
+    const flushed = { received: 0, delivered: 0, droppedOversize: 0, droppedEmpty: 0 }
+    const flush = Effect.suspend(() => {
+      const d = {
+        received: stats.received - flushed.received,
+        delivered: stats.delivered - flushed.delivered,
+        oversize: stats.droppedOversize - flushed.droppedOversize,
+        empty: stats.droppedEmpty - flushed.droppedEmpty,
       }
+      Object.assign(flushed, stats)
+      return Effect.all([
+        d.received > 0 ? Metric.incrementBy(receivedMetric, d.received) : Effect.void,
+        d.delivered > 0 ? Metric.incrementBy(deliveredMetric, d.delivered) : Effect.void,
+        d.oversize > 0 ? Metric.incrementBy(oversizeMetric, d.oversize) : Effect.void,
+        d.empty > 0 ? Metric.incrementBy(emptyMetric, d.empty) : Effect.void,
+      ], { discard: true })
     })
-    yield* Effect.forkScoped(loop)
+
+    const kernelDropped = (): number | undefined => sized !== undefined ? sized.kernelDrops() : kernelDrops(host, port)
+
+    if (sized !== undefined) {
+      const runSync = Runtime.runSync(yield* Effect.runtime<never>())
+      const u = sized
+      yield* Effect.forkScoped(Effect.promise(() =>
+        u.run(
+          relay,
+          () => runSync(flush),
+          (message) => runSync(Effect.logWarning(`UDP ingress ${host}:${port}: receive failed: ${message}`)),
+        )
+      ))
+    } else if (deno !== undefined) {
+      const socket = deno
+      // Large enough for any UDP datagram, so none is silently truncated.
+      const buffer = new Uint8Array(65536)
+      const loop = Effect.gen(function* () {
+        while (true) {
+          const r = yield* Effect.either(Effect.tryPromise(() => socket.receive(buffer)))
+          if (r._tag === "Left") {
+            if (closing) return
+            // A receive error on an open socket (an ICMP report, say) is
+            // logged and the loop goes on after a pause.
+            yield* Effect.logWarning(`UDP ingress ${host}:${port}: receive failed: ${String(r.left.error)}`)
+            yield* Effect.sleep(10)
+            continue
+          }
+          relay(r.right[0])
+          yield* flush
+        }
+      })
+      yield* Effect.forkScoped(loop)
+      yield* Effect.logWarning(
+        `UDP ingress ${host}:${port} uses Deno's UDP socket (${fallbackReason}): its receive buffer is the ` +
+          "system default (net.core.rmem_default), so a burst larger than that is dropped by the kernel. " +
+          "Run the daemon with --allow-ffi (Linux) for a buffer of up to net.core.rmem_max.",
+      )
+    }
     // The kernel's drops, once a second, into the metric.
-    let kernelSeen = kernelDrops(host, port) ?? 0
+    let kernelSeen = kernelDropped() ?? 0
     yield* Effect.forkScoped(Effect.forever(Effect.zipRight(
       Effect.sleep(1000),
       Effect.suspend(() => {
-        const now = kernelDrops(host, port)
+        const now = kernelDropped()
         if (now === undefined || now <= kernelSeen) return Effect.void
         const delta = now - kernelSeen
         kernelSeen = now
@@ -337,9 +426,12 @@ export const startUdpIngress = (
       port,
       group: config.group,
       privateGroup,
+      socket: sized !== undefined ? "sized" : "deno",
+      ...(fallbackReason === undefined ? {} : { fallbackReason }),
       stats: () => {
-        const k = kernelDrops(host, port)
-        return k === undefined ? { ...stats } : { ...stats, droppedByKernel: k }
+        const k = kernelDropped()
+        const withDrops = k === undefined ? { ...stats } : { ...stats, droppedByKernel: k }
+        return sized === undefined ? withDrops : { ...withDrops, recvBufferBytes: sized.recvBufferBytes }
       },
     }
   })

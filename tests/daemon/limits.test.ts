@@ -104,7 +104,7 @@ describe("Daemon limits (daemon in its own process)", () => {
   )
 
   it.scopedLive(
-    "Daemon bounds connections still shaking hands by maxHandshaking; they never take places of sessions",
+    "Daemon bounds connections still shaking hands by maxHandshaking: a newcomer displaces the oldest, and they never take places of sessions",
     () =>
       Effect.gen(function* () {
         const d = yield* startDaemonProcess({ maxSessions: 2, maxHandshaking: 3, handshakeTimeoutMs: 10_000 })
@@ -115,22 +115,26 @@ describe("Daemon limits (daemon in its own process)", () => {
           yield* RawClient.open(d.address),
         ]
         yield* Effect.sleep(200)
-        // The fourth is over the handshake bound: REJECT_QUOTA, alone.
-        const over = yield* RawClient.open(d.address)
-        const r = yield* over.readUntilEof()
+        // A fourth is over the handshake bound: the oldest unfinished
+        // handshake makes room (REJECT_QUOTA), the others stay.
+        const fourth = yield* RawClient.open(d.address)
+        const r = yield* silent[0].readUntilEof()
         expect({ bytes: Array.from(r.bytes), eof: r.eof }).toEqual({ bytes: [0xfd], eof: true })
-        expect(yield* eventually(() => /Refusing connections with REJECT_QUOTA: 3 handshakes/.test(d.output())))
-          .toBe(true)
-        // Once one gives up, real clients get in, and both session places
-        // are theirs though two handshakes are still pending.
-        yield* silent[0].close
-        yield* Effect.sleep(200)
+        expect(yield* silent[1].awaitEof(300)).toBe(false)
+        expect(yield* fourth.awaitEof(10)).toBe(false)
+        expect(yield* eventually(() => /3 handshakes in progress \(maxHandshaking\)/.test(d.output()))).toBe(true)
+        // A real client gets in though every handshake place is held by a
+        // stalled one: it displaces the oldest. Once it is in, a place is
+        // free for the next. Both session places are theirs.
         yield* RawClient.connect(d.address, { name: "real1" })
+        expect(yield* silent[1].awaitEof(2000)).toBe(true)
         yield* RawClient.connect(d.address, { name: "real2" })
+        expect(yield* silent[2].awaitEof(300)).toBe(false)
+        expect(yield* fourth.awaitEof(10)).toBe(false)
         // The session places are full now: REJECT_QUOTA before anything is read.
         const third = yield* RawClient.open(d.address)
         expect(Array.from((yield* third.readUntilEof()).bytes)).toEqual([0xfd])
-        expect(count(d.output(), /Refusing connections/)).toBe(1)
+        expect(count(d.output(), /handshakes in progress/)).toBe(1)
       }),
     T,
   )

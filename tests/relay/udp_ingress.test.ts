@@ -10,6 +10,7 @@ import { connect, type Connection, isMembership, isRegular, text } from "../../m
 import { UdpIngressMetrics } from "../../src/daemon/mod.ts"
 import { decodeServerMessage, isProtocolError } from "../../src/protocol/mod.ts"
 import { RawClient } from "../_helpers/raw_client.ts"
+import { startDaemonProcess } from "../_helpers/daemon_process.ts"
 import {
   captureLogs,
   type Certs,
@@ -34,14 +35,6 @@ beforeAll(async () => {
 
 const T = 20_000
 
-/** Whether this process may read the kernel's UDP table (Linux, read permission). */
-const canReadProcUdp = (): boolean => {
-  try {
-    return Deno.build.os === "linux" && Deno.statSync("/proc/net/udp").isFile
-  } catch {
-    return false
-  }
-}
 const encoder = new TextEncoder()
 
 /** The data of the next `n` regular messages, with their senders. */
@@ -147,13 +140,32 @@ describe("UDP ingress", () => {
     T,
   )
 
-  it.scopedLive.skipIf(!canReadProcUdp())(
-    "A burst beyond the socket's buffer: what the kernel drops is counted, the rest arrives in order",
+  it.scopedLive(
+    "Without --allow-ffi the ingress falls back to Deno's UDP socket and says so in a warning",
+    () =>
+      Effect.gen(function* () {
+        // daemon_main runs with --allow-net --allow-read --allow-write --allow-env: no FFI.
+        const d = yield* startDaemonProcess({ udpIngress: [{ port: 0, group: "logs" }] })
+        expect(
+          yield* eventually(() =>
+            /UDP ingress .* uses Deno's UDP socket \(--allow-ffi is not granted\)/.test(d.output())
+          ),
+        ).toBe(true)
+        expect(d.output()).toMatch(/level=WARN/)
+      }),
+    T,
+  )
+
+  it.scopedLive.skipIf(Deno.build.os !== "linux")(
+    "A burst beyond the socket's buffer: what the kernel drops is counted (from the socket, no /proc read), the rest arrives in order",
     () =>
       quiet(Effect.gen(function* () {
         const N = 600
-        const daemon = yield* startRelay(certs, { udpIngress: [{ port: 0, group: "logs" }] })
+        // The smallest buffer the kernel grants (a few KiB), so the burst overflows it.
+        const daemon = yield* startRelay(certs, { udpIngress: [{ port: 0, group: "logs", recvBufferBytes: 1 }] })
         const ingress = daemon.udpIngress[0]
+        expect(ingress.socket).toBe("sized")
+        expect(ingress.stats().recvBufferBytes).toBeLessThan(16 * 1024)
         const reader = yield* connect({ daemon: daemon.spreadName, name: "reader" })
         yield* reader.join("logs")
         expect(yield* eventually(() => daemon.members("logs").length === 1)).toBe(true)
