@@ -16,6 +16,13 @@ import type { DaemonContext, DaemonShared } from "./context.ts"
 import { serveConnection } from "./handshake.ts"
 import { listenTlsSessions } from "./tls_sessions.ts"
 import { startUdpIngress, type UdpIngress } from "./udp_ingress.ts"
+import {
+  makeNetwork,
+  type PartitionControls,
+  partitionControls,
+  serveVirtualDaemons,
+  type VirtualDaemonInfo,
+} from "./network/virtual.ts"
 
 /**
  * A running daemon.
@@ -49,6 +56,21 @@ export interface Daemon {
   readonly metrics: DaemonMetricSet
   /** Current members of a group, in the order membership messages list them. */
   readonly members: (group: string) => ReadonlyArray<string>
+  /**
+   * Every daemon of this process: this one first, then its virtual daemons
+   * (`virtualDaemons` in the configuration), where their clients connect.
+   */
+  readonly daemons: ReadonlyArray<VirtualDaemonInfo>
+  /**
+   * Splits the daemons (by name) into components, e.g.
+   * `partition([["a"], ["b", "c"]])`, as a network partition would; see
+   * docs/partitions.md.
+   */
+  readonly partition: PartitionControls["partition"]
+  /** Merges every daemon into one component again. */
+  readonly heal: PartitionControls["heal"]
+  /** The components now, daemon names in configuration order. */
+  readonly components: PartitionControls["components"]
 }
 
 /**
@@ -165,11 +187,9 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
     }
     const clock = yield* Effect.clock
     const runtime = yield* Effect.runtime<never>()
-    const engine = new Engine(c.name, c.procId, Math.floor(clock.unsafeCurrentTimeMillis() / 1000), {
-      maxGroupMembers: c.maxGroupMembers,
-      maxGroupsPerSession: c.maxGroupsPerSession,
-      maxGroups: c.maxGroups,
-    })
+    // The daemon and its virtual daemons share one network (one sequencer).
+    const network = yield* makeNetwork(c, Math.floor(clock.unsafeCurrentTimeMillis() / 1000))
+    const engine = network.engine(c.name) ?? new Engine(c.name, c.procId, 0)
     const shared: DaemonShared = {
       open: 0,
       handshaking: 0,
@@ -281,6 +301,8 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
         yield* Effect.logDebug(`Daemon ${c.name} stopped`)
       })
     )
+    const virtuals = yield* serveVirtualDaemons({ config: c, network, shared, handshakes, clock, runtime })
+    const controls = partitionControls(network, clock)
     const udpIngress = yield* Effect.forEach(c.udpIngress, (u) => startUdpIngress(engine, reserved, c.name, u))
     yield* Effect.logDebug(
       `Daemon ${c.name} listening on ${port}@${c.host}${unixPath === undefined ? "" : ` and ${unixPath}`}`,
@@ -303,6 +325,8 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
       }),
       metrics,
       members: (group: string) => engine.members(group),
+      daemons: [{ name: c.name, port, host: c.host, spreadName: `${port}@${c.host}`, procId: c.procId }, ...virtuals],
+      ...controls,
     }
   })
 

@@ -29,4 +29,10 @@ export {
   serveMetrics,
 } from "./metrics.ts"
 export { type PemSource, type TlsConfig } from "./tls_sessions.ts"
+export {
+  type PartitionControls,
+  type ResolvedVirtualDaemon,
+  type VirtualDaemonConfig,
+  type VirtualDaemonInfo,
+} from "./network/virtual.ts"
 export { type UdpIngress, type UdpIngressConfig, UdpIngressMetrics, type UdpIngressStats } from "./udp_ingress.ts"

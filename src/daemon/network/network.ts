@@ -80,6 +80,8 @@ export interface NetMember {
   readonly daemon: VirtualDaemon
   /** Whether it receives membership messages. */
   readonly membership: boolean
+  /** The groups it is in (the copies of its component). */
+  readonly groups: Set<NetGroup<NetMember>>
 }
 
 /**
@@ -379,6 +381,11 @@ export const applyComponents = <M extends NetMember>(
         deliver(m, bytes)
       }
     }
+    // Members now belong to the new component's copies of their groups.
+    const touched = new Set<M>()
+    for (const g of component.groups.values()) for (const m of g.members) touched.add(m as M)
+    for (const m of touched) m.groups.clear()
+    for (const g of component.groups.values()) for (const m of g.members) m.groups.add(g)
     for (const d of ds) d.component = component
   }
 }
