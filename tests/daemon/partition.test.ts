@@ -3,7 +3,7 @@
  * components and merged again, compared with what real Spread 5.0.1 daemons
  * showed their clients (tests/fixtures/spread-traces/27-*).
  */
-import { describe, expect, it } from "@effect/vitest"
+import { describe, expect, it, layer } from "@effect/vitest"
 import { Effect, Exit } from "effect"
 import { decodeServerMessage, type Frame, readU32, ServiceBits } from "../../src/protocol/mod.ts"
 import type { Address } from "../../src/protocol/address.ts"
@@ -12,6 +12,8 @@ import { RawClient, text, untext } from "../_helpers/raw_client.ts"
 import { traceStreams } from "../_helpers/traces.ts"
 import { clientVersion, normalize, parseD2c } from "./replay.ts"
 import { joinNow, quiet, startDaemon } from "./_fixtures.ts"
+import { Spread } from "../../src/client/mod.ts"
+import { connectTestAt, layerTest, SpreadDaemon } from "../../src/testing/mod.ts"
 
 const T = 15_000
 
@@ -234,4 +236,40 @@ describe("Daemon partitions", () => {
       )
       expect(Exit.isFailure(r2)).toBe(true)
     }))
+})
+
+describe("Daemon partitions through the client and the test layer", () => {
+  layer(layerTest({ daemon: { name: "a", virtualDaemons: [{ name: "b" }] }, connect: { name: "alice" } }), {
+    excludeTestServices: true,
+  })("layerTest with a virtual daemon", (it) => {
+    it.scoped("a Spread client sees Transitional, then a Network membership, then the merge", () =>
+      Effect.gen(function* () {
+        const alice = yield* Spread
+        const bob = yield* connectTestAt("b", { name: "bob" })
+        const d = yield* SpreadDaemon
+        yield* alice.join("g")
+        yield* bob.join("g")
+        // Until alice's view holds both (the joins may be sequenced either way).
+        for (;;) {
+          const r = yield* alice.receive
+          if (r._tag === "Membership" && r.members.length === 2) break
+        }
+        yield* d.partition([["a"], ["b"]])
+        const t = yield* alice.receive
+        expect(t._tag).toBe("Transitional")
+        const m = yield* alice.receive
+        expect(m._tag === "Membership" && [m.cause, m.members]).toEqual(["Network", ["#alice#a"]])
+        yield* d.heal
+        const merged = yield* alice.receive
+        expect(merged._tag === "Membership" && [merged.cause, merged.members]).toEqual([
+          "Network",
+          ["#alice#a", "#bob#b"],
+        ])
+        // Who came with whom: one vs set per side (their order follows the proc ids).
+        expect(merged._tag === "Membership" && [...merged.vsSets].map((s) => s.join()).sort()).toEqual([
+          "#alice#a",
+          "#bob#b",
+        ])
+      }))
+  })
 })

@@ -105,8 +105,8 @@ describe("daemon command with --partition-control", () => {
         yield* say("heal")
         expect(yield* line(/^components:/)).toBe("components: a b")
         // y: the transitional signal and itself alone, then the merge.
-      const ys = yield* y.frames(3, 10_000)
-      const merged = decodeServerMessage(ys[2])
+        const ys = yield* y.frames(3, 10_000)
+        const merged = decodeServerMessage(ys[2])
         expect(merged._tag === "Membership" && merged.members).toEqual(["#x#a", "#y#b"])
       }),
     60_000,
