@@ -20,9 +20,21 @@
  */
 import { Console, Effect, Logger, LogLevel } from "effect"
 import * as Daemon from "../daemon/mod.ts"
-import { type FlagSpec, type Parsed, parseFlags, usage, UsageError, usageError } from "./args.ts"
+import { type FlagSpec, list, type Parsed, parseFlags, usage, UsageError, usageError } from "./args.ts"
 import { RELAY_DAEMON_FLAGS, relayConfigOf } from "./relay_flags.ts"
 import { logLevelOf, runTool } from "./run.ts"
+import { parseVirtualDaemon, runControl, stdinLines } from "../daemon/network/control.ts"
+
+// `--virtual` values as `virtualDaemons`, or the problem.
+const virtualDaemonsOf = (p: Parsed): Pick<Daemon.DaemonConfig, "virtualDaemons"> | string => {
+  const out: Array<Daemon.VirtualDaemonConfig> = []
+  for (const one of list(p, "virtualDaemons")) {
+    const r = parseVirtualDaemon(one)
+    if (typeof r === "string") return r
+    out.push(r)
+  }
+  return out.length === 0 ? {} : { virtualDaemons: out }
+}
 
 /**
  * The daemon's flags. Each one's key is the `DaemonConfig` field it sets,
@@ -160,6 +172,19 @@ export const FLAGS: ReadonlyArray<FlagSpec> = [
     help: "interface for --metrics-port (default 127.0.0.1)",
   },
   {
+    names: ["--virtual"],
+    kind: "list",
+    key: "virtualDaemons",
+    value: "name[:port]",
+    help: "also host virtual daemon NAME on PORT (repeatable; see docs/partitions.md)",
+  },
+  {
+    names: ["--partition-control"],
+    kind: "bool",
+    key: "partitionControl",
+    help: "read partition commands from stdin: partition A | B C, heal, components",
+  },
+  {
     names: ["--log-level"],
     kind: "string",
     key: "logLevel",
@@ -212,6 +237,8 @@ export interface Observe {
   readonly metricsPort?: number
   /** Interface of the Prometheus endpoint (`--metrics-host`, default 127.0.0.1). */
   readonly metricsHost?: string
+  /** Read partition commands from stdin (`--partition-control`). */
+  readonly partitionControl?: boolean
 }
 
 /**
@@ -260,6 +287,9 @@ export const configOf = (
       case "monitorStatus":
         if (typeof v === "boolean") config.monitorStatus = v
         break
+      case "partitionControl":
+        if (v === true) observe.partitionControl = true
+        break
       case "logLevel":
         logLevel = (typeof v === "string" ? logLevelOf(v) : undefined) ?? LogLevel.Info
         break
@@ -280,12 +310,14 @@ export const parseArgs = (args: ReadonlyArray<string>): CliCommand => {
   if (p.help) return { _tag: "Help" }
   const relay = relayConfigOf(p)
   if (typeof relay === "string") return { _tag: "Invalid", message: relay }
+  const virtuals = virtualDaemonsOf(p)
+  if (typeof virtuals === "string") return { _tag: "Invalid", message: virtuals }
   const { config, ...rest } = configOf(p)
   const recv = p.values.get("udpRecvBuffer")
   const udpIngress = typeof recv === "number" && relay.udpIngress !== undefined
     ? { udpIngress: relay.udpIngress.map((u) => ({ ...u, recvBufferBytes: recv })) }
     : {}
-  return { _tag: "Run", config: { ...config, ...relay, ...udpIngress }, ...rest }
+  return { _tag: "Run", config: { ...config, ...relay, ...udpIngress, ...virtuals }, ...rest }
 }
 
 /**
@@ -339,6 +371,8 @@ export const program = (
       const m = yield* Daemon.serveMetrics({ port: observe.metricsPort, host: observe.metricsHost })
       yield* Console.log(`spreadfx daemon ${d.name} metrics on http://${m.host}:${m.port}/metrics`)
     }
+    for (const v of d.daemons.slice(1)) yield* Console.log(`spreadfx daemon ${v.name} listening on ${v.spreadName}`)
+    if (observe.partitionControl === true) yield* Effect.forkScoped(runControl(d, stdinLines))
     const every = observe.statsIntervalS
     if (every !== undefined) {
       yield* Effect.forkScoped(

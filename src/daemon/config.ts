@@ -7,6 +7,7 @@ import { Effect } from "effect"
 import { DEFAULT_MAX_SESSION_MESSAGES, DEFAULT_SPREAD_PORT, MAX_LOCAL_GROUP_MEMBERS } from "../protocol/constants.ts"
 import type { TlsConfig } from "./tls_sessions.ts"
 import type { UdpIngressConfig } from "./udp_ingress.ts"
+import type { ResolvedVirtualDaemon, VirtualDaemonConfig } from "./network/virtual.ts"
 
 /**
  * An authentication method a daemon offers (Spread's `NULL`, `IP`, ...).
@@ -134,6 +135,14 @@ export interface DaemonConfig {
    * skipped.
    */
   readonly monitorStatus?: boolean
+  /**
+   * More virtual daemons hosted in this process, each on its own TCP port,
+   * sharing this daemon's sequencer so they can be split into components
+   * and merged again (`Daemon.partition`, `Daemon.heal`; see
+   * docs/partitions.md). This daemon comes first in their configuration.
+   * Default none.
+   */
+  readonly virtualDaemons?: ReadonlyArray<VirtualDaemonConfig>
 }
 
 /**
@@ -181,6 +190,8 @@ export interface ResolvedConfig {
   readonly udpIngress: ReadonlyArray<UdpIngressConfig>
   /** Whether spmonitor status requests are answered. */
   readonly monitorStatus: boolean
+  /** Virtual daemons besides this one, in configuration order. */
+  readonly virtualDaemons: ReadonlyArray<ResolvedVirtualDaemon>
 }
 
 /**
@@ -226,5 +237,10 @@ export const resolveConfig = (c: DaemonConfig = {}): ResolvedConfig => {
     tls: c.tls,
     udpIngress: c.udpIngress ?? [],
     monitorStatus: c.monitorStatus ?? true,
+    virtualDaemons: (c.virtualDaemons ?? []).map((v) => ({
+      name: v.name,
+      port: v.port ?? 0,
+      procId: v.procId ?? hashName(v.name),
+    })),
   }
 }

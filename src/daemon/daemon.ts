@@ -18,6 +18,13 @@ import { HANDSHAKE_TICK_MS, serveConnection } from "./handshake.ts"
 import { listenTlsSessions, refuseTlsOnPlainPort } from "./tls_sessions.ts"
 import { startStatusResponder } from "./monitor_status.ts"
 import { startUdpIngress, type UdpIngress } from "./udp_ingress.ts"
+import {
+  makeNetwork,
+  type PartitionControls,
+  partitionControls,
+  serveVirtualDaemons,
+  type VirtualDaemonInfo,
+} from "./network/virtual.ts"
 
 // Under a flood of connections (every handshake place taken), at most this
 // many accepts per turn of the event loop.
@@ -62,6 +69,21 @@ export interface Daemon {
   readonly metrics: DaemonMetricSet
   /** Current members of a group, in the order membership messages list them. */
   readonly members: (group: string) => ReadonlyArray<string>
+  /**
+   * Every daemon of this process: this one first, then its virtual daemons
+   * (`virtualDaemons` in the configuration), where their clients connect.
+   */
+  readonly daemons: ReadonlyArray<VirtualDaemonInfo>
+  /**
+   * Splits the daemons (by name) into components, e.g.
+   * `partition([["a"], ["b", "c"]])`, as a network partition would; see
+   * docs/partitions.md.
+   */
+  readonly partition: PartitionControls["partition"]
+  /** Merges every daemon into one component again. */
+  readonly heal: PartitionControls["heal"]
+  /** The components now, daemon names in configuration order. */
+  readonly components: PartitionControls["components"]
 }
 
 /**
@@ -182,11 +204,9 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
       FiberRefs.getOrDefault(runtime.fiberRefs, FiberRef.currentMinimumLogLevel),
       LogLevel.Debug,
     )
-    const engine = new Engine(c.name, c.procId, Math.floor(clock.unsafeCurrentTimeMillis() / 1000), {
-      maxGroupMembers: c.maxGroupMembers,
-      maxGroupsPerSession: c.maxGroupsPerSession,
-      maxGroups: c.maxGroups,
-    })
+    // The daemon and its virtual daemons share one network (one sequencer).
+    const network = yield* makeNetwork(c, Math.floor(clock.unsafeCurrentTimeMillis() / 1000))
+    const engine = network.engine(c.name) ?? new Engine(c.name, c.procId, 0)
     const shared: DaemonShared = {
       open: 0,
       handshaking: 0,
@@ -244,8 +264,12 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
         for (const h of shared.handshakes) h.check(now)
       }
     })))
-    const acceptLoop = (l: Listener, transport: "tcp" | "unix" | "tls") => {
-      const ctx: DaemonContext = { config: c, engine, reserved, shared, transport, clock, runtime, debug }
+    const acceptLoop = (l: Listener, transport: "tcp" | "unix" | "tls") =>
+      acceptOn(l, { config: c, engine, reserved, shared, transport, clock, runtime, debug })
+    // One listener's accept loop, for this daemon's listeners and for each
+    // virtual daemon's.
+    const acceptOn = (l: Listener, ctx: DaemonContext) => {
+      const transport = ctx.transport
       const label = formatAddress(l.address)
       // A failed accept (out of descriptors, say) is logged and retried after
       // a pause that grows to 1 s; only closing the listener ends the loop.
@@ -326,6 +350,8 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
         yield* Effect.logDebug(`Daemon ${c.name} stopped`)
       })
     )
+    const virtuals = yield* serveVirtualDaemons({ config: c, network, shared, clock, runtime, debug, serve: acceptOn })
+    const controls = partitionControls(network, clock)
     const udpIngress = yield* Effect.forEach(c.udpIngress, (u) => startUdpIngress(engine, reserved, c.name, u))
     if (c.monitorStatus) {
       yield* startStatusResponder(c.host, port, c.name, () => ({
@@ -355,6 +381,8 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
       }),
       metrics,
       members: (group: string) => engine.members(group),
+      daemons: [{ name: c.name, port, host: c.host, spreadName: `${port}@${c.host}`, procId: c.procId }, ...virtuals],
+      ...controls,
     }
   })
 

@@ -1,5 +1,8 @@
 /**
- * The daemon's engine: sessions, groups and the one sequencer.
+ * The daemon's engine: sessions, groups and the one sequencer, shared by
+ * every virtual daemon of the process (a {@link Network}; one daemon alone
+ * is a network of one). Groups live per component of the network; see
+ * `network/network.ts` for partitions and merges.
  *
  * Every request is handled synchronously, start to finish, in the order the
  * session readers hand them in. JavaScript runs one of them at a time, so
@@ -23,9 +26,20 @@
 import { MAX_GROUP_NAME, MAX_LOCAL_GROUP_MEMBERS } from "../protocol/constants.ts"
 import { type Frame, toLittleEndian } from "../protocol/frame.ts"
 import { encodeMembership, encodeRejectFor, encodeSelfLeave } from "../protocol/daemon_encoders.ts"
-import type { GroupId } from "../protocol/server_messages.ts"
-import { isCStringAt, parsePrivateGroup, readCString } from "../protocol/names.ts"
+import { isCStringAt, privateGroupName, readCString } from "../protocol/names.ts"
 import type { OfferResult } from "../transport/outbox.ts"
+import {
+  applyComponents,
+  checkComponents,
+  compareMembers,
+  type Component,
+  groupIdOf,
+  initialComponent,
+  type MembershipId,
+  type NetGroup,
+  type NetMember,
+  type VirtualDaemon,
+} from "./network/network.ts"
 
 /**
  * What {@link EngineSession.offer} answers: an outbox's answer, or
@@ -60,19 +74,14 @@ export interface EngineSession {
   readonly cutOff: (reason: string) => void
 }
 
-interface SessionState {
+interface SessionState extends NetMember {
   readonly session: EngineSession
   readonly groups: Set<Group>
   mark: number
   live: boolean
 }
 
-interface Group {
-  readonly name: string
-  /** Members sorted by private group name, byte-wise (strncmp order). */
-  readonly members: Array<SessionState>
-  index: number
-}
+type Group = NetGroup<SessionState>
 
 /**
  * How far clients may grow the engine. A join past any of them gets a
@@ -110,22 +119,40 @@ export interface EngineStats {
 }
 
 /**
- * The engine. One per daemon.
+ * One virtual daemon of a {@link Network}: its name and proc id.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
-export class Engine {
+export interface NetworkDaemon {
+  /** The daemon name (`#name#<daemon>`). */
+  readonly name: string
+  /** Its proc id in membership ids. */
+  readonly procId: number
+}
+
+/**
+ * The sequencer of one or more virtual daemons in one process: sessions,
+ * groups per component, and the partition and merge of components.
+ *
+ * Every request is handled start to finish in one call, so the order of
+ * calls is the total order inside every component. A daemon with one
+ * virtual daemon is a network of one that never splits.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export class Network {
   readonly #sessions = new Map<string, SessionState>()
-  readonly #groups = new Map<string, Group>()
   readonly #pending: Array<SessionState> = []
-  readonly #limits: EngineLimits
-  readonly #daemonName: string
-  readonly #procId: number
-  readonly #time: number
-  #stamp = 0
+  readonly #daemons: ReadonlyArray<VirtualDaemon>
+  readonly #byName: ReadonlyMap<string, VirtualDaemon>
+  /** @internal */
+  readonly limits: EngineLimits
+  /** @internal */
+  stamp = 0
   #lastDestination = ""
-  /** Running totals. */
+  /** Running totals of every virtual daemon together. */
   readonly stats: EngineStats = {
     sessions: 0,
     groups: 0,
@@ -137,8 +164,7 @@ export class Engine {
     joinsRefused: 0,
   }
   constructor(
-    daemonName: string,
-    procId: number,
+    daemons: ReadonlyArray<NetworkDaemon>,
     timeSeconds: number,
     limits: EngineLimits = {
       maxGroupMembers: MAX_LOCAL_GROUP_MEMBERS,
@@ -146,70 +172,99 @@ export class Engine {
       maxGroups: Number.MAX_SAFE_INTEGER,
     },
   ) {
-    this.#daemonName = daemonName
-    this.#procId = procId
-    this.#time = timeSeconds | 0
-    this.#limits = limits
+    this.limits = limits
+    const vds: Array<VirtualDaemon> = daemons.map((d, index) => ({
+      name: d.name,
+      procId: d.procId | 0,
+      index,
+      // Replaced by the initial component just below.
+      component: undefined as unknown as Component,
+      lastTime: 0,
+    }))
+    const all = initialComponent(vds, timeSeconds | 0)
+    for (const d of vds) d.component = all
+    this.#daemons = vds
+    this.#byName = new Map(vds.map((d) => [d.name, d]))
   }
 
-  /** Whether a private name is in use by an operational session. */
-  has(privateName: string): boolean {
-    return this.#sessions.has(privateName)
+  /** The virtual daemons, in configuration order. */
+  get daemons(): ReadonlyArray<string> {
+    return this.#daemons.map((d) => d.name)
   }
 
-  /** Adds an operational session. */
-  add(session: EngineSession): void {
-    this.#sessions.set(session.privateName, { session, groups: new Set(), mark: 0, live: true })
+  /** The components now: daemon names, each component in configuration order. */
+  components(): ReadonlyArray<ReadonlyArray<string>> {
+    const seen: Array<Component> = []
+    for (const d of this.#daemons) if (!seen.includes(d.component)) seen.push(d.component)
+    return seen.map((c) => c.daemons.map((d) => d.name))
+  }
+
+  /** The membership id of the component `daemon` is in (for tests and tools). */
+  membershipId(daemon: string): MembershipId | undefined {
+    return this.#byName.get(daemon)?.component.memb
+  }
+
+  /**
+   * Splits or merges the daemons into `components` (each daemon named
+   * exactly once) at `nowSeconds`: members see what Spread shows for the
+   * change (see `network/network.ts`). Answers the problem with the request,
+   * or `undefined` once applied.
+   */
+  partition(components: ReadonlyArray<ReadonlyArray<string>>, nowSeconds: number): string | undefined {
+    const problem = checkComponents(this.#daemons, components)
+    if (problem !== undefined) return problem
+    this.#run(
+      undefined,
+      () =>
+        applyComponents<SessionState>(
+          this.#daemons,
+          components,
+          nowSeconds | 0,
+          (to, bytes) => this.deliver(to, bytes),
+        ),
+    )
+    return undefined
+  }
+
+  /** The engine of the virtual daemon called `name`, or `undefined` when there is none. */
+  engine(name: string): Engine | undefined {
+    const d = this.#byName.get(name)
+    return d === undefined ? undefined : new Engine(d.name, d.procId, 0, undefined, { network: this, daemon: d })
+  }
+
+  /** The virtual daemon called `name`. @internal */
+  daemon(name: string): VirtualDaemon | undefined {
+    return this.#byName.get(name)
+  }
+
+  /** @internal */
+  session(privateGroup: string): SessionState | undefined {
+    return this.#sessions.get(privateGroup)
+  }
+
+  /** @internal */
+  add(daemon: VirtualDaemon, session: EngineSession): void {
+    this.#sessions.set(session.privateGroup, {
+      session,
+      privateGroup: session.privateGroup,
+      daemon,
+      membership: session.membership,
+      groups: new Set(),
+      mark: 0,
+      live: true,
+    })
     this.stats.sessions = this.#sessions.size
   }
 
-  /** Members of a group, in order (for tests and tools). */
-  members(group: string): ReadonlyArray<string> {
-    return this.#groups.get(group)?.members.map((m) => m.session.privateGroup) ?? []
-  }
-
-  /**
-   * Handles a join of `group` by `session`; `frame` is the join itself,
-   * returned to the sender in a REJECT when the join is refused. Answers
-   * why it was refused (for the log), or `undefined`.
-   */
-  join(session: EngineSession, group: string, frame: Frame): string | undefined {
-    let refused: string | undefined
-    this.#run(session, (s) => {
-      refused = this.#join(s, group, frame)
-    })
-    return refused
-  }
-
-  /** Handles a leave of `group` by `session`. */
-  leave(session: EngineSession, group: string): void {
-    this.#run(session, (s) => this.#leave(s, group))
-  }
-
-  /** Delivers a multicast frame from `session`. */
-  multicast(session: EngineSession, frame: Frame, selfDiscard: boolean): void {
-    // The hot path: no closure, no try (nothing here throws but a bug).
-    const s = this.#sessions.get(session.privateName)
-    if (s === undefined || s.session !== session || !s.live) return
-    this.#multicast(s, frame, selfDiscard)
-    if (this.#pending.length > 0) this.#run(undefined, () => {})
-  }
-
-  /**
-   * Removes a session (KILL, EOF, error, or cut off): the other members of
-   * its groups get CAUSED_BY_DISCONNECT. Idempotent.
-   */
-  remove(session: EngineSession): void {
-    const s = this.#sessions.get(session.privateName)
-    if (s === undefined || s.session !== session) return
-    s.live = false
-    this.#run(undefined, () => this.#disconnect(s))
+  /** @internal */
+  run(session: EngineSession | undefined, f: (s: SessionState) => void): void {
+    this.#run(session, f)
   }
 
   #run(session: EngineSession | undefined, f: (s: SessionState) => void): void {
     let s: SessionState | undefined
     if (session !== undefined) {
-      s = this.#sessions.get(session.privateName)
+      s = this.#sessions.get(session.privateGroup)
       if (s === undefined || s.session !== session || !s.live) return
     }
     // Never re-entered: `offer` and `cutOff` only queue bytes or close a
@@ -219,15 +274,27 @@ export class Engine {
       f(s as SessionState)
       while (this.#pending.length > 0) {
         const victim = this.#pending.shift()
-        if (victim !== undefined) this.#disconnect(victim)
+        if (victim !== undefined) this.disconnect(victim)
       }
     } finally {
-      this.stats.groups = this.#groups.size
+      let groups = 0
+      let last: Component | undefined
+      for (const d of this.#daemons) {
+        if (d.component !== last) groups += d.component.groups.size
+        last = d.component
+      }
+      this.stats.groups = groups
       this.stats.sessions = this.#sessions.size
     }
   }
 
-  #deliver(to: SessionState, bytes: Uint8Array): void {
+  /** @internal */
+  get pending(): number {
+    return this.#pending.length
+  }
+
+  /** @internal */
+  deliver(to: SessionState, bytes: Uint8Array): void {
     if (!to.live) return
     const r = to.session.offer(bytes)
     if (r === "Queued") {
@@ -247,27 +314,35 @@ export class Engine {
     this.#pending.push(to)
   }
 
-  #groupId(g: Group): GroupId {
-    return { procId: this.#procId, time: this.#time, index: g.index }
-  }
-
   #sendMembership(g: Group, cause: "Join" | "Leave" | "Disconnect", changed: SessionState): void {
     const bytes = encodeMembership(
       g.name,
       cause,
-      g.members.map((m) => m.session.privateGroup),
-      this.#groupId(g),
-      changed.session.privateGroup,
+      g.members.map((m) => m.privateGroup),
+      groupIdOf(g),
+      changed.privateGroup,
     )
-    for (const m of g.members) if (m.session.membership) this.#deliver(m, bytes)
+    for (const m of g.members) if (m.membership) this.deliver(m, bytes)
   }
 
-  #join(s: SessionState, name: string, frame: Frame): string | undefined {
-    const limits = this.#limits
-    let g = this.#groups.get(name)
+  #groupsOf(s: SessionState): Map<string, Group> {
+    // Every group of a network holds SessionStates (see NetGroup).
+    return s.daemon.component.groups as unknown as Map<string, Group>
+  }
+
+  /** @internal */
+  groupsOf(daemon: VirtualDaemon): Map<string, Group> {
+    return daemon.component.groups as unknown as Map<string, Group>
+  }
+
+  /** @internal */
+  join(s: SessionState, name: string, frame: Frame): string | undefined {
+    const limits = this.limits
+    const groups = this.#groupsOf(s)
+    let g = groups.get(name)
     if (g !== undefined && s.groups.has(g)) return undefined
     const refused = g === undefined
-      ? this.#groups.size >= limits.maxGroups ? `the daemon has ${limits.maxGroups} groups (maxGroups)` : undefined
+      ? groups.size >= limits.maxGroups ? `the daemon has ${limits.maxGroups} groups (maxGroups)` : undefined
       : g.members.length >= limits.maxGroupMembers
       ? `the group has ${limits.maxGroupMembers} members (maxGroupMembers)`
       : undefined
@@ -275,24 +350,28 @@ export class Engine {
       // As Spread past MAX_LOCAL_GROUP_MEMBERS: the joiner alone gets a
       // REJECT (sent whatever its membership flag), and nothing changes.
       this.stats.joinsRefused++
-      this.#deliver(s, encodeRejectFor(frame, s.session.privateGroup))
+      this.deliver(s, encodeRejectFor(frame, s.privateGroup))
       return refused ?? `the session is in ${limits.maxGroupsPerSession} groups (maxGroupsPerSession)`
     }
+    const comp = s.daemon.component
     if (g === undefined) {
-      g = { name, members: [], index: 0 }
-      this.#groups.set(name, g)
+      g = { name, members: [], memb: comp.memb, index: 0, daemonMemb: new Map(), changed: false }
+      groups.set(name, g)
     }
     insertSorted(g.members, s)
+    // A daemon new to the group is in step with the group's id (G_handle_join).
+    if (!g.daemonMemb.has(s.daemon)) g.daemonMemb.set(s.daemon, g.memb)
     s.groups.add(g)
     g.index++
     this.#sendMembership(g, "Join", s)
     return undefined
   }
 
-  #leave(s: SessionState, name: string): void {
-    const g = this.#groups.get(name)
+  /** @internal */
+  leave(s: SessionState, name: string): void {
+    const g = this.#groupsOf(s).get(name)
     if (g === undefined || !s.groups.has(g)) return
-    if (s.session.membership) this.#deliver(s, encodeSelfLeave(name))
+    if (s.membership) this.deliver(s, encodeSelfLeave(name))
     this.#drop(s, g, "Leave")
   }
 
@@ -300,17 +379,19 @@ export class Engine {
     g.members.splice(g.members.indexOf(s), 1)
     s.groups.delete(g)
     g.index++
+    if (!g.members.some((m) => m.daemon === s.daemon)) g.daemonMemb.delete(s.daemon)
     if (g.members.length === 0) {
-      this.#groups.delete(g.name)
+      this.#groupsOf(s).delete(g.name)
       return
     }
     this.#sendMembership(g, cause, s)
   }
 
-  #disconnect(s: SessionState): void {
+  /** @internal */
+  disconnect(s: SessionState): void {
     s.live = false
-    if (this.#sessions.get(s.session.privateName) !== s) return
-    this.#sessions.delete(s.session.privateName)
+    if (this.#sessions.get(s.privateGroup) !== s) return
+    this.#sessions.delete(s.privateGroup)
     for (const g of [...s.groups]) this.#drop(s, g, "Disconnect")
   }
 
@@ -323,45 +404,140 @@ export class Engine {
     return this.#lastDestination = readCString(b, o, MAX_GROUP_NAME - 1)
   }
 
-  #multicast(s: SessionState, frame: Frame, selfDiscard: boolean): void {
+  /** @internal */
+  multicast(s: SessionState, frame: Frame, selfDiscard: boolean): void {
     this.stats.messagesIn++
     this.stats.bytesIn += frame.bytes.length
     const bytes = toLittleEndian(frame)
-    const stamp = ++this.#stamp
+    const stamp = ++this.stamp
     if (selfDiscard) s.mark = stamp
+    const comp = s.daemon.component
+    const groups = comp.groups as unknown as Map<string, Group>
     const n = frame.numGroups
     const b = frame.bytes
     for (let i = 0, o = frame.groupsOffset; i < n; i++, o += MAX_GROUP_NAME) {
       const dest = this.#destination(b, o)
       if (dest.charCodeAt(0) === 0x23) {
-        const p = parsePrivateGroup(dest)
-        if (p === undefined || p.daemonName !== this.#daemonName) continue
-        const to = this.#sessions.get(p.privateName)
-        if (to !== undefined && to.mark !== stamp) {
+        // `#name#daemon`: the session of that name at that daemon, when the
+        // daemon is in the sender's component.
+        const to = this.#sessions.get(dest)
+        if (to !== undefined && to.mark !== stamp && to.daemon.component === comp) {
           to.mark = stamp
-          this.#deliver(to, bytes)
+          this.deliver(to, bytes)
         }
         continue
       }
-      const g = this.#groups.get(dest)
+      const g = groups.get(dest)
       if (g === undefined) continue
       for (const to of g.members) {
         if (to.mark !== stamp) {
           to.mark = stamp
-          this.#deliver(to, bytes)
+          this.deliver(to, bytes)
         }
       }
     }
   }
 }
 
+/**
+ * The engine of one (virtual) daemon: its sessions' requests go to the
+ * {@link Network} it belongs to. `new Engine(name, procId, time)` is a
+ * daemon alone in its own network.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class Engine {
+  readonly #net: Network
+  readonly #daemon: VirtualDaemon
+  /** Running totals (of the whole network). */
+  readonly stats: EngineStats
+  constructor(
+    daemonName: string,
+    procId: number,
+    timeSeconds: number,
+    limits?: EngineLimits,
+    /** Set by {@link Network.engine}: the network and daemon to join. */
+    attach?: { readonly network: Network; readonly daemon: VirtualDaemon },
+  ) {
+    if (attach !== undefined) {
+      this.#net = attach.network
+      this.#daemon = attach.daemon
+    } else {
+      this.#net = new Network([{ name: daemonName, procId }], timeSeconds, limits)
+      // A network of one always holds its daemon.
+      this.#daemon = this.#net.daemon(daemonName) as VirtualDaemon
+    }
+    this.stats = this.#net.stats
+  }
+
+  /** The network this daemon is part of. */
+  get network(): Network {
+    return this.#net
+  }
+
+  /** Whether a private name is in use by an operational session of this daemon. */
+  has(privateName: string): boolean {
+    return this.#net.session(privateGroupName(privateName, this.#daemon.name)) !== undefined
+  }
+
+  /** Adds an operational session (its private group names this daemon). */
+  add(session: EngineSession): void {
+    this.#net.add(this.#daemon, session)
+  }
+
+  /** Members of a group as this daemon's component sees it, in order (for tests and tools). */
+  members(group: string): ReadonlyArray<string> {
+    return this.#net.groupsOf(this.#daemon).get(group)?.members.map((m) => m.privateGroup) ?? []
+  }
+
+  /**
+   * Handles a join of `group` by `session`; `frame` is the join itself,
+   * returned to the sender in a REJECT when the join is refused. Answers
+   * why it was refused (for the log), or `undefined`.
+   */
+  join(session: EngineSession, group: string, frame: Frame): string | undefined {
+    let refused: string | undefined
+    this.#net.run(session, (s) => {
+      refused = this.#net.join(s, group, frame)
+    })
+    return refused
+  }
+
+  /** Handles a leave of `group` by `session`. */
+  leave(session: EngineSession, group: string): void {
+    this.#net.run(session, (s) => this.#net.leave(s, group))
+  }
+
+  /** Delivers a multicast frame from `session`. */
+  multicast(session: EngineSession, frame: Frame, selfDiscard: boolean): void {
+    // The hot path: no closure, no try (nothing here throws but a bug).
+    const net = this.#net
+    const s = net.session(session.privateGroup)
+    if (s === undefined || s.session !== session || !s.live) return
+    net.multicast(s, frame, selfDiscard)
+    if (net.pending > 0) net.run(undefined, () => {})
+  }
+
+  /**
+   * Removes a session (KILL, EOF, error, or cut off): the other members of
+   * its groups get CAUSED_BY_DISCONNECT. Idempotent.
+   */
+  remove(session: EngineSession): void {
+    const net = this.#net
+    const s = net.session(session.privateGroup)
+    if (s === undefined || s.session !== session) return
+    s.live = false
+    net.run(undefined, () => net.disconnect(s))
+  }
+}
+
 const insertSorted = (members: Array<SessionState>, s: SessionState): void => {
-  const key = s.session.privateGroup
   let lo = 0
   let hi = members.length
   while (lo < hi) {
     const mid = (lo + hi) >>> 1
-    if (members[mid].session.privateGroup < key) lo = mid + 1
+    if (compareMembers(members[mid], s) < 0) lo = mid + 1
     else hi = mid
   }
   members.splice(lo, 0, s)

@@ -13,7 +13,7 @@ import { type Cause, Data } from "effect"
  */
 export interface DaemonErrorFields {
   /** What failed. */
-  readonly reason: "InvalidConfig" | "ListenFailed"
+  readonly reason: "InvalidConfig" | "ListenFailed" | "InvalidPartition"
   /** Which value or address, and why. */
   readonly detail: string
   /** The underlying error, if any. */
@@ -38,6 +38,8 @@ export const DaemonErrorBase: new (
  *
  * - `InvalidConfig`: a configuration value breaks a rule (quoted in `detail`).
  * - `ListenFailed`: the TCP port or the Unix socket could not be bound.
+ * - `InvalidPartition`: `Daemon.partition` was given components that do not
+ *   name every virtual daemon exactly once (the problem quoted in `detail`).
  *
  * @since 0.1.0
  * @category errors

@@ -36,3 +36,9 @@ export {
   UdpIngressMetrics,
   type UdpIngressStats,
 } from "./udp_ingress.ts"
+export {
+  type PartitionControls,
+  type ResolvedVirtualDaemon,
+  type VirtualDaemonConfig,
+  type VirtualDaemonInfo,
+} from "./network/virtual.ts"

@@ -72,6 +72,26 @@ export const connectTest = (
   Effect.flatMap(SpreadDaemon, (d) => connect({ ...options, daemon: d.spreadName }))
 
 /**
+ * A connection to one of the test daemon's virtual daemons (its
+ * `virtualDaemons`, or the daemon itself by its name), for partition tests:
+ * split and merge them with the `SpreadDaemon` service's `partition` and
+ * `heal` (docs/partitions.md). An unknown name is a defect of the test.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const connectTestAt = (
+  daemon: string,
+  options: Omit<ConnectOptions, "daemon"> = {},
+): Effect.Effect<Connection, ConnectError, SpreadDaemon | Scope.Scope> =>
+  Effect.flatMap(SpreadDaemon, (d) => {
+    const v = d.daemons.find((x) => x.name === daemon)
+    return v === undefined
+      ? Effect.dieMessage(`no daemon "${daemon}" (daemons: ${d.daemons.map((x) => `"${x.name}"`).join(", ")})`)
+      : connect({ ...options, daemon: v.spreadName })
+  })
+
+/**
  * A test layer: an embedded daemon on a free port ({@link layerDaemon}) and
  * a `Spread` connected to it. Both are released with the layer: the
  * connection first, then the daemon.
