@@ -3,12 +3,12 @@
  *
  * @module
  */
-import { Context, Effect, Fiber, FiberRef, FiberRefs, Layer, LogLevel, type Scope } from "effect"
+import { Context, Effect, Fiber, FiberRef, FiberRefs, Layer, LogLevel, Runtime, type Scope } from "effect"
 import { validateDaemonName } from "../protocol/names.ts"
 import { quoted } from "../protocol/printable.ts"
 import { type Address, formatAddress } from "../protocol/address.ts"
 import type { Listener } from "../transport/conn.ts"
-import { Transport } from "../transport/transport.ts"
+import { socketTransport, Transport } from "../transport/transport.ts"
 import { type DaemonConfig, resolveConfig, type ResolvedConfig } from "./config.ts"
 import { Engine, type EngineStats } from "./engine.ts"
 import { DaemonError } from "./errors.ts"
@@ -271,6 +271,7 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
     const acceptOn = (l: Listener, ctx: DaemonContext) => {
       const transport = ctx.transport
       const label = formatAddress(l.address)
+      const warnPlainPort = (m: string) => Runtime.runFork(ctx.runtime, Effect.logWarning(m))
       // A failed accept (out of descriptors, say) is logged and retried after
       // a pause that grows to 1 s; only closing the listener ends the loop.
       return Effect.gen(function* () {
@@ -291,7 +292,10 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
           pause = 10
           shared.open++
           // A TLS client on a plain port is told so, and logged as such.
-          serveConnection(ctx, transport === "tls" ? accepted.right : refuseTlsOnPlainPort(accepted.right, label))
+          serveConnection(
+            ctx,
+            transport === "tls" ? accepted.right : refuseTlsOnPlainPort(accepted.right, label, warnPlainPort),
+          )
           // With every handshake place taken, let the event loop come round
           // before the next accept: the reads of the handshakes in progress
           // complete first, so a client that sent its connect message is no
@@ -353,7 +357,9 @@ export const make = (config: DaemonConfig = {}): Effect.Effect<Daemon, DaemonErr
     const virtuals = yield* serveVirtualDaemons({ config: c, network, shared, clock, runtime, debug, serve: acceptOn })
     const controls = partitionControls(network, clock)
     const udpIngress = yield* Effect.forEach(c.udpIngress, (u) => startUdpIngress(engine, reserved, c.name, u))
-    if (c.monitorStatus) {
+    // Spread's monitor speaks UDP on the daemon's port: only a daemon on real
+    // sockets answers it (one on an in-memory network has no port to share).
+    if (c.monitorStatus && net === socketTransport) {
       yield* startStatusResponder(c.host, port, c.name, () => ({
         sessions: engine.stats.sessions,
         groups: engine.stats.groups,

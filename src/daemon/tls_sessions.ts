@@ -154,39 +154,55 @@ const PLAIN_PORT_ANSWER = encodeReject(ErrorCodes.REJECT_ILLEGAL_NAME)
  * @since 0.2.0
  * @category constructors
  */
-export const refuseTlsOnPlainPort = (stream: ByteStream, port: string): ByteStream => new PlainPortStream(stream, port)
+export const refuseTlsOnPlainPort = (
+  stream: ByteStream,
+  port: string,
+  warn: (message: string) => void,
+): ByteStream => new PlainPortStream(stream, port, warn)
 
 class PlainPortStream implements ByteStream {
   readonly #inner: ByteStream
   readonly #port: string
+  // The daemon's logger: the handshake reads through readNow (a promise),
+  // outside any fiber, so the warning is handed to the daemon's runtime.
+  readonly #warn: (message: string) => void
   #first = true
   readonly address: string
 
-  constructor(inner: ByteStream, port: string) {
+  constructor(inner: ByteStream, port: string, warn: (message: string) => void) {
     this.#inner = inner
     this.#port = port
+    this.#warn = warn
     this.address = inner.address
+  }
+
+  // The first chunk: passed on, or (a ClientHello) answered, logged and
+  // turned into an EOF.
+  #first_(chunk: Uint8Array | undefined): boolean {
+    if (chunk === undefined) return false
+    this.#first = false
+    if (!isTlsClientHello(chunk)) return false
+    this.#warn(
+      `Refused TLS client ${this.address} on the plain port ${this.#port}: this port speaks plain Spread, not TLS`,
+    )
+    return true
   }
 
   get read(): Effect.Effect<Uint8Array | undefined, TransportError> {
     if (!this.#first) return this.#inner.read
-    return Effect.flatMap(this.#inner.read, (chunk) => {
-      if (chunk === undefined) return Effect.succeed(chunk)
-      this.#first = false
-      if (!isTlsClientHello(chunk)) return Effect.succeed(chunk)
-      return Effect.logWarning(
-        `Refused TLS client ${this.address} on the plain port ${this.#port}: this port speaks plain Spread, not TLS`,
-      ).pipe(
-        Effect.zipRight(Effect.ignore(this.#inner.write(PLAIN_PORT_ANSWER))),
-        Effect.as(undefined),
-      )
-    })
+    return Effect.flatMap(
+      this.#inner.read,
+      (chunk) =>
+        this.#first_(chunk)
+          ? Effect.as(Effect.ignore(this.#inner.write(PLAIN_PORT_ANSWER)), undefined)
+          : Effect.succeed(chunk),
+    )
   }
 
   readNow(): Promise<Uint8Array | undefined> {
     if (!this.#first) return this.#inner.readNow()
-    return Effect.runPromise(Effect.either(this.read)).then((r) =>
-      r._tag === "Right" ? r.right : Promise.reject(r.left)
+    return this.#inner.readNow().then((chunk) =>
+      this.#first_(chunk) ? this.#inner.writeNow(PLAIN_PORT_ANSWER).then(() => undefined, () => undefined) : chunk
     )
   }
 
