@@ -37,7 +37,9 @@ export const Stock = defineRequestChannel({
 })
 
 /** The handler the tests serve PlaceOrder with: tea in stock (5), coffee out, anything else unknown. */
-export const placeOrder = (o: { readonly item: string; readonly qty: number }) =>
+export const placeOrder = (
+  o: { readonly item: string; readonly qty: number },
+): Effect.Effect<{ readonly orderId: number; readonly total: number }, OutOfStock | Unknown> =>
   o.item === "tea"
     ? o.qty <= 5 ? Effect.succeed({ orderId: 42, total: o.qty * 3 }) : Effect.fail(
       new OutOfStock({ item: "tea", left: 5 }),
