@@ -1,7 +1,9 @@
 /**
  * The wire form of a channel's values: the schema's encoded form as UTF-8
  * JSON (as `json(schema)`), encoded and decoded synchronously — no Effect
- * per message — with failures as {@link ChannelError} values.
+ * per message — with failures as {@link ChannelError} values. An encoded
+ * form of `undefined` (`Schema.Void`, say) is the empty body, and the empty
+ * body decodes as `undefined`.
  *
  * @module
  */
@@ -31,31 +33,61 @@ const utf8 = new TextDecoder("utf-8", { fatal: true })
  * @category constructors
  */
 export const wireCodec = <A, I>(schema: Schema.Schema<A, I, never>, channel: string, group: string): WireCodec<A> => {
-  const asJson = Schema.parseJson(schema)
-  const encodeJson = Schema.encodeEither(asJson)
-  const decodeJson = Schema.decodeUnknownEither(asJson)
+  const encodeValue = Schema.encodeEither(schema)
+  const decodeValue = Schema.decodeUnknownEither(schema)
   const fail = (f: Omit<ChannelErrorFields, "channel" | "group">) => new ChannelError({ ...f, channel, group })
+  const parse = (text: string): Either.Either<unknown, string> => {
+    if (text.length === 0) return Either.right(undefined)
+    try {
+      return Either.right(JSON.parse(text))
+    } catch (cause) {
+      return Either.left(`the body is not JSON: ${cause instanceof Error ? cause.message : String(cause)}`)
+    }
+  }
+  const fromText = (text: string, sender: string | undefined): Either.Either<A, ChannelError> => {
+    const from = sender === undefined ? {} : { sender }
+    return Either.match(parse(text), {
+      onLeft: (detail) => Either.left(fail({ reason: "Decode", detail, ...from })),
+      onRight: (json) =>
+        Either.mapLeft(
+          decodeValue(json),
+          (e: ParseResult.ParseError) => fail({ reason: "Decode", detail: e.message, cause: e, ...from }),
+        ),
+    })
+  }
   return {
     encode: (value) =>
-      Either.match(encodeJson(value), {
+      Either.match(encodeValue(value), {
         onLeft: (e: ParseResult.ParseError) => Either.left(fail({ reason: "Encode", detail: e.message, cause: e })),
-        onRight: (s) => Either.right(encoder.encode(s)),
+        onRight: (encoded) => {
+          if (encoded === undefined) return Either.right(EMPTY)
+          try {
+            return Either.right(encoder.encode(JSON.stringify(encoded)))
+          } catch (cause) {
+            return Either.left(
+              fail({ reason: "Encode", detail: `the encoded form is not JSON: ${String(cause)}`, cause }),
+            )
+          }
+        },
       }),
     decode: (bytes, sender) => {
-      const from = sender === undefined ? {} : { sender }
       let text: string
       try {
         text = utf8.decode(bytes)
       } catch (cause) {
         return Either.left(
-          fail({ reason: "Decode", detail: `the ${bytes.length}-byte body is not UTF-8`, cause, ...from }),
+          fail({
+            reason: "Decode",
+            detail: `the ${bytes.length}-byte body is not UTF-8`,
+            cause,
+            ...(sender === undefined ? {} : { sender }),
+          }),
         )
       }
-      return Either.mapLeft(
-        decodeJson(text),
-        (e: ParseResult.ParseError) => fail({ reason: "Decode", detail: e.message, cause: e, ...from }),
-      )
+      return fromText(text, sender)
     },
-    decodeText: (text) => Either.getOrUndefined(decodeJson(text)),
+    decodeText: (text) => text.length === 0 ? undefined : Either.getOrUndefined(fromText(text, undefined)),
   }
 }
+
+const EMPTY = new Uint8Array(0)
