@@ -90,6 +90,7 @@ export {
   type ChannelDefinition,
   type ChannelDelivery,
   ChannelError,
+  ChannelErrorBase,
   type ChannelErrorFields,
   type ChannelErrorReason,
   type ChannelOptions,
