@@ -207,7 +207,6 @@ describe("openRequestChannel", () => {
         const e = yield* failureOf(openRequestChannel(client, Stock).request("tea"))
         expect(e).toBeInstanceOf(ChannelError)
         expect((e as ChannelError).reason).toBe("Decode")
-        yield* Effect.forkScoped(openRequestChannel(server, Stock).serve(() => Effect.succeed(1)))
       }),
     15_000,
   )
