@@ -39,6 +39,7 @@ export {
   type EnvelopeHeaders,
   type EnvelopeKind,
   EnvelopeKinds,
+  hasChannelTag,
   HeaderFields,
   parseEnvelope,
 } from "./features/envelope.ts"

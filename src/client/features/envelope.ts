@@ -428,3 +428,30 @@ export const decodeHeaders = (payload: Uint8Array): EnvelopeHeaders | undefined 
   if (parsed === undefined || parsed.kind === "Fragment") return undefined
   return readHeaders(payload, parsed.replyTo.length, parsed.headerLength)
 }
+
+/**
+ * Whether the header fields of an envelope already checked by
+ * {@link parseEnvelope} (`r` its reply-to length, `h` its header length)
+ * include the channel tag whose UTF-8 bytes are `tag` — compared in place,
+ * with no string made (what a subscriber asks of every message).
+ *
+ * @since 0.3.0
+ * @category decoding
+ */
+export const hasChannelTag = (payload: Uint8Array, r: number, h: number, tag: Uint8Array): boolean => {
+  const end = h - 4
+  let at = 20 + r
+  while (at + 2 <= end) {
+    const t = payload[at]
+    const n = payload[at + 1]
+    const from = at + 2
+    at = from + n
+    if (at > end) return false
+    if (t === HeaderFields.Channel) {
+      if (n !== tag.length) return false
+      for (let i = 0; i < n; i++) if (payload[from + i] !== tag[i]) return false
+      return true
+    }
+  }
+  return false
+}

@@ -34,7 +34,7 @@ import type { ServiceLevel } from "../../../protocol/constants.ts"
 import type { ServerMessage } from "../../../protocol/server_messages.ts"
 import type { ConnectionError, RequestError } from "../../errors.ts"
 import type { Connection } from "../../model.ts"
-import { encodeHeaders, parseEnvelope, readHeaders, writeEnvelope } from "../envelope.ts"
+import { encodeHeaders, hasChannelTag, parseEnvelope, readHeaders, writeEnvelope } from "../envelope.ts"
 import type { SubscribeOptions } from "../subscribe.ts"
 import { wireCodec } from "./codec.ts"
 import { type ChannelDefinition, ChannelError } from "./definition.ts"
@@ -178,6 +178,7 @@ export const openChannel = <A, I>(
   const { name, group, service } = definition
   const codec = wireCodec(definition.schema, name, group)
   const tag = channelTagOf(name, group)
+  const tagBytes = new TextEncoder().encode(name)
   const tracing = options.tracing === true
   const tracestate = options.tracestate
   let decodeFailures = 0
@@ -202,15 +203,19 @@ export const openChannel = <A, I>(
       Either.flatMap(tag, (t) => Either.map(codec.encode(value), (body) => [t, body] as const)),
       ([t, body]) =>
         tracing
-          ? Effect.useSpan("spreadfx.channel.publish", { kind: "producer", attributes }, (span) => {
-            const traceparent = traceparentOf(span)
-            const extension = encodeHeaders({
-              channel: name,
-              ...(traceparent === undefined ? {} : { traceparent }),
-              ...(tracestate === undefined ? {} : { tracestate }),
-            }) ?? t
-            return Effect.withParentSpan(send(extension, body, o), span)
-          })
+          ? Effect.useSpan(
+            "spreadfx.channel.publish",
+            { kind: "producer", attributes, captureStackTrace: false },
+            (span) => {
+              const traceparent = traceparentOf(span)
+              const extension = encodeHeaders({
+                channel: name,
+                ...(traceparent === undefined ? {} : { traceparent }),
+                ...(tracestate === undefined ? {} : { tracestate }),
+              }) ?? t
+              return Effect.withParentSpan(send(extension, body, o), span)
+            },
+          )
           : send(t, body, o),
     )
 
@@ -231,11 +236,13 @@ export const openChannel = <A, I>(
     if (data[0] !== 0xff) return undefined
     const env = parseEnvelope(data)
     if (env === undefined || env.kind !== "Message") return undefined
-    const headers = readHeaders(data, env.replyTo.length, env.headerLength)
-    if (headers.channel !== name) return undefined
+    if (!hasChannelTag(data, env.replyTo.length, env.headerLength, tagBytes)) return undefined
     return {
       message: m,
-      traceparent: headers.traceparent,
+      // Read (and made a string) only when the tag matched.
+      traceparent: env.headerLength > 24 + env.replyTo.length + 2 + tagBytes.length
+        ? readHeaders(data, env.replyTo.length, env.headerLength).traceparent
+        : undefined,
       decoded: codec.decode(data.subarray(env.headerLength), m.sender),
     }
   }
@@ -304,6 +311,8 @@ export const openChannel = <A, I>(
         const publisher = spanOfTraceparent(s.traceparent)
         return Option.some(Effect.useSpan("spreadfx.channel.deliver", {
           kind: "consumer",
+          // A stack trace per message would cost more than the rest of the span.
+          captureStackTrace: false,
           root: true,
           links: publisher === undefined ? [] : [{ _tag: "SpanLink", span: publisher, attributes: {} }],
           attributes: {

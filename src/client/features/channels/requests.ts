@@ -35,7 +35,14 @@ import { type Duration, Effect, Either, Option, Schema, Stream, type Tracer } fr
 import type { ServerMessage } from "../../../protocol/server_messages.ts"
 import type { ConnectionError, RequestError } from "../../errors.ts"
 import type { Connection } from "../../model.ts"
-import { encodeEnvelope, type EnvelopeHeaders, type EnvelopeKind, parseEnvelope, readHeaders } from "../envelope.ts"
+import {
+  encodeEnvelope,
+  type EnvelopeHeaders,
+  type EnvelopeKind,
+  hasChannelTag,
+  parseEnvelope,
+  readHeaders,
+} from "../envelope.ts"
 import type { RequestTimeout } from "../request_errors.ts"
 import type { SubscribeOptions } from "../subscribe.ts"
 import { wireCodec } from "./codec.ts"
@@ -158,6 +165,7 @@ export const openRequestChannel = <
   const successes = wireCodec<Succ, Schema.Schema.Encoded<S>>(noContext(definition.success), name, group)
   const errors = wireCodec<Err, Schema.Schema.Encoded<E>>(noContext(definition.error), name, group)
   const tag = channelTagOf(name, group)
+  const tagBytes = new TextEncoder().encode(name)
   const tracing = options.tracing === true
   const tracestate = options.tracestate
   const attributes = {
@@ -223,8 +231,8 @@ export const openRequestChannel = <
     if (data[0] !== 0xff) return undefined
     const env = parseEnvelope(data)
     if (env === undefined || env.kind !== "Request" || env.replyTo.length === 0) return undefined
+    if (!hasChannelTag(data, env.replyTo.length, env.headerLength, tagBytes)) return undefined
     const headers = readHeaders(data, env.replyTo.length, env.headerLength)
-    if (headers.channel !== name) return undefined
     return {
       sender: m.sender,
       idHigh: env.idHigh,
@@ -282,6 +290,7 @@ export const openRequestChannel = <
       const caller = spanOfTraceparent(req.traceparent)
       return Effect.useSpan("spreadfx.channel.serve", {
         kind: "server",
+        captureStackTrace: false,
         ...(caller === undefined ? {} : { parent: caller }),
         attributes: { ...attributes, "spread.sender": req.sender },
       }, (span) => Effect.withParentSpan(answer(req, span), span))
