@@ -78,7 +78,7 @@ export const main: Effect.Effect<ReadonlyArray<string>> = Effect.scoped(Effect.g
     reconnect: reconnectBackoff({ delay: "20 millis", maxDelay: "200 millis", attempts: 50 }),
   }).pipe(Effect.orDie)
   const shown: Array<string> = []
-  const show = (s: Option.Option<string>) =>
+  const show = (s: Option.Option<string>): Effect.Effect<void> =>
     Option.match(s, {
       onNone: () => Effect.void,
       onSome: (l) => Effect.zipRight(Console.log(l), Effect.sync(() => shown.push(l))),

@@ -27,15 +27,20 @@ export {
 export { type BackoffOptions, ConnectConfig, layerConfig, reconnectBackoff, windowConfig } from "./config/config.ts"
 export {
   decodeEnvelope,
+  decodeHeaders,
   encodeEnvelope,
+  encodeHeaders,
   type Envelope,
   ENVELOPE_MAGIC,
   ENVELOPE_MAX_HEADER,
   ENVELOPE_MIN_HEADER,
   ENVELOPE_VERSION,
   type EnvelopeFields,
+  type EnvelopeHeaders,
   type EnvelopeKind,
   EnvelopeKinds,
+  hasChannelTag,
+  HeaderFields,
   parseEnvelope,
 } from "./features/envelope.ts"
 export type { ConnectionEvent, ReconnectedEvent } from "./core/events.ts"
@@ -81,3 +86,28 @@ export type { SubscribeOptions } from "./features/subscribe.ts"
 export type { TlsOptions } from "./tls.ts"
 export type { GroupView } from "./core/views.ts"
 export { DEFAULT_MAX_MESSAGE_BYTES, FRAGMENT_BYTES, FRAGMENT_HEADER } from "./features/fragments.ts"
+export {
+  type Channel,
+  type ChannelDefinition,
+  type ChannelDelivery,
+  ChannelError,
+  ChannelErrorBase,
+  type ChannelErrorFields,
+  type ChannelErrorReason,
+  type ChannelOptions,
+  type ChannelRequestInfo,
+  type ChannelRequestOptions,
+  type ChannelSchema,
+  type ChannelSubscribeOptions,
+  type DecodeErrorPolicy,
+  defineChannel,
+  defineRequestChannel,
+  openChannel,
+  openRequestChannel,
+  type PublishOptions,
+  type RequestChannel,
+  type RequestChannelDefinition,
+  type ServeOptions,
+  spanOfTraceparent,
+  traceparentOf,
+} from "./features/channels/mod.ts"

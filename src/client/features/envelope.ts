@@ -10,14 +10,15 @@
  * | --------- | ---- | ------------------------------------------------------ |
  * | 0         | 4    | magic `FF 53 46 58` (`0xFF` then `"SFX"`)              |
  * | 4         | 1    | version, 1                                             |
- * | 5         | 1    | kind: 1 request, 2 reply, 3 error reply, 16 fragment   |
+ * | 5         | 1    | kind: 1 request, 2 reply, 3 error reply, 4 message,    |
+ * |           |      | 16 fragment                                            |
  * | 6         | 2    | `H`, the header length, 24..1024, checksum included    |
  * | 8         | 8    | correlation id (u64)                                   |
  * | 16        | 1    | `R`, the reply-to group's length, 0..31                |
  * | 17        | 1    | flags, 0 (reserved)                                    |
  * | 18        | 2    | reserved, 0                                            |
  * | 20        | R    | reply-to group, Latin-1, no terminating NUL            |
- * | 20 + R    | …    | extension fields up to `H - 4` (none in version 1)     |
+ * | 20 + R    | …    | extension fields up to `H - 4` (see below)             |
  * | `H - 4`   | 4    | CRC-32 (IEEE 802.3, as zlib's `crc32`) of bytes 0..H-4 |
  * | `H`       | …    | the body                                               |
  *
@@ -29,6 +30,15 @@
  * (32 bits of magic and 32 of checksum); UTF-8 text never does, as no UTF-8
  * text starts with the byte `0xFF`. Anything else is an ordinary message and
  * is delivered as one.
+ *
+ * Kinds 1 to 4 may carry header fields (typed channels and tracing, see
+ * docs/envelope.md) as extension fields, each `type` (1 byte), `length`
+ * (1 byte), `length` bytes of value: 1 channel tag (UTF-8, 1..255 bytes),
+ * 2 W3C `traceparent` (55 ASCII bytes), 3 W3C `tracestate` (ASCII,
+ * 1..255 bytes), 4 error form (1 byte: 1 = the error reply's body is the
+ * JSON of a declared error). Readers skip types they do not know; fields
+ * that overrun `H - 4` are ignored as a whole (the envelope stays valid).
+ * Kind 4 (message) is a channel message: correlation id 0, no reply-to.
  *
  * Kind 16 (fragment) carries a part of a large message: its fields (index,
  * count, total length) are extension fields before the checksum, and the
@@ -79,6 +89,8 @@ export const EnvelopeKinds = {
   Request: 1,
   Reply: 2,
   ErrorReply: 3,
+  /** A typed channel's message (a publish): no correlation, no reply-to. */
+  Message: 4,
   /** A fragment of a large message (see fragments.ts). */
   Fragment: 16,
 } as const
@@ -92,6 +104,37 @@ export const EnvelopeKinds = {
  * @category models
  */
 export type EnvelopeKind = keyof typeof EnvelopeKinds
+
+/**
+ * Header fields of an envelope of kind 1 to 4, as extension fields (see
+ * the module notes and docs/envelope.md).
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface EnvelopeHeaders {
+  /** The typed channel the message belongs to (1..255 bytes of UTF-8). */
+  readonly channel?: string
+  /** A W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`). */
+  readonly traceparent?: string
+  /** A W3C `tracestate` (at most 255 ASCII bytes). */
+  readonly tracestate?: string
+  /** `"json"`: an error reply's body is the JSON of a declared error. */
+  readonly errorForm?: "json"
+}
+
+/**
+ * The codes of the header fields.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const HeaderFields = {
+  Channel: 1,
+  Traceparent: 2,
+  Tracestate: 3,
+  ErrorForm: 4,
+} as const
 
 /**
  * A decoded envelope header.
@@ -108,6 +151,8 @@ export interface Envelope {
   readonly replyTo: string
   /** The body: a view into the payload, after the header. */
   readonly body: Uint8Array
+  /** The header fields (channel tag, trace context), when it has any. */
+  readonly headers?: EnvelopeHeaders
 }
 
 /**
@@ -127,6 +172,8 @@ export interface EnvelopeFields {
   readonly replyTo: string
   /** The body, copied after the header. */
   readonly body: Uint8Array
+  /** Header fields to write (kinds 1 to 4). */
+  readonly headers?: EnvelopeHeaders
 }
 
 const CRC_TABLE = (() => {
@@ -174,7 +221,9 @@ export const encodeEnvelope = (f: EnvelopeFields): Uint8Array | undefined => {
     if (c > 0xff) return undefined
     replyTo[i] = c
   }
-  return writeEnvelope(f.kind, f.idHigh, f.idLow, replyTo, EMPTY, f.body)
+  const extension = f.headers === undefined ? EMPTY : encodeHeaders(f.headers)
+  if (extension === undefined) return undefined
+  return writeEnvelope(f.kind, f.idHigh, f.idLow, replyTo, extension, f.body)
 }
 
 const EMPTY = new Uint8Array(0)
@@ -228,6 +277,9 @@ export const decodeEnvelope = (payload: Uint8Array): Envelope | undefined => {
     correlationId: hex8(parsed.idHigh) + hex8(parsed.idLow),
     replyTo: parsed.replyTo,
     body: payload.subarray(parsed.headerLength),
+    ...(parsed.kind !== "Fragment" && parsed.headerLength > 24 + parsed.replyTo.length
+      ? { headers: readHeaders(payload, parsed.replyTo.length, parsed.headerLength) }
+      : {}),
   }
 }
 
@@ -263,4 +315,143 @@ export const parseEnvelope = (payload: Uint8Array): {
   const idHigh = ((payload[8] << 24) | (payload[9] << 16) | (payload[10] << 8) | payload[11]) >>> 0
   const idLow = ((payload[12] << 24) | (payload[13] << 16) | (payload[14] << 8) | payload[15]) >>> 0
   return { kind, idHigh, idLow, replyTo, headerLength: h }
+}
+
+const utf8Encoder = new TextEncoder()
+const utf8Decoder = new TextDecoder()
+
+const asciiBytes = (s: string): Uint8Array | undefined => {
+  const out = new Uint8Array(s.length)
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0x20 || c > 0x7e) return undefined
+    out[i] = c
+  }
+  return out
+}
+
+/**
+ * Encodes header fields as extension bytes (type, length, value each);
+ * `undefined` when a field does not fit: a channel tag empty or over 255
+ * bytes of UTF-8, a `traceparent` or `tracestate` that is not printable
+ * ASCII of 1..255 bytes.
+ *
+ * @since 0.3.0
+ * @category encoding
+ */
+export const encodeHeaders = (h: EnvelopeHeaders): Uint8Array | undefined => {
+  const fields: Array<readonly [number, Uint8Array]> = []
+  if (h.channel !== undefined) fields.push([HeaderFields.Channel, utf8Encoder.encode(h.channel)])
+  if (h.traceparent !== undefined) {
+    const b = asciiBytes(h.traceparent)
+    if (b === undefined) return undefined
+    fields.push([HeaderFields.Traceparent, b])
+  }
+  if (h.tracestate !== undefined) {
+    const b = asciiBytes(h.tracestate)
+    if (b === undefined) return undefined
+    fields.push([HeaderFields.Tracestate, b])
+  }
+  if (h.errorForm === "json") fields.push([HeaderFields.ErrorForm, Uint8Array.of(1)])
+  let n = 0
+  for (const [, v] of fields) {
+    if (v.length === 0 || v.length > 255) return undefined
+    n += 2 + v.length
+  }
+  const out = new Uint8Array(n)
+  let at = 0
+  for (const [t, v] of fields) {
+    out[at] = t
+    out[at + 1] = v.length
+    out.set(v, at + 2)
+    at += 2 + v.length
+  }
+  return out
+}
+
+/**
+ * The header fields of an envelope already checked by {@link parseEnvelope}
+ * (`r` its reply-to length, `h` its header length): the fields between
+ * `20 + r` and `h - 4`, `{}` when they overrun it.
+ *
+ * @since 0.3.0
+ * @category decoding
+ */
+export const readHeaders = (payload: Uint8Array, r: number, h: number): EnvelopeHeaders => {
+  const end = h - 4
+  let at = 20 + r
+  let channel: string | undefined
+  let traceparent: string | undefined
+  let tracestate: string | undefined
+  let errorForm: "json" | undefined
+  while (at < end) {
+    if (at + 2 > end) return {}
+    const t = payload[at]
+    const n = payload[at + 1]
+    const from = at + 2
+    at = from + n
+    if (at > end) return {}
+    const value = payload.subarray(from, at)
+    switch (t) {
+      case HeaderFields.Channel:
+        channel = utf8Decoder.decode(value)
+        break
+      case HeaderFields.Traceparent:
+        traceparent = String.fromCharCode(...value)
+        break
+      case HeaderFields.Tracestate:
+        tracestate = String.fromCharCode(...value)
+        break
+      case HeaderFields.ErrorForm:
+        if (n === 1 && value[0] === 1) errorForm = "json"
+        break
+    }
+  }
+  return {
+    ...(channel === undefined ? {} : { channel }),
+    ...(traceparent === undefined ? {} : { traceparent }),
+    ...(tracestate === undefined ? {} : { tracestate }),
+    ...(errorForm === undefined ? {} : { errorForm }),
+  }
+}
+
+/**
+ * The header fields of an envelope of kind 1 to 4 (`{}` when it has none,
+ * or when they overrun the header); `undefined` when `payload` is not such
+ * an envelope.
+ *
+ * @since 0.3.0
+ * @category decoding
+ */
+export const decodeHeaders = (payload: Uint8Array): EnvelopeHeaders | undefined => {
+  const parsed = parseEnvelope(payload)
+  if (parsed === undefined || parsed.kind === "Fragment") return undefined
+  return readHeaders(payload, parsed.replyTo.length, parsed.headerLength)
+}
+
+/**
+ * Whether the header fields of an envelope already checked by
+ * {@link parseEnvelope} (`r` its reply-to length, `h` its header length)
+ * include the channel tag whose UTF-8 bytes are `tag` — compared in place,
+ * with no string made (what a subscriber asks of every message).
+ *
+ * @since 0.3.0
+ * @category decoding
+ */
+export const hasChannelTag = (payload: Uint8Array, r: number, h: number, tag: Uint8Array): boolean => {
+  const end = h - 4
+  let at = 20 + r
+  while (at + 2 <= end) {
+    const t = payload[at]
+    const n = payload[at + 1]
+    const from = at + 2
+    at = from + n
+    if (at > end) return false
+    if (t === HeaderFields.Channel) {
+      if (n !== tag.length) return false
+      for (let i = 0; i < n; i++) if (payload[from + i] !== tag[i]) return false
+      return true
+    }
+  }
+  return false
 }

@@ -20,7 +20,7 @@
 import { Duration, Effect, Option, Stream } from "effect"
 import type { ServiceLevel } from "../../protocol/constants.ts"
 import type { RegularMessage } from "../../protocol/server_messages.ts"
-import { encodeEnvelope, type EnvelopeKind, parseEnvelope } from "./envelope.ts"
+import { encodeEnvelope, type EnvelopeHeaders, type EnvelopeKind, parseEnvelope } from "./envelope.ts"
 import { type ConnectionError, RequestError } from "../errors.ts"
 import type { OutgoingMessage } from "../admission/frames.ts"
 import type { FailedReply, Reply, Router } from "./router.ts"
@@ -48,6 +48,8 @@ export interface RequestOptions {
   readonly service?: ServiceLevel
   /** mess_type of the request; 0 by default. */
   readonly messType?: number
+  /** Envelope header fields (channel tag, trace context) for the request; none by default. */
+  readonly headers?: EnvelopeHeaders
 }
 
 /**
@@ -134,14 +136,17 @@ const envelopeOf = (
   idLow: number,
   replyTo: string,
   body: Uint8Array,
+  headers?: EnvelopeHeaders,
 ): Effect.Effect<Uint8Array, RequestError> => {
-  const bytes = encodeEnvelope({ kind, idHigh, idLow, replyTo, body })
+  const bytes = encodeEnvelope({ kind, idHigh, idLow, replyTo, body, ...(headers === undefined ? {} : { headers }) })
   return bytes === undefined
     ? Effect.fail(
       new RequestError({
         reason: "IllegalGroup",
         operation,
-        detail: `Cannot use "${replyTo}" as a reply-to group: it is not 1 to 31 bytes of Latin-1`,
+        detail: headers === undefined
+          ? `Cannot use "${replyTo}" as a reply-to group: it is not 1 to 31 bytes of Latin-1`
+          : `Cannot write the envelope with reply-to "${replyTo}" and headers ${JSON.stringify(headers)}`,
       }),
     )
     : Effect.succeed(bytes)
@@ -169,7 +174,15 @@ const gather = (
   Effect.flatMap(ctx.router.register(want), ({ idLow, entry }) => {
     const id = hex8(ctx.router.nonce) + hex8(idLow)
     const send = Effect.flatMap(
-      envelopeOf(operation, "Request", ctx.router.nonce, idLow, ctx.privateGroup, bytesOf(options.data)),
+      envelopeOf(
+        operation,
+        "Request",
+        ctx.router.nonce,
+        idLow,
+        ctx.privateGroup,
+        bytesOf(options.data),
+        options.headers,
+      ),
       (bytes) =>
         ctx.multicast({
           groups: options.group,
