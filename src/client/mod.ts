@@ -91,7 +91,6 @@ export {
   type ChannelDefinition,
   type ChannelDelivery,
   ChannelError,
-  ChannelErrorBase,
   type ChannelErrorFields,
   type ChannelErrorReason,
   type ChannelOptions,

@@ -7,7 +7,7 @@ import { Duration, Effect, Option, type Schedule } from "effect"
 import { MAX_PRIVATE_NAME } from "../protocol/constants.ts"
 import { encodeAuthChoice, isProtocolError } from "../protocol/handshake.ts"
 import { validatePrivateName } from "../protocol/names.ts"
-import { type Address, formatAddress, parseSpreadName } from "../transport/address.ts"
+import { type Address, formatAddress, parseSpreadName } from "../protocol/address.ts"
 import { ConnectError } from "./errors.ts"
 import { checkTlsOptions, type TlsOptions } from "./tls.ts"
 

@@ -126,8 +126,8 @@ export interface DaemonStats {
  * @since 0.1.0
  * @category tags
  */
-export const SpreadDaemonBase: Context.TagClass<SpreadDaemon, "spreadfx/SpreadDaemon", Daemon> = Context.Tag(
-  "spreadfx/SpreadDaemon",
+export const SpreadDaemonBase: Context.TagClass<SpreadDaemon, "@spreadfx/spreadfx/SpreadDaemon", Daemon> = Context.Tag(
+  "@spreadfx/spreadfx/SpreadDaemon",
 )<SpreadDaemon, Daemon>()
 
 /**

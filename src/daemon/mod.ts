@@ -18,8 +18,8 @@
  * @module
  */
 export { type AuthContext, type AuthMethod, type DaemonConfig, NullAuth, type ResolvedConfig } from "./config.ts"
-export { type Daemon, type DaemonStats, layer, make, SpreadDaemon, SpreadDaemonBase } from "./daemon.ts"
-export { DaemonError, DaemonErrorBase, type DaemonErrorFields } from "./errors.ts"
+export { type Daemon, type DaemonStats, layer, make, SpreadDaemon } from "./daemon.ts"
+export { DaemonError, type DaemonErrorFields } from "./errors.ts"
 export {
   DaemonMetrics,
   daemonMetrics,

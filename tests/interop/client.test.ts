@@ -9,7 +9,7 @@ import { connect, type Connection } from "../../src/client/connection.ts"
 import { ConnectError, ConnectionError } from "../../src/client/errors.ts"
 import type { ServiceLevel } from "../../src/protocol/constants.ts"
 import type { MembershipMessage, RegularMessage, ServerMessage } from "../../src/protocol/server_messages.ts"
-import { parseSpreadName } from "../../src/transport/address.ts"
+import { parseSpreadName } from "../../src/protocol/address.ts"
 
 const DAEMON = Deno.env.get("SPREAD_DAEMON")
 const TIMEOUT = 30_000

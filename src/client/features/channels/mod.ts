@@ -9,7 +9,6 @@
 export {
   type ChannelDefinition,
   ChannelError,
-  ChannelErrorBase,
   type ChannelErrorFields,
   type ChannelErrorReason,
   type ChannelSchema,
