@@ -32,8 +32,11 @@
  * @category models
  */
 export interface Snapshot<A> {
+  /** The value. */
   readonly value: A
+  /** The members that hold it, oldest holder first. */
   readonly holders: ReadonlyArray<string>
+  /** Joiners promised a transfer, each with its provider. */
   readonly assigned: ReadonlyArray<readonly [string, string]>
 }
 
@@ -133,10 +136,20 @@ export type ReplicaOutput<A> =
     readonly value: A
   }
 
-interface Core<A> {
+/**
+ * What a member holding the value knows (mutable, owned by its machine).
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface Core<A> {
+  /** The value. */
   value: A
+  /** The members that hold it, oldest holder first. */
   holders: Array<string>
+  /** Joiners promised a transfer → their provider. */
   assigned: Map<string, string>
+  /** The current view's members, in the daemon's order. */
   members: ReadonlyArray<string>
 }
 

@@ -7,6 +7,7 @@
 export { ReplicaError, type ReplicaErrorFields, type ReplicaErrorReason } from "./errors.ts"
 export {
   type Component,
+  type Core,
   type MachineFailure,
   type MachineOptions,
   type MergePolicy,
