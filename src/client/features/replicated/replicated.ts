@@ -145,7 +145,9 @@ export const replicated = <A, AI, Op, OpI>(
       })
     let machine = machineFor(conn.privateGroup)
     let last: A = options.initial
-    let nextId = 0
+    // Operation ids start at a random point, so two replicas of one group on one
+    // connection (they share the subscription) never take each other's answers.
+    let nextId = crypto.getRandomValues(new Uint32Array(1))[0] * 1024
     const status = yield* Ref.make<Status>({ _tag: "Syncing" })
     const ready = yield* Deferred.make<void, ReplicaError>()
     const failed = yield* Deferred.make<never, ReplicaError>()
