@@ -1,7 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Fiber, Schema, Stream } from "effect"
-import { type Connection, replicated, type ReplicatedOptions } from "../../src/client/mod.ts"
+import { Chunk, Effect, Fiber, Schedule, Schema, Stream } from "effect"
+import { connect, type Connection, replicated, type ReplicatedOptions } from "../../src/client/mod.ts"
 import { daemonAndClients } from "../_helpers/clients.ts"
+import { startDaemonProcess } from "../_helpers/daemon_process.ts"
 
 const TIMEOUT = 30_000
 
@@ -162,6 +163,39 @@ describe("replicated", () => {
         yield* a.watch("shared").pipe(Stream.filter((v) => v._tag === "Some"), Stream.take(1), Stream.runDrain)
         const e = yield* Effect.flip(replicaOf(b, { transferTimeout: "300 millis" }))
         expect(e.reason).toBe("TransferTimeout")
+      }),
+    TIMEOUT,
+  )
+  it.scopedLive(
+    "replicated: after a daemon restart the reconnected replicas keep the value they held and go on together",
+    () =>
+      Effect.gen(function* () {
+        const first = yield* startDaemonProcess({ port: 0 })
+        const port = first.address._tag === "Tcp" ? first.address.port : 0
+        const daemon = `${port}@127.0.0.1`
+        const reconnect = Schedule.spaced("50 millis").pipe(Schedule.intersect(Schedule.recurs(200)))
+        const a = yield* connect({ daemon, name: "ra", reconnect })
+        const b = yield* connect({ daemon, name: "rb", reconnect })
+        const ra = yield* replicaOf(a)
+        const rb = yield* replicaOf(b)
+        yield* ra.update({ add: 5 })
+        yield* rb.update({ note: "before" })
+        yield* until(ra.changes, (v) => v.log.length === 1)
+        yield* first.kill
+        yield* startDaemonProcess({ port })
+        // Both rejoin: the first one back is alone and keeps its value, the other gets it by transfer.
+        yield* a.watch("shared").pipe(
+          Stream.filter((v) => v._tag === "Some" && v.value.members.length === 2),
+          Stream.take(1),
+          Stream.runDrain,
+          Effect.timeout("15 seconds"),
+        )
+        // A newcomer after the restart gets the value held before it, not `initial`.
+        const c = yield* connect({ daemon, name: "rc" })
+        const rc = yield* replicaOf(c)
+        expect(yield* rc.get).toEqual({ n: 5, log: ["before"] })
+        expect(yield* rc.update({ add: 1 })).toEqual({ n: 6, log: ["before"] })
+        for (const r of [ra, rb]) expect(yield* until(r.changes, (v) => v.n === 6)).toEqual({ n: 6, log: ["before"] })
       }),
     TIMEOUT,
   )

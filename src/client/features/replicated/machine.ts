@@ -194,6 +194,11 @@ export interface MachineOptions<A, Op> {
   readonly me: string
   /** The value of a group's first member. */
   readonly initial: A
+  /**
+   * The value this member held before it rejoined (after a reconnect): used
+   * instead of `initial` when it is alone in its first view.
+   */
+  readonly resume?: A | undefined
   /** Applies one operation (pure: every member calls it with the same arguments). */
   readonly apply: (value: A, op: Op) => A
   /** The merge policy. */
@@ -276,8 +281,10 @@ export class ReplicaMachine<A, Op> {
         }
         if (e.cause !== "Network" && e.members.length === 1 && e.members[0] === me) {
           // Alone in the group: nobody else holds a value — the group's first member,
-          // or every holder left before the transfer. Start from `initial`.
-          const core: Core<A> = { value: this.#o.initial, holders: [me], assigned: new Map(), members: e.members }
+          // or every holder left before the transfer. Start from `initial` (or, back
+          // from a reconnect and alone in the first view, from the value held before).
+          const value = this.#o.resume !== undefined && kept.length === 0 ? this.#o.resume : this.#o.initial
+          const core: Core<A> = { value, holders: [me], assigned: new Map(), members: e.members }
           this.#phase = { _tag: "Live", core }
           out.push({ _tag: "Ready", value: core.value, via: "Alone" })
           return true

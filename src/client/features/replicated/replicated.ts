@@ -135,10 +135,11 @@ export const replicated = <A, AI, Op, OpI>(
     const service: ServiceLevel = options.service ?? "Agreed"
     const errorOf = (reason: ReplicaErrorReason, detail: string, cause?: unknown) =>
       new ReplicaError({ reason, group, detail, cause })
-    const machineFor = (me: string) =>
+    const machineFor = (me: string, resume?: A) =>
       new ReplicaMachine<A, Op>({
         me,
         initial: options.initial,
+        resume,
         apply: options.apply,
         merge: options.merge ?? { _tag: "Largest" },
         maxKept: Math.max(1, Math.floor(options.maxKept ?? 100_000)),
@@ -289,7 +290,7 @@ export const replicated = <A, AI, Op, OpI>(
             const e = errorOf("Discontinuity", "the connection replaced its session; joining again")
             for (const d of waiters.values()) Deferred.unsafeDone(d, Exit.fail(e))
             waiters.clear()
-            machine = machineFor(conn.privateGroup)
+            machine = machineFor(conn.privateGroup, last)
             out.length = 0
             continue
           }
