@@ -110,3 +110,4 @@ export {
   spanOfTraceparent,
   traceparentOf,
 } from "./features/channels/mod.ts"
+export * from "./features/replicated/mod.ts"
