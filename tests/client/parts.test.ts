@@ -244,6 +244,26 @@ describe("Admission", () => {
       expect(sent(yield* out.take)).toEqual(["b", "c"])
     }))
 
+  it.effect("Admission admits, in one pass and in order, every waiter that can go once the first is admitted", () =>
+    Effect.gen(function* () {
+      const out = new Outbound({ maxFrames: 3, maxBytes: 1000 })
+      const a = admissionOf(out)
+      expect(a.tryAdmit(frame("a1")) && a.tryAdmit(frame("a2")) && a.tryAdmit(frame("a3"))).toBe(true)
+      const b = yield* Effect.fork(a.admit(frame("b")))
+      const c = yield* Effect.fork(a.admit(frame("c")))
+      const d = yield* Effect.fork(a.admit(frame("d")))
+      yield* Effect.yieldNow()
+      expect(a.waiting).toBe(3)
+      expect(sent(yield* out.take)).toEqual(["a1", "a2", "a3"])
+      yield* Fiber.join(b)
+      // b's admission admitted c's and d's frames too, before either ran again:
+      // no fiber hop per waiting frame.
+      expect(a.waiting).toBe(0)
+      expect(sent(yield* out.take)).toEqual(["b", "c", "d"])
+      yield* Fiber.join(c)
+      yield* Fiber.join(d)
+    }))
+
   it.effect("Admission's first waiter waits for window credit, and the next one goes after it", () =>
     Effect.gen(function* () {
       const out = new Outbound({ maxFrames: 100, maxBytes: 1 << 20 })
