@@ -68,7 +68,7 @@ import { Counters, metricSampleOf } from "./session/stats.ts"
 import { ViewTracker } from "./core/views.ts"
 import { FlowControl } from "./admission/window.ts"
 
-export type { Connection, ConnectionStats } from "./model.ts"
+export type { Connection, ConnectionStats, JoinOptions } from "./model.ts"
 export type { ConnectionState } from "./core/state.ts"
 export type { OutgoingMessage } from "./admission/frames.ts"
 

@@ -277,3 +277,33 @@ describe("Reassembly", () => {
     expect(r.add(m)).toBe(m)
   })
 })
+
+describe("fragment size", () => {
+  it("fragmentPayloads makes fragment frames that a Spread C client's 100,000-byte buffer holds", () => {
+    const parts = fragmentPayloads(bytesOf(1024 * 1024, 5), 1, 2)
+    for (const data of parts) {
+      // The whole frame as the daemon delivers it to one group: header, group, payload.
+      const frame = encodeMulticast({ privateGroup: "#a#localhost", service: "Agreed", groups: ["g"], data })
+      expect(frame.length).toBeLessThanOrEqual(100_000)
+      expect(data.length).toBeLessThanOrEqual(100_000)
+    }
+    expect(parts[0].length).toBe(FRAGMENT_BYTES + 36)
+  })
+
+  it.scopedLive(
+    "the fragmentBytes option sets the fragment size, and is checked",
+    () =>
+      Effect.gen(function* () {
+        const { clients: [a, b] } = yield* daemonAndClients({ name: "a", fragmentBytes: 10_000 }, "b")
+        yield* b.join("big", { confirmed: true })
+        const big = bytesOf(200_000, 9)
+        yield* a.multicast({ groups: "big", data: big, service: "Fifo" })
+        const [m] = yield* regulars(b, 1)
+        expect(sameBytes(m.data, big)).toBe(true)
+        expect((yield* a.stats).sent).toBe(20)
+        const bad = yield* Effect.flip(Effect.scoped(connect({ daemon: "4803@127.0.0.1", fragmentBytes: 200_000 })))
+        expect(bad.message).toContain("fragmentBytes 200000")
+      }),
+    TIMEOUT,
+  )
+})
