@@ -34,6 +34,7 @@ import type { RegularMessage, ServerMessage } from "../../protocol/server_messag
 import { parseEnvelope } from "./envelope.ts"
 import { type ConnectionError, RequestError } from "../errors.ts"
 import type { Inbound } from "../core/inbound.ts"
+import type { Discontinuity } from "../core/discontinuity.ts"
 import { ReceivedMessage } from "../core/message.ts"
 
 /**
@@ -399,16 +400,12 @@ export class Router {
    * Puts `mark(group)` in every subscriber's buffer, before anything the new
    * session delivers (waiting for room, like the reader).
    */
-  mark(mark: (group: string) => ServerMessage): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      const offers: Array<Effect.Effect<void>> = []
-      for (const [group, e] of this.#groups) {
-        if (e.subs.size === 0) continue
-        const m = mark(group)
-        for (const s of e.subs) offers.push(s.inbound.offer([m]))
-      }
-      return Effect.all(offers, { discard: true })
-    })
+  mark(mark: (group: string) => Discontinuity): void {
+    for (const [group, e] of this.#groups) {
+      if (e.subs.size === 0) continue
+      const m = mark(group)
+      for (const s of e.subs) s.inbound.mark(m)
+    }
   }
 
   /**
