@@ -169,9 +169,11 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
     const close = yield* makeClose(parts)
 
     if (opts.metrics) {
+      // Interruptible even when the connection is made in an uninterruptible
+      // region (a fiber inherits that status): closing must stop it.
       yield* FiberSet.run(
         fibers,
-        publishMetrics(first.hs.accept.privateGroup, () => metricSampleOf(parts)),
+        Effect.interruptible(publishMetrics(first.hs.accept.privateGroup, () => metricSampleOf(parts))),
       )
     }
     return connectionOf(parts, close)

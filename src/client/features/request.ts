@@ -325,5 +325,5 @@ export const respondJoined = <E, R>(
 ): Effect.Effect<void, ConnectionError | RequestError, R | Scope.Scope> =>
   Effect.flatMap(
     ctx.subscribeJoined(options.group, options),
-    (stream) => Effect.asVoid(Effect.forkScoped(answering(ctx, options)(stream))),
+    (stream) => Effect.asVoid(Effect.forkScoped(Effect.interruptible(answering(ctx, options)(stream)))),
   )
