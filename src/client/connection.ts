@@ -47,7 +47,7 @@
  *
  * @module
  */
-import { Deferred, Effect, FiberSet, type Scope, SubscriptionRef } from "effect"
+import { Deferred, Duration, Effect, FiberSet, Schedule, type Scope, SubscriptionRef } from "effect"
 import { makeClose } from "./session/close.ts"
 import { type ConnectError, ConnectionError } from "./errors.ts"
 import { openAny, type Opened } from "./dialing.ts"
@@ -168,6 +168,14 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
     yield* runSession(sessionParts, life.session)
     const close = yield* makeClose(parts)
 
+    // Partial large messages that waited too long for their next fragment
+    // go, even when no fragment comes to make the reader look (reassembly.ts).
+    yield* FiberSet.run(
+      fibers,
+      Effect.interruptible(
+        Effect.repeat(Effect.sync(() => reassembly.sweep()), Schedule.spaced(Duration.seconds(1))),
+      ).pipe(Effect.asVoid),
+    )
     if (opts.metrics) {
       // Interruptible even when the connection is made in an uninterruptible
       // region (a fiber inherits that status): closing must stop it.
