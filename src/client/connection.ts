@@ -90,8 +90,12 @@ export const connect = (options: ConnectOptions = {}): Effect.Effect<Connection,
   Effect.gen(function* () {
     const opts = yield* resolveOptions(options)
     const scope = yield* Effect.scope
-    const first = yield* openAny(opts, opts.name, false, scope)
-    return yield* start(opts, first)
+    // Once a session is open nothing interrupts the wiring that installs its
+    // finalizer, so an interruption at any instant leaves no socket behind
+    // (one that lands while dialing or mid-handshake closes it in openAny).
+    return yield* Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(restore(openAny(opts, opts.name, false, scope)), (first) => start(opts, first))
+    )
   }).pipe(Effect.withSpan("spread.connect", { attributes: { "spread.daemon": labelOf(options.daemon) } }))
 
 // Wires the parts of a connection around an accepted session. The parts

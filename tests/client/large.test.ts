@@ -48,9 +48,8 @@ describe("large messages", () => {
     () =>
       Effect.gen(function* () {
         const { clients: [a, b] } = yield* daemonAndClients("a", "b")
-        yield* b.join("big")
-        yield* a.join("big")
-        yield* sleep(50)
+        yield* b.join("big", { confirmed: true })
+        yield* a.join("big", { confirmed: true })
         const big = bytesOf(1024 * 1024 + 7, 1)
         const got = yield* Effect.fork(regulars(b, 3))
         yield* a.multicast({ groups: "big", data: "before", service: "Fifo" })
@@ -131,8 +130,7 @@ describe("large messages", () => {
     () =>
       Effect.gen(function* () {
         const { clients: [a, b] } = yield* daemonAndClients({}, { maxMessageBytes: 200_000 })
-        yield* b.join("big")
-        yield* sleep(50)
+        yield* b.join("big", { confirmed: true })
         yield* a.multicast({ groups: "big", data: new Uint8Array(500_000), service: "Fifo" })
         yield* a.multicast({ groups: "big", data: "small", service: "Fifo" })
         const [m] = yield* regulars(b, 1)
@@ -146,9 +144,8 @@ describe("large messages", () => {
   it.scopedLive("a large send interrupted partway leaves nothing held at the receivers", () =>
     Effect.gen(function* () {
       const { clients: [a, b] } = yield* daemonAndClients({ name: "a", window: fixedWindow(1) }, "b")
-      yield* b.join("big")
-      yield* a.join("big")
-      yield* sleep(50)
+      yield* b.join("big", { confirmed: true })
+      yield* a.join("big", { confirmed: true })
       // One fragment in flight at a time: 128 round trips for 16 MiB.
       const sending = yield* Effect.fork(
         a.multicast({ groups: "big", data: new Uint8Array(16 * 1024 * 1024), service: "Fifo" }),
