@@ -138,7 +138,7 @@ export const makeReconnect = (core: ReconnectCore): (
           return yield* core.wakeAll(final)
         }
       }
-    }).pipe(Effect.withSpan("spread.reconnect", { attributes: { "spread.connection": s.privateGroup } }))
+    }).pipe(Effect.withSpan("spread.reconnect", { root: true, attributes: { "spread.connection": s.privateGroup } }))
 
   // A new session is open: mark the streams, join again, start it.
   const resume = (
