@@ -99,8 +99,7 @@ export const main = (options: Options = {}): Effect.Effect<ReadonlyArray<string>
         name: "tail",
         tls: { caCerts: [ca.cert], cert: reader.cert, key: reader.key },
       })
-      yield* tail.join("logs")
-      yield* Effect.sleep(50)
+      yield* tail.join("logs", { confirmed: true })
       yield* Console.log(`reader ${tail.privateGroup} joined "logs" over TLS`)
 
       const printed: Array<string> = []

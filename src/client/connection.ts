@@ -47,7 +47,7 @@
  *
  * @module
  */
-import { Deferred, Effect, FiberSet, type Scope, SubscriptionRef } from "effect"
+import { Deferred, Duration, Effect, FiberSet, Schedule, type Scope, SubscriptionRef } from "effect"
 import { makeClose } from "./session/close.ts"
 import { type ConnectError, ConnectionError } from "./errors.ts"
 import { openAny, type Opened } from "./dialing.ts"
@@ -68,7 +68,7 @@ import { Counters, metricSampleOf } from "./session/stats.ts"
 import { ViewTracker } from "./core/views.ts"
 import { FlowControl } from "./admission/window.ts"
 
-export type { Connection, ConnectionStats } from "./model.ts"
+export type { Connection, ConnectionStats, JoinOptions } from "./model.ts"
 export type { ConnectionState } from "./core/state.ts"
 export type { OutgoingMessage } from "./admission/frames.ts"
 
@@ -90,8 +90,12 @@ export const connect = (options: ConnectOptions = {}): Effect.Effect<Connection,
   Effect.gen(function* () {
     const opts = yield* resolveOptions(options)
     const scope = yield* Effect.scope
-    const first = yield* openAny(opts, opts.name, false, scope)
-    return yield* start(opts, first)
+    // Once a session is open nothing interrupts the wiring that installs its
+    // finalizer, so an interruption at any instant leaves no socket behind
+    // (one that lands while dialing or mid-handshake closes it in openAny).
+    return yield* Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(restore(openAny(opts, opts.name, false, scope)), (first) => start(opts, first))
+    )
   }).pipe(Effect.withSpan("spread.connect", { attributes: { "spread.daemon": labelOf(options.daemon) } }))
 
 // Wires the parts of a connection around an accepted session. The parts
@@ -168,10 +172,20 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
     yield* runSession(sessionParts, life.session)
     const close = yield* makeClose(parts)
 
+    // Partial large messages that waited too long for their next fragment
+    // go, even when no fragment comes to make the reader look (reassembly.ts).
+    yield* FiberSet.run(
+      fibers,
+      Effect.interruptible(
+        Effect.repeat(Effect.sync(() => reassembly.sweep()), Schedule.spaced(Duration.seconds(1))),
+      ).pipe(Effect.asVoid),
+    )
     if (opts.metrics) {
+      // Interruptible even when the connection is made in an uninterruptible
+      // region (a fiber inherits that status): closing must stop it.
       yield* FiberSet.run(
         fibers,
-        publishMetrics(first.hs.accept.privateGroup, () => metricSampleOf(parts)),
+        Effect.interruptible(publishMetrics(first.hs.accept.privateGroup, () => metricSampleOf(parts))),
       )
     }
     return connectionOf(parts, close)

@@ -81,46 +81,53 @@ const openOne = (
   name: string,
   parent: Scope.Scope,
 ): Effect.Effect<Opened, ConnectError> =>
-  Effect.flatMap(Scope.fork(parent, ExecutionStrategy.sequential), (scope) =>
-    Effect.gen(function* () {
-      const transport = yield* Transport
-      const tls = target.address._tag === "Tcp" ? opts.tls : undefined
-      const stream = yield* (tls !== undefined && target.address._tag === "Tcp"
-        ? dialTlsFor(transport, target.address, target.label, tls)
-        : transport.dial(target.address).pipe(
-          Effect.mapError((e: TransportError) =>
-            new ConnectError({
-              reason: "CouldNotConnect",
-              address: target.label,
-              detail: e.cause instanceof Error ? e.cause.message : e.message,
-              cause: e,
-            })
-          ),
-        ))
-      const seen: { first: Uint8Array | undefined } = { first: undefined }
-      const watched = tls === undefined ? recordingFirst(stream, seen) : stream
-      // Over TLS a refused client certificate surfaces as the first read failing.
-      const hs = yield* handshake(watched, { ...opts, name, address: target.address, label: target.label }).pipe(
-        Effect.mapError((e) =>
-          tls !== undefined
-            ? e.reason === "ConnectionClosed" ? tlsConnectError(target.label, e) ?? e : e
-            : plainOnTlsPort(target.label, e, seen.first)
-        ),
-      )
-      return { hs, stream, label: target.label, scope }
-    }).pipe(
-      Scope.extend(scope),
-      Effect.timeoutFail({
-        duration: opts.connectTimeout,
-        onTimeout: () =>
-          new ConnectError({
-            reason: "Timeout",
-            address: target.label,
-            detail: `no session within ${Duration.format(opts.connectTimeout)}`,
+  // The scope is made and its closing on failure installed with no instant
+  // between them an interruption could land in.
+  Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(Scope.fork(parent, ExecutionStrategy.sequential), (scope) =>
+      restore(
+        Effect.gen(function* () {
+          const transport = yield* Transport
+          const tls = target.address._tag === "Tcp" ? opts.tls : undefined
+          const stream = yield* (tls !== undefined && target.address._tag === "Tcp"
+            ? dialTlsFor(transport, target.address, target.label, tls)
+            : transport.dial(target.address).pipe(
+              Effect.mapError((e: TransportError) =>
+                new ConnectError({
+                  reason: "CouldNotConnect",
+                  address: target.label,
+                  detail: e.cause instanceof Error ? e.cause.message : e.message,
+                  cause: e,
+                })
+              ),
+            ))
+          const seen: { first: Uint8Array | undefined } = { first: undefined }
+          const watched = tls === undefined ? recordingFirst(stream, seen) : stream
+          // Over TLS a refused client certificate surfaces as the first read failing.
+          const hs = yield* handshake(watched, { ...opts, name, address: target.address, label: target.label }).pipe(
+            Effect.mapError((e) =>
+              tls !== undefined
+                ? e.reason === "ConnectionClosed" ? tlsConnectError(target.label, e) ?? e : e
+                : plainOnTlsPort(target.label, e, seen.first)
+            ),
+          )
+          return { hs, stream, label: target.label, scope }
+        }).pipe(
+          Scope.extend(scope),
+          Effect.timeoutFail({
+            duration: opts.connectTimeout,
+            onTimeout: () =>
+              new ConnectError({
+                reason: "Timeout",
+                address: target.label,
+                detail: `no session within ${Duration.format(opts.connectTimeout)}`,
+              }),
           }),
-      }),
-      Effect.onExit((exit) => (Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void)),
-    ))
+        ),
+      ).pipe(
+        Effect.onExit((exit) => (Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void)),
+      ))
+  )
 
 /**
  * Tries each address in turn. With `fresh`, a daemon that refuses `name`

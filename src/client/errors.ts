@@ -312,6 +312,10 @@ export class ConnectionError extends ConnectionErrorBase {
  *   order; use `Fifo` or stronger.
  * - `IllegalMessType`: mess_type is not a 16-bit integer.
  * - `IllegalService`: the service level is not one of the six.
+ * - `JoinRefused`: a join waiting for its confirmation (`{ confirmed: true }`)
+ *   was refused by the daemon (a full group, or its policy).
+ * - `NoMembership`: a join cannot be confirmed on a connection opened with
+ *   `membership: false` (no membership message comes to it).
  *
  * @since 0.1.0
  * @category models
@@ -324,6 +328,8 @@ export type RequestErrorReason =
   | "IllegalMessType"
   | "IllegalService"
   | "NeedsOrderedService"
+  | "JoinRefused"
+  | "NoMembership"
 
 /**
  * The Spread C API result code of each {@link RequestErrorReason}.
@@ -339,6 +345,8 @@ export const requestErrorCodes: { readonly [K in RequestErrorReason]: number } =
   IllegalMessType: ErrorCodes.ILLEGAL_MESSAGE,
   IllegalService: ErrorCodes.ILLEGAL_SERVICE,
   NeedsOrderedService: ErrorCodes.ILLEGAL_SERVICE,
+  JoinRefused: ErrorCodes.ILLEGAL_GROUP,
+  NoMembership: ErrorCodes.ILLEGAL_SESSION,
 }
 
 /**

@@ -9,6 +9,7 @@ export {
   type Connection,
   type ConnectionState,
   type ConnectionStats,
+  type JoinOptions,
   type OutgoingMessage,
 } from "./connection.ts"
 export {
@@ -85,7 +86,7 @@ export { layer, Spread } from "./config/spread.ts"
 export type { SubscribeOptions } from "./features/subscribe.ts"
 export type { TlsOptions } from "./tls.ts"
 export type { GroupView } from "./core/views.ts"
-export { DEFAULT_MAX_MESSAGE_BYTES, FRAGMENT_BYTES, FRAGMENT_HEADER } from "./features/fragments.ts"
+export { DEFAULT_MAX_MESSAGE_BYTES, FRAGMENT_BYTES, FRAGMENT_HEADER, MAX_FRAGMENT_BYTES } from "./features/fragments.ts"
 export {
   type Channel,
   type ChannelDefinition,

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { Chunk, Effect, Option, Stream } from "effect"
+import type { Chunk, Effect, Option, Scope, Stream } from "effect"
 import type { Version } from "../protocol/handshake.ts"
 import type { ServerMessage } from "../protocol/server_messages.ts"
 import type { ConnectionError, RequestError } from "./errors.ts"
@@ -17,6 +17,20 @@ import type { GroupView } from "./core/views.ts"
 import type { ConnectionStats } from "./session/stats.ts"
 
 export type { ConnectionStats } from "./session/stats.ts"
+
+/**
+ * Options of `join`.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface JoinOptions {
+  /**
+   * Succeed once the daemon's membership message shows this connection in
+   * the group, not as soon as the join is queued (false by default).
+   */
+  readonly confirmed?: boolean
+}
 
 /**
  * An open session with a Spread daemon. Every operation may be called from
@@ -46,9 +60,14 @@ export interface Connection {
   /**
    * Joins `group`. Succeeds once the request is queued (as `SP_join`
    * returns once sent); the membership message follows on {@link messages}
-   * and in {@link watch}.
+   * and in {@link watch}. With `{ confirmed: true }` it succeeds once that
+   * membership message came — the daemon has made this connection a member,
+   * and every Agreed or Safe message sent to `group` from then on reaches it
+   * (no sleep needed before telling others it is there); it fails with a
+   * `RequestError` `JoinRefused` when the daemon refuses the join, and
+   * `NoMembership` on a connection opened with `membership: false`.
    */
-  readonly join: (group: string) => Effect.Effect<void, ConnectionError | RequestError>
+  readonly join: (group: string, options?: JoinOptions) => Effect.Effect<void, ConnectionError | RequestError>
   /** Leaves `group`. Succeeds once the request is queued. */
   readonly leave: (group: string) => Effect.Effect<void, ConnectionError | RequestError>
   /**
@@ -114,6 +133,23 @@ export interface Connection {
     options?: SubscribeOptions,
   ) => Stream.Stream<ServerMessage, ConnectionError | RequestError>
   /**
+   * {@link subscribe}, started now: joins `group` (when it has no
+   * subscriber yet) and returns once the daemon confirmed this connection
+   * in it (as `join` with `{ confirmed: true }`), with the stream of the
+   * group's messages from then on, buffered from the moment of the call.
+   * The subscription lasts as long as the scope; run the stream within it.
+   *
+   * @since 0.3.0
+   */
+  readonly subscribeJoined: (
+    group: string,
+    options?: SubscribeOptions,
+  ) => Effect.Effect<
+    Stream.Stream<ServerMessage, ConnectionError | RequestError>,
+    ConnectionError | RequestError,
+    Scope.Scope
+  >
+  /**
    * Multicasts a request envelope with `data` to `group` (e.g.
    * `request({ group: "svc", data: "ping", timeout: "2 seconds" })`; a
    * fresh correlation id, this
@@ -142,6 +178,17 @@ export interface Connection {
   readonly respond: <E, R>(
     responder: RespondOptions<E, R>,
   ) => Effect.Effect<never, ConnectionError | RequestError, R>
+  /**
+   * {@link respond}, started in the current scope: returns once the daemon
+   * confirmed this connection in `group` (so the first request sent after
+   * it is answered, no sleep needed), with the handler running in a fiber
+   * of the scope until the scope closes or the connection ends.
+   *
+   * @since 0.3.0
+   */
+  readonly respondJoined: <E, R>(
+    responder: RespondOptions<E, R>,
+  ) => Effect.Effect<void, ConnectionError | RequestError, R | Scope.Scope>
   /** The current view of `group`, if this connection is a member. */
   readonly view: (group: string) => Effect.Effect<Option.Option<GroupView>>
   /** The current views of every group this connection is a member of. */

@@ -11,17 +11,17 @@
  * @module
  */
 import { Deferred, Effect, Option, SubscriptionRef } from "effect"
-import type { ConnectionError } from "./errors.ts"
+import { type ConnectionError, RequestError } from "./errors.ts"
 import type { Events } from "./core/events.ts"
 import { MAX_TAKE } from "./core/inbound.ts"
 import { largeAware } from "./features/large.ts"
-import type { Connection } from "./model.ts"
+import type { Connection, JoinOptions } from "./model.ts"
 import type { ResolvedOptions } from "./options.ts"
-import { request, type RequestContext, requestMany, respond } from "./features/request.ts"
+import { request, type RequestContext, requestMany, respond, respondJoined } from "./features/request.ts"
 import type { Sender } from "./admission/send.ts"
 import type { SessionLife } from "./session/session.ts"
 import { statsOf, type StatsSources } from "./session/stats.ts"
-import { subscribe, type SubscribeContext } from "./features/subscribe.ts"
+import { subscribe, type SubscribeContext, subscription } from "./features/subscribe.ts"
 import { viewOf, type ViewsRef, watchView } from "./core/views.ts"
 
 /**
@@ -58,8 +58,47 @@ export const connectionOf = (core: OperationsCore, close: Effect.Effect<void>): 
   // `useSpan`, not `withSpan`: the span is not made the current one, so
   // the sticky error fails these calls as the very same object (a failure
   // inside a current span is wrapped to carry it).
-  const join = (group: string) =>
-    Effect.useSpan("spread.join", { attributes: { "spread.group": group } }, () => sender.command("Join", group))
+  // Whether this connection is a member of `group` in its current views.
+  const isMember = (group: string) =>
+    core.views.pipe(
+      SubscriptionRef.get,
+      Effect.map((vs) => vs.get(group)?.members.includes(core.life.session.privateGroup) === true),
+    )
+  const noMembership = (group: string) =>
+    Effect.fail(
+      new RequestError({
+        reason: "NoMembership",
+        operation: "join",
+        detail: `Cannot confirm the join of group "${group}": the connection was opened with membership: false`,
+      }),
+    )
+  // Waits for the answer to a join registered in `d`, cancelling the wait however it ends.
+  const answered = (group: string, d: Deferred.Deferred<void, ConnectionError | RequestError>) =>
+    Effect.ensuring(Deferred.await(d), Effect.sync(() => router.cancelJoin(group, d)))
+  const join = (group: string, options?: JoinOptions) =>
+    Effect.useSpan("spread.join", { attributes: { "spread.group": group } }, () => {
+      if (options?.confirmed !== true) return sender.command("Join", group)
+      if (!opts.membership) return noMembership(group)
+      // Registered before the join is queued, so its answer cannot be missed.
+      return Effect.suspend(() => {
+        const d = router.awaitJoin(group)
+        return Effect.zipRight(
+          Effect.onError(sender.command("Join", group), () => Effect.sync(() => router.cancelJoin(group, d))),
+          answered(group, d),
+        )
+      })
+    })
+  // Confirmed membership of a group another subscriber joined.
+  const awaitJoined = (group: string): Effect.Effect<void, ConnectionError | RequestError> =>
+    opts.membership
+      ? Effect.suspend(() => {
+        const d = router.awaitJoin(group)
+        return Effect.flatMap(
+          isMember(group),
+          (member) => member ? Effect.sync(() => router.cancelJoin(group, d)) : answered(group, d),
+        )
+      })
+      : noMembership(group)
   const leave = (group: string) =>
     Effect.useSpan("spread.leave", { attributes: { "spread.group": group } }, () => sender.command("Leave", group))
   // Payloads too large for one Spread message go in fragments (large.ts).
@@ -67,6 +106,7 @@ export const connectionOf = (core: OperationsCore, close: Effect.Effect<void>): 
     sender,
     opts.maxMessageBytes,
     core.nonce,
+    opts.fragmentBytes,
     (idHigh, idLow) => reassembly.forget(idHigh, idLow),
   )
   const subscribeContext: SubscribeContext = {
@@ -77,10 +117,13 @@ export const connectionOf = (core: OperationsCore, close: Effect.Effect<void>): 
     failSticky: core.failSticky,
     closing: core.closing,
     join,
+    awaitJoined,
     leave,
     unjoin: (group) => sender.joined.delete(group),
   }
   const subscribeTo: Connection["subscribe"] = (group, options) => subscribe(subscribeContext, group, options)
+  const subscribeJoined: Connection["subscribeJoined"] = (group, options) =>
+    subscription(subscribeContext, group, options ?? {}, true)
   const requestContext: RequestContext = {
     router,
     get privateGroup() {
@@ -88,6 +131,7 @@ export const connectionOf = (core: OperationsCore, close: Effect.Effect<void>): 
     },
     multicast,
     subscribe: subscribeTo,
+    subscribeJoined,
     othersIn: (group) =>
       Effect.map(viewOf(views, group), Option.map((v) => v.members.filter((x) => x !== sender.privateGroup).length)),
   }
@@ -120,9 +164,11 @@ export const connectionOf = (core: OperationsCore, close: Effect.Effect<void>): 
     // Ends with the sticky error when the connection ends.
     watch: (group) => watchView(views, group, Effect.flatMap(Deferred.await(terminated), Effect.fail)),
     subscribe: subscribeTo,
+    subscribeJoined,
     request: (options) => request(requestContext, options),
     requestMany: (options) => requestMany(requestContext, options),
     respond: (options) => respond(requestContext, options),
+    respondJoined: (options) => respondJoined(requestContext, options),
     events: events.stream,
     stats: Effect.sync(() => statsOf(core)),
     state: core.life.get,

@@ -10,6 +10,7 @@ import { validatePrivateName } from "../protocol/names.ts"
 import { type Address, formatAddress, parseSpreadName } from "../protocol/address.ts"
 import { ConnectError } from "./errors.ts"
 import { checkTlsOptions, type TlsOptions } from "./tls.ts"
+import { FRAGMENT_BYTES, MAX_FRAGMENT_BYTES } from "./features/fragments.ts"
 
 /**
  * The flow window: how many of its own messages a connection may have in
@@ -136,10 +137,18 @@ export interface ConnectOptions {
   /**
    * Most bytes of one message, 16 MiB by default. Payloads above what one
    * Spread message carries (143151 bytes with its groups) are sent in
-   * fragments of 128 KiB and put back together by the receiving client;
-   * a larger fragmented message from a sender is dropped by a receiver.
+   * fragments (see `fragmentBytes`) and put back together by the receiving
+   * client; a larger fragmented message from a sender is dropped by a
+   * receiver.
    */
   readonly maxMessageBytes?: number
+  /**
+   * Most payload bytes in one fragment of a large message: 96 KiB by
+   * default (`FRAGMENT_BYTES`), so that a fragment to one group is a
+   * 98,420-byte frame, which a stock Spread C client receiving into a
+   * 100,000-byte buffer takes whole; from 1 to `MAX_FRAGMENT_BYTES` (128 KiB).
+   */
+  readonly fragmentBytes?: number
   /**
    * Most bytes all partial large messages being received may hold together,
    * 64 MiB by default; a fragment past it drops its message.
@@ -210,6 +219,7 @@ export interface ResolvedOptions {
   readonly closeTimeout: Duration.Duration
   readonly metrics: boolean
   readonly maxMessageBytes: number
+  readonly fragmentBytes: number
   readonly maxReassemblyBytes: number
   readonly tls: TlsOptions | undefined
 }
@@ -340,6 +350,10 @@ export const resolveOptions = (options: ConnectOptions): Effect.Effect<ResolvedO
     if (!isPositiveInt(maxReassemblyBytes)) {
       return bad("IllegalOption", `maxReassemblyBytes ${maxReassemblyBytes} is not > 0`)
     }
+    const fragmentBytes = options.fragmentBytes ?? FRAGMENT_BYTES
+    if (!isPositiveInt(fragmentBytes) || fragmentBytes > MAX_FRAGMENT_BYTES) {
+      return bad("IllegalOption", `fragmentBytes ${fragmentBytes} is not in 1..${MAX_FRAGMENT_BYTES}`)
+    }
     const priority = options.priority ?? 0
     if (!Number.isFinite(priority)) return bad("IllegalOption", `priority ${priority} is not a number`)
     return Effect.succeed<ResolvedOptions>({
@@ -363,6 +377,7 @@ export const resolveOptions = (options: ConnectOptions): Effect.Effect<ResolvedO
       closeTimeout: closeTimeout.value,
       metrics: options.metrics ?? true,
       maxMessageBytes,
+      fragmentBytes,
       maxReassemblyBytes,
       tls: options.tls,
     })

@@ -88,6 +88,8 @@ describe("error mapping", () => {
       IllegalMessType: -13,
       IllegalService: -12,
       NeedsOrderedService: -12,
+      JoinRefused: -14,
+      NoMembership: -11,
     })
   })
 

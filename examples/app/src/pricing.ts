@@ -82,10 +82,11 @@ export const joined = (group: string): Effect.Effect<void, ConnectionError, Spre
  */
 export const serve = (
   prices: Readonly<Record<string, number>>,
-): Effect.Effect<void, ConnectionError, Spread | Scope.Scope> =>
+): Effect.Effect<void, ConnectionError | RequestError, Spread | Scope.Scope> =>
   Effect.gen(function* () {
     const spread = yield* Spread
-    yield* Effect.forkScoped(spread.respond({
+    // Returns once the daemon confirmed the join: the first request is answered.
+    yield* spread.respondJoined({
       group: PRICING,
       handler: (request) =>
         Effect.gen(function* () {
@@ -94,8 +95,7 @@ export const serve = (
           if (price === undefined) return yield* new UnknownItem({ item })
           return yield* quotes.encode({ item, quantity, total: price * quantity })
         }),
-    }))
-    yield* joined(PRICING)
+    })
   })
 
 /** Asks a replica for a quote. */

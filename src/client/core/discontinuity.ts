@@ -13,8 +13,14 @@ import type { ConnectionError } from "../errors.ts"
  * every `subscribe` stream where a lost session was replaced by a new one:
  * what comes before it came through the old session, what comes after
  * through the new one, and whatever was multicast in between is lost
- * (Spread replays nothing). It comes once per reconnect in each stream,
- * before any message of the new session.
+ * (Spread replays nothing). It comes before any message of the new
+ * session, and never waits for room: a stream whose buffer is full holds
+ * it (one at most) until a receiver makes room or ahead of the next
+ * message; reconnects that follow while it is unread, with no message
+ * after it, are coalesced into it (`reconnects` counts them, `cause`,
+ * `privateGroup` and `rejoined` are the latest, `previousPrivateGroup` the
+ * first). So a stream nobody reads holds one mark however often the
+ * connection reconnects, and a reconnect never waits for a reader.
  *
  * It is a transitional signal (`_tag: "Transitional"`, as Spread sends
  * before a view changes), so code that switches over the message kinds or
@@ -43,6 +49,13 @@ export interface Discontinuity extends TransitionalMessage {
   readonly previousPrivateGroup: string
   /** The groups joined again. */
   readonly rejoined: ReadonlyArray<string>
+  /**
+   * How many reconnects this mark stands for: 1, or more when later ones
+   * came while it was unread and coalesced into it.
+   *
+   * @since 0.3.0
+   */
+  readonly reconnects: number
 }
 
 /**

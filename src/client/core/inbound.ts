@@ -13,15 +13,25 @@
  *
  * Receivers share the buffer: each message goes to one receiver (a work
  * queue), whether taken by `receive`, `receiveChunk` or a `messages`
- * stream. When the connection ends, buffered messages are discarded and
+ * stream.
+ *
+ * Reconnect marks ({@link Discontinuity}) never wait and never pile up
+ * ({@link Inbound.mark}): a mark goes in at once when there is room, else it
+ * is held (one at most) and goes in ahead of the next messages or as soon as
+ * a receiver makes room; a mark that finds the previous one still unread,
+ * with no message after it, is coalesced into it (its `reconnects` counts
+ * both). So a buffer nobody reads holds one mark, however many reconnects. When the connection ends, buffered messages are discarded and
  * every receiver, waiting or later, gets the sticky error.
  *
  * @module
  */
-import { Chunk, Effect, Exit, Mailbox, Option, type Stream } from "effect"
+import { Chunk, Effect, Exit, Mailbox, Option, Stream } from "effect"
 import type { ServerMessage } from "../../protocol/server_messages.ts"
 import type { ConnectionError } from "../errors.ts"
+import type { Discontinuity } from "./discontinuity.ts"
 import type { Events } from "./events.ts"
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 
 /**
  * Whether the consumer is keeping up.
@@ -49,6 +59,13 @@ export class Inbound {
   readonly #group: string | undefined
   #health: ConsumerHealth = "Keeping up"
   #slowEvents = 0
+  // The last reconnect mark put in the mailbox while no receiver took it,
+  // and how many messages were put in after it.
+  #boxed: Mutable<Discontinuity> | undefined
+  #afterBoxed = 0
+  // A mark waiting for room (the mailbox was full).
+  #held: Mutable<Discontinuity> | undefined
+  #ended = false
   /** The messages as a stream, in the chunks they were buffered in; fails with the sticky error. */
   readonly stream: Stream.Stream<ServerMessage, ConnectionError>
   /** One message, or the sticky error. */
@@ -69,10 +86,63 @@ export class Inbound {
     this.capacity = capacity
     this.#high = high
     this.#low = low
-    this.stream = Mailbox.toStream(mailbox)
     // The mailbox always ends with the sticky error; "no such element" is
     // only the type's other case.
-    this.take = Effect.catchTag(mailbox.take, "NoSuchElementException", () => onEnd)
+    this.take = Effect.map(
+      Effect.catchTag(mailbox.take, "NoSuchElementException", () => onEnd),
+      (m) => {
+        if (m === this.#boxed) this.#boxed = undefined
+        if (this.#held !== undefined) this.#release()
+        return m
+      },
+    )
+    this.stream = Stream.mapChunks(Mailbox.toStream(mailbox), (c) => this.#took(c))
+  }
+
+  /**
+   * Puts a reconnect mark in the buffer without waiting (see the module
+   * notes): at once if there is room, else held until there is; coalesced
+   * into the previous mark when that one is unread and nothing came after
+   * it. Nothing once the buffer ended.
+   */
+  mark(d: Discontinuity): void {
+    if (this.#ended) return
+    if (this.#held !== undefined) return coalesce(this.#held, d)
+    if (this.#boxed !== undefined && this.#afterBoxed === 0) return coalesce(this.#boxed, d)
+    const m: Mutable<Discontinuity> = { ...d }
+    if (this.#mailbox.unsafeOffer(m)) {
+      this.#boxed = m
+      this.#afterBoxed = 0
+    } else {
+      this.#held = m
+    }
+  }
+
+  /** Marks held outside the mailbox (0 or 1; for tests and stats). */
+  get heldMarks(): number {
+    return this.#held === undefined ? 0 : 1
+  }
+
+  // A receiver made room: the held mark goes in.
+  #release(): void {
+    const m = this.#held
+    if (m === undefined || !this.#mailbox.unsafeOffer(m)) return
+    this.#held = undefined
+    this.#boxed = m
+    this.#afterBoxed = 0
+  }
+
+  #took(c: Chunk.Chunk<ServerMessage>): Chunk.Chunk<ServerMessage> {
+    if (this.#boxed !== undefined) {
+      for (const m of c) {
+        if (m === this.#boxed) {
+          this.#boxed = undefined
+          break
+        }
+      }
+    }
+    if (this.#held !== undefined) this.#release()
+    return c
   }
 
   /**
@@ -114,6 +184,16 @@ export class Inbound {
    * consumer's health first.
    */
   offer(batch: Array<ServerMessage>): Effect.Effect<void> {
+    // A held mark goes ahead of the messages that follow it.
+    const held = this.#held
+    if (held !== undefined) {
+      this.#held = undefined
+      this.#boxed = held
+      this.#afterBoxed = batch.length
+      batch.unshift(held)
+    } else if (this.#boxed !== undefined) {
+      this.#afterBoxed += batch.length
+    }
     const after = this.buffered + batch.length
     if (this.#health === "Keeping up" && after >= this.#high) {
       this.#health = "Slow"
@@ -142,13 +222,13 @@ export class Inbound {
   takeChunk(max: number): Effect.Effect<Chunk.Chunk<ServerMessage>, ConnectionError> {
     return Effect.suspend(() => {
       const n = Math.min(max, this.buffered)
-      if (n > 0) return Effect.map(this.#mailbox.takeN(n), ([messages]) => messages)
+      if (n > 0) return Effect.map(this.#mailbox.takeN(n), ([messages]) => this.#took(messages))
       if (max === 1) return Effect.map(this.take, Chunk.of)
       return Effect.flatMap(this.take, (first) => {
         const more = Math.min(max - 1, this.buffered)
         return more === 0
           ? Effect.succeed(Chunk.of(first))
-          : Effect.map(this.#mailbox.takeN(more), ([rest]) => Chunk.prepend(rest, first))
+          : Effect.map(this.#mailbox.takeN(more), ([rest]) => this.#took(Chunk.prepend(rest, first)))
       })
     })
   }
@@ -160,6 +240,9 @@ export class Inbound {
   end(error: ConnectionError): Effect.Effect<void> {
     const m = this.#mailbox
     return Effect.suspend(() => {
+      this.#ended = true
+      this.#held = undefined
+      this.#boxed = undefined
       m.unsafeDone(Exit.fail(error))
       // Shutting down discards the buffered messages, finishes the mailbox
       // with the exit just recorded, and resumes a waiting offer however
@@ -168,4 +251,15 @@ export class Inbound {
       return Effect.asVoid(m.shutdown)
     })
   }
+}
+
+// Folds the later reconnect `d` into the unread mark `into`: the latest
+// cause and session, the first lost session, both counted.
+const coalesce = (into: Mutable<Discontinuity>, d: Discontinuity): void => {
+  // In `messages` the mark names the newest private group.
+  if (into.group === into.privateGroup) into.group = d.group
+  into.cause = d.cause
+  into.privateGroup = d.privateGroup
+  into.rejoined = d.rejoined
+  into.reconnects += d.reconnects
 }

@@ -21,8 +21,13 @@
  * only with a service that keeps FIFO order per sender (`Fifo`, `Causal`,
  * `Agreed`, `Safe`); a receiver appends each to its sender's partial message
  * and delivers the whole once the last arrives, with the sender, groups,
- * service and mess_type of its fragments. Each fragment body is at most
- * {@link FRAGMENT_BYTES}, so a fragment to 43 groups stays far below the
+ * service and mess_type of its fragments. Each fragment's part of the
+ * payload is at most {@link FRAGMENT_BYTES} by default (96 KiB, the
+ * `fragmentBytes` option changes it, up to {@link MAX_FRAGMENT_BYTES}), so a
+ * whole fragment frame to one group — 48-byte message header, its group
+ * name, the 36-byte fragment header and the part: 98,420 bytes — fits the
+ * 100,000-byte buffer a stock Spread C client receives into (the samples'
+ * MAX_MESSLEN is 102,400), and a fragment to 43 groups stays far below the
  * sizes that break a real 5.0.1 daemon (143,088 bytes and up).
  *
  * Putting them back together is reassembly.ts's (`Reassembly`, the
@@ -34,12 +39,24 @@ import { MAX_GROUP_NAME, REAL_DAEMON_MAX_PAYLOAD, type ServiceLevel } from "../.
 import { writeEnvelope } from "./envelope.ts"
 
 /**
- * Most payload bytes in one fragment (128 KiB).
+ * The default most payload bytes in one fragment (96 KiB: a fragment frame
+ * to one group is then 98,420 bytes, which a Spread C client with a
+ * 100,000-byte receive buffer takes whole). The `fragmentBytes` option of
+ * `connect` changes it.
  *
  * @since 0.2.0
  * @category constants
  */
-export const FRAGMENT_BYTES = 128 * 1024
+export const FRAGMENT_BYTES = 96 * 1024
+
+/**
+ * The largest `fragmentBytes` a connection takes (128 KiB): a fragment to
+ * 43 groups stays below the sizes that break a real 5.0.1 daemon.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const MAX_FRAGMENT_BYTES = 128 * 1024
 
 /**
  * The header of a fragment: the envelope's 24 bytes and three 4-byte fields.
@@ -88,17 +105,23 @@ export const needsFragments = (bytes: number, groups: number): boolean =>
   bytes + MAX_GROUP_NAME * groups > REAL_DAEMON_MAX_PAYLOAD
 
 /**
- * The fragment payloads of `data`, for the message id `idHigh:idLow`.
- * Each is a fresh buffer: header and its part of `data`.
+ * The fragment payloads of `data`, for the message id `idHigh:idLow`, each
+ * with at most `fragmentBytes` of `data` ({@link FRAGMENT_BYTES} by
+ * default). Each is a fresh buffer: header and its part of `data`.
  *
  * @since 0.2.0
  * @category encoding
  */
-export const fragmentPayloads = (data: Uint8Array, idHigh: number, idLow: number): Array<Uint8Array> => {
-  const count = Math.max(1, Math.ceil(data.length / FRAGMENT_BYTES))
+export const fragmentPayloads = (
+  data: Uint8Array,
+  idHigh: number,
+  idLow: number,
+  fragmentBytes: number = FRAGMENT_BYTES,
+): Array<Uint8Array> => {
+  const count = Math.max(1, Math.ceil(data.length / fragmentBytes))
   const out = new Array<Uint8Array>(count)
   for (let i = 0; i < count; i++) {
-    const part = data.subarray(i * FRAGMENT_BYTES, Math.min(data.length, (i + 1) * FRAGMENT_BYTES))
+    const part = data.subarray(i * fragmentBytes, Math.min(data.length, (i + 1) * fragmentBytes))
     out[i] = fragment(idHigh, idLow, i, count, data.length, part)
   }
   return out

@@ -18,8 +18,9 @@ import type { Sender } from "../admission/send.ts"
 const encoder = new TextEncoder()
 
 /**
- * Sends that take payloads up to `maxMessageBytes`; fragment ids are
- * `nonce` and a count, so they are unique per sender.
+ * Sends that take payloads up to `maxMessageBytes`, in fragments of at most
+ * `fragmentBytes`; fragment ids are `nonce` and a count, so they are unique
+ * per sender.
  *
  * @since 0.2.0
  * @category constructors
@@ -28,6 +29,7 @@ export const largeAware = (
   sender: Sender,
   maxMessageBytes: number,
   nonce: number,
+  fragmentBytes: number,
   forgetOwn: (idHigh: number, idLow: number) => void,
 ): {
   readonly multicast: (m: OutgoingMessage) => Effect.Effect<void, ConnectionError | RequestError>
@@ -54,7 +56,7 @@ export const largeAware = (
     }
     const id = ids++
     return {
-      parts: fragmentPayloads(data, nonce, id).map((part) => ({ ...m, data: part })),
+      parts: fragmentPayloads(data, nonce, id, fragmentBytes).map((part) => ({ ...m, data: part })),
       // Not counted in the window (a full window is why it was cut short);
       // this connection's own copy is forgotten locally (`forgetOwn`).
       abort: { ...m, data: abortPayload(nonce, id), selfDiscard: true },

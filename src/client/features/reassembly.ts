@@ -4,13 +4,20 @@
  * hook for large messages. Pure bookkeeping: no Effect, no IO; time is the
  * fiber's `Clock`, read synchronously.
  *
- * What a receiver holds is bounded: one message at most `maxMessageBytes`,
- * all partial messages together at most `maxReassemblyBytes`; a partial
- * message more than {@link STALE_MS} old gives way to a new one that needs
- * its room. A fragment out of order, one that would pass a bound, or one
- * whose sender leaves or disconnects (its membership message says so) drops
- * that sender's partial message: nothing partial is ever delivered, and its
- * memory goes at once.
+ * What a receiver holds is what arrived, not what a first fragment claims:
+ * each fragment's bytes are counted (and kept) as they come, so fragments
+ * claiming huge totals reserve nothing. It is bounded: one message at most
+ * `maxMessageBytes`; all partial messages together at most
+ * `maxReassemblyBytes`; one sender's at most half of that, and the partial
+ * messages to one set of groups at most three quarters (so one sender, or
+ * one busy group, cannot take the room of the others). A fragment that would
+ * pass a bound drops its own message (after the partial messages gone quiet
+ * have been dropped to make room). Partial messages are freed: when their
+ * sender disconnects or leaves the group (its membership message says so),
+ * and when they have waited {@link STALE_MS} (10 s) for their next fragment
+ * (the connection sweeps once a second), which covers a sender that was
+ * never a member. A fragment out of order drops its message. Nothing partial
+ * is ever delivered.
  *
  * @module
  */
@@ -22,13 +29,17 @@ import type { ReceivedMessage } from "../core/message.ts"
 import { FRAGMENT_HEADER } from "./fragments.ts"
 
 /**
- * How long a partial large message may wait for its next fragment before
- * a message that needs its room may drop it (30 s).
+ * How long a partial large message may wait for its next fragment (10 s):
+ * past it, it is dropped — by the connection's sweep (once a second while
+ * anything is held), or at once when a fragment needs its room. This is
+ * what frees the partial message of a sender that was never a member of
+ * the group (no membership message will say it went) or whose next
+ * fragment never comes.
  *
  * @since 0.2.0
  * @category constants
  */
-export const STALE_MS = 30_000
+export const STALE_MS = 10_000
 
 /**
  * Whether a received data message carries a fragment (the cheap test the
@@ -44,10 +55,14 @@ interface Partial {
   readonly sender: string
   readonly id: string
   readonly count: number
-  readonly bytes: Uint8Array
-  // The fields of the whole message, copied from its first fragment (not
-  // the fragment itself, which would keep its socket read alive).
+  /** The total its first fragment claims (checked, never reserved). */
+  readonly total: number
+  /** The bodies received so far, each a copy (not the socket read it came in). */
+  readonly parts: Array<Uint8Array>
+  // The fields of the whole message, copied from its first fragment.
   readonly groups: ReadonlyArray<string>
+  /** Its groups, as the key of the per-group share. */
+  readonly groupKey: string
   readonly service: ServiceLevel
   readonly type: number
   readonly messType: number
@@ -69,13 +84,13 @@ export interface ReassemblyStats {
   readonly assembled: number
   /** Partial messages dropped (out of order, over a bound, or the sender left). */
   readonly dropped: number
-  /** Bytes held by partial messages now (each counted at least {@link PARTIAL_OVERHEAD}). */
+  /** Bytes held by partial messages now: what arrived, plus {@link PARTIAL_OVERHEAD} each. */
   readonly pendingBytes: number
 }
 
 /**
- * What a partial message counts against the bound at the least, so that
- * fragments claiming tiny totals cannot pile up partial messages for free.
+ * What a partial message counts against the bounds besides its bytes, so
+ * that first fragments cannot pile up partial messages for free.
  *
  * @since 0.2.0
  * @category constants
@@ -100,9 +115,14 @@ export const MAX_PARTIALS_PER_SENDER = 8
 export class Reassembly {
   readonly #maxMessage: number
   readonly #maxTotal: number
+  readonly #senderShare: number
+  readonly #groupShare: number
   // Keyed by sender, then message id; both in insertion order, so a
   // sender's oldest partial message is its first.
   readonly #partials = new Map<string, Map<string, Partial>>()
+  // Bytes held per sender and per set of groups.
+  readonly #bySender = new Map<string, number>()
+  readonly #byGroups = new Map<string, number>()
   #pending = 0
   #assembled = 0
   #dropped = 0
@@ -110,13 +130,16 @@ export class Reassembly {
 
   /**
    * Bounds: one message at most `maxMessageBytes`, all partials at most
-   * `maxTotalBytes`. `clock` (the fiber's `Clock`, read synchronously on the
+   * `maxTotalBytes` (one sender's at most half, one set of groups' at most
+   * three quarters). `clock` (the fiber's `Clock`, read synchronously on the
    * reader's path) tells stale partial messages from live ones, so a
    * `TestClock` drives it.
    */
   constructor(maxMessageBytes: number, maxTotalBytes: number, clock: Clock.Clock) {
     this.#maxMessage = maxMessageBytes
     this.#maxTotal = maxTotalBytes
+    this.#senderShare = Math.floor(maxTotalBytes / 2)
+    this.#groupShare = Math.floor(maxTotalBytes * 3 / 4)
     this.#clock = clock
   }
 
@@ -150,14 +173,8 @@ export class Reassembly {
       // The rest of a message already dropped (or never begun here), or an
       // abort of one (index 0xFFFFFFFF): ignored.
       if (index !== 0) return undefined
-      const cost = Math.max(total, PARTIAL_OVERHEAD)
-      // Room is made first from partial messages gone quiet (a sender that
-      // starts large messages and never finishes them holds nothing for long).
-      if (this.#pending + cost > this.#maxTotal) this.#dropStale(now)
       // Every fragment carries at least one byte.
-      if (
-        count === 0 || total === 0 || count > total || total > this.#maxMessage || this.#pending + cost > this.#maxTotal
-      ) {
+      if (count === 0 || total === 0 || count > total || total > this.#maxMessage) {
         this.#dropped++
         return undefined
       }
@@ -165,12 +182,15 @@ export class Reassembly {
         const oldest = bySender.values().next()
         if (oldest.done !== true) this.#drop(oldest.value)
       }
+      const groups = m.groups
       p = {
         sender,
         id,
         count,
-        bytes: new Uint8Array(total),
-        groups: m.groups,
+        total,
+        parts: [],
+        groups,
+        groupKey: groups.length === 1 ? groups[0] : groups.join("\u0000"),
         service: m.service,
         type: m.type,
         messType: m.messType,
@@ -182,23 +202,44 @@ export class Reassembly {
       bySender = this.#partials.get(sender)
       if (bySender === undefined) this.#partials.set(sender, bySender = new Map())
       bySender.set(id, p)
-      this.#pending += cost
+      this.#count(p, PARTIAL_OVERHEAD)
     }
-    if (index !== p.next || count !== p.count || total !== p.bytes.length || p.filled + body.length > total) {
+    if (index !== p.next || count !== p.count || total !== p.total || p.filled + body.length > p.total) {
       this.#drop(p)
       return undefined
     }
-    p.bytes.set(body, p.filled)
+    // The bytes are counted as they arrive: past a bound, quiet partial
+    // messages make room first, else this message goes.
+    if (!this.#fits(p, body.length)) {
+      this.sweep()
+      if (!this.#fits(p, body.length)) {
+        this.#drop(p)
+        return undefined
+      }
+    }
+    p.parts.push(body.slice())
     p.filled += body.length
+    this.#count(p, body.length)
     p.last = now
     p.next++
     if (p.next < p.count) return undefined
     this.#forget(p)
-    if (p.filled !== total) {
+    if (p.filled !== p.total) {
       this.#dropped++
       return undefined
     }
     this.#assembled++
+    let data: Uint8Array
+    if (p.parts.length === 1) {
+      data = p.parts[0]
+    } else {
+      data = new Uint8Array(p.total)
+      let o = 0
+      for (const part of p.parts) {
+        data.set(part, o)
+        o += part.length
+      }
+    }
     return {
       _tag: "Regular",
       sender,
@@ -207,7 +248,7 @@ export class Reassembly {
       type: p.type,
       messType: p.messType,
       endianMismatch: p.endianMismatch,
-      data: p.bytes,
+      data,
     }
   }
 
@@ -251,10 +292,26 @@ export class Reassembly {
     return this.#partials.size > 0
   }
 
-  #dropStale(now: number): void {
+  /** Drops the partial messages that waited more than {@link STALE_MS} for their next fragment. */
+  sweep(): void {
+    if (this.#partials.size === 0) return
+    const now = this.#clock.unsafeCurrentTimeMillis()
     for (const bySender of [...this.#partials.values()]) {
       for (const p of [...bySender.values()]) if (now - p.last > STALE_MS) this.#drop(p)
     }
+  }
+
+  // Whether `n` more bytes of `p` stay within every bound.
+  #fits(p: Partial, n: number): boolean {
+    return this.#pending + n <= this.#maxTotal &&
+      (this.#bySender.get(p.sender) ?? 0) + n <= this.#senderShare &&
+      (this.#byGroups.get(p.groupKey) ?? 0) + n <= this.#groupShare
+  }
+
+  #count(p: Partial, n: number): void {
+    this.#pending += n
+    this.#bySender.set(p.sender, (this.#bySender.get(p.sender) ?? 0) + n)
+    this.#byGroups.set(p.groupKey, (this.#byGroups.get(p.groupKey) ?? 0) + n)
   }
 
   #drop(p: Partial): void {
@@ -266,6 +323,13 @@ export class Reassembly {
     const bySender = this.#partials.get(p.sender)
     if (bySender?.delete(p.id) !== true) return
     if (bySender.size === 0) this.#partials.delete(p.sender)
-    this.#pending -= Math.max(p.bytes.length, PARTIAL_OVERHEAD)
+    const held = p.filled + PARTIAL_OVERHEAD
+    this.#pending -= held
+    const s = (this.#bySender.get(p.sender) ?? 0) - held
+    if (s > 0) this.#bySender.set(p.sender, s)
+    else this.#bySender.delete(p.sender)
+    const g = (this.#byGroups.get(p.groupKey) ?? 0) - held
+    if (g > 0) this.#byGroups.set(p.groupKey, g)
+    else this.#byGroups.delete(p.groupKey)
   }
 }

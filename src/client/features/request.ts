@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { Duration, Effect, Option, Stream } from "effect"
+import { Duration, Effect, Option, type Scope, Stream } from "effect"
 import type { ServiceLevel } from "../../protocol/constants.ts"
 import type { RegularMessage } from "../../protocol/server_messages.ts"
 import { encodeEnvelope, type EnvelopeHeaders, type EnvelopeKind, parseEnvelope } from "./envelope.ts"
@@ -120,6 +120,14 @@ export interface RequestContext {
     group: string,
     options?: SubscribeOptions,
   ) => Stream.Stream<ServerMessage, ConnectionError | RequestError>
+  readonly subscribeJoined: (
+    group: string,
+    options?: SubscribeOptions,
+  ) => Effect.Effect<
+    Stream.Stream<ServerMessage, ConnectionError | RequestError>,
+    ConnectionError | RequestError,
+    Scope.Scope
+  >
   /** Members of `group` other than this connection, when it is a member. */
   readonly othersIn: (group: string) => Effect.Effect<Option.Option<number>>
 }
@@ -276,7 +284,14 @@ const reasonOf = (e: unknown): string =>
 export const respond = <E, R>(
   ctx: RequestContext,
   options: RespondOptions<E, R>,
-): Effect.Effect<never, ConnectionError | RequestError, R> => {
+): Effect.Effect<never, ConnectionError | RequestError, R> =>
+  ctx.subscribe(options.group, options).pipe(answering(ctx, options), Effect.zipRight(Effect.never))
+
+// Answers every request of a subscription's stream with the handler.
+const answering = <E, R>(ctx: RequestContext, options: RespondOptions<E, R>) =>
+(
+  stream: Stream.Stream<ServerMessage, ConnectionError | RequestError>,
+): Effect.Effect<void, ConnectionError | RequestError, R> => {
   const { group, handler } = options
   const service = options.service === undefined ? {} : { service: options.service }
   const answer = (req: IncomingRequest) => {
@@ -302,10 +317,26 @@ export const respond = <E, R>(
       Effect.withSpan("spread.respond", { attributes: { "spread.group": group } }),
     )
   }
-  return ctx.subscribe(group, options).pipe(
+  return stream.pipe(
     Stream.filterMap((m) => Option.fromNullable(requestOf(group, m))),
     Stream.mapEffect(answer, { concurrency: Math.max(1, Math.floor(options.concurrency ?? 1)), unordered: true }),
     Stream.runDrain,
-    Effect.zipRight(Effect.never),
   )
 }
+
+/**
+ * {@link respond} started in the current scope: returns once this
+ * connection is a confirmed member of the group, the handler running in a
+ * fiber of the scope.
+ *
+ * @since 0.3.0
+ * @category request/reply
+ */
+export const respondJoined = <E, R>(
+  ctx: RequestContext,
+  options: RespondOptions<E, R>,
+): Effect.Effect<void, ConnectionError | RequestError, R | Scope.Scope> =>
+  Effect.flatMap(
+    ctx.subscribeJoined(options.group, options),
+    (stream) => Effect.asVoid(Effect.forkScoped(Effect.interruptible(answering(ctx, options)(stream)))),
+  )

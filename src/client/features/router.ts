@@ -28,12 +28,13 @@
  *
  * @module
  */
-import { Deferred, Effect, Exit } from "effect"
+import { Deferred, Effect, Exit, FiberId } from "effect"
 import { ServiceBits } from "../../protocol/constants.ts"
 import type { RegularMessage, ServerMessage } from "../../protocol/server_messages.ts"
 import { parseEnvelope } from "./envelope.ts"
-import type { ConnectionError } from "../errors.ts"
+import { type ConnectionError, RequestError } from "../errors.ts"
 import type { Inbound } from "../core/inbound.ts"
+import type { Discontinuity } from "../core/discontinuity.ts"
 import { ReceivedMessage } from "../core/message.ts"
 
 /**
@@ -134,6 +135,8 @@ export class Router {
   #dirty: Array<Subscriber> = []
   readonly #finalError: () => ConnectionError | undefined
   #woken = false
+  // Joins waiting for the membership message that confirms them, by group.
+  readonly #joins = new Map<string, Set<Deferred.Deferred<void, ConnectionError | RequestError>>>()
 
   /**
    * A router for the session `privateGroup`; `isJoined` tells whether a
@@ -176,6 +179,61 @@ export class Router {
   /** Whether {@link flush} has messages to hand over. */
   get dirty(): boolean {
     return this.#dirty.length > 0
+  }
+
+  // ----- joins awaiting their confirmation -----
+
+  /** Whether some join waits for its confirmation (the reader then reports answers to joins). */
+  get awaitingJoins(): boolean {
+    return this.#joins.size > 0
+  }
+
+  /**
+   * Waits for this connection's next join of `group` to be answered: done
+   * by the membership message that shows this connection joined, failed
+   * by the daemon's reject of the join or the connection's end. Register
+   * before the join is queued; {@link cancelJoin} once no longer waiting.
+   */
+  awaitJoin(group: string): Deferred.Deferred<void, ConnectionError | RequestError> {
+    const d = Deferred.unsafeMake<void, ConnectionError | RequestError>(FiberId.none)
+    const ended = this.#woken ? this.#finalError() : undefined
+    if (ended !== undefined) {
+      Deferred.unsafeDone(d, Exit.fail(ended))
+      return d
+    }
+    let waiting = this.#joins.get(group)
+    if (waiting === undefined) this.#joins.set(group, waiting = new Set())
+    waiting.add(d)
+    return d
+  }
+
+  /** Stops waiting with `d` (answered, interrupted or failed). */
+  cancelJoin(group: string, d: Deferred.Deferred<void, ConnectionError | RequestError>): void {
+    const waiting = this.#joins.get(group)
+    if (waiting === undefined) return
+    waiting.delete(d)
+    if (waiting.size === 0) this.#joins.delete(group)
+  }
+
+  /** The reader saw the membership message of this connection joining `group`. */
+  joined(group: string): void {
+    const waiting = this.#joins.get(group)
+    if (waiting === undefined) return
+    this.#joins.delete(group)
+    for (const d of waiting) Deferred.unsafeDone(d, Exit.void)
+  }
+
+  /** The daemon refused this connection's join of `group`. */
+  joinRefused(group: string): void {
+    const waiting = this.#joins.get(group)
+    if (waiting === undefined) return
+    this.#joins.delete(group)
+    const e = new RequestError({
+      reason: "JoinRefused",
+      operation: "join",
+      detail: `the daemon refused to let ${this.#privateGroup} join group "${group}"`,
+    })
+    for (const d of waiting) Deferred.unsafeDone(d, Exit.fail(e))
   }
 
   // ----- subscriptions -----
@@ -342,16 +400,12 @@ export class Router {
    * Puts `mark(group)` in every subscriber's buffer, before anything the new
    * session delivers (waiting for room, like the reader).
    */
-  mark(mark: (group: string) => ServerMessage): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      const offers: Array<Effect.Effect<void>> = []
-      for (const [group, e] of this.#groups) {
-        if (e.subs.size === 0) continue
-        const m = mark(group)
-        for (const s of e.subs) offers.push(s.inbound.offer([m]))
-      }
-      return Effect.all(offers, { discard: true })
-    })
+  mark(mark: (group: string) => Discontinuity): void {
+    for (const [group, e] of this.#groups) {
+      if (e.subs.size === 0) continue
+      const m = mark(group)
+      for (const s of e.subs) s.inbound.mark(m)
+    }
   }
 
   /**
@@ -365,6 +419,8 @@ export class Router {
       this.#woken = true
       for (const p of this.#pending.values()) Deferred.unsafeDone(p.done, Exit.fail(error))
       this.#pending.clear()
+      for (const waiting of this.#joins.values()) for (const d of waiting) Deferred.unsafeDone(d, Exit.fail(error))
+      this.#joins.clear()
       const ends: Array<Effect.Effect<void>> = []
       for (const e of this.#groups.values()) for (const s of e.subs) ends.push(s.inbound.end(error))
       return Effect.all(ends, { discard: true })

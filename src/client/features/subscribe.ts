@@ -13,7 +13,8 @@
  *
  * @module
  */
-import { Effect, Stream } from "effect"
+import { Effect, type Scope, Stream } from "effect"
+import type { JoinOptions } from "../model.ts"
 import type { ServerMessage } from "../../protocol/server_messages.ts"
 import { validateGroupName } from "../../protocol/names.ts"
 import { type ConnectionError, type RequestError, requestErrorOf } from "../errors.ts"
@@ -50,7 +51,9 @@ export interface SubscribeContext {
   readonly failSticky: Effect.Effect<never, ConnectionError>
   /** Ends a finished subscriber's buffer (nobody reads that error). */
   readonly closing: ConnectionError
-  readonly join: (group: string) => Effect.Effect<void, ConnectionError | RequestError>
+  readonly join: (group: string, options?: JoinOptions) => Effect.Effect<void, ConnectionError | RequestError>
+  /** Waits until this connection is a confirmed member of `group` (joined by another subscriber). */
+  readonly awaitJoined: (group: string) => Effect.Effect<void, ConnectionError | RequestError>
   readonly leave: (group: string) => Effect.Effect<void, ConnectionError | RequestError>
   /**
    * Forgets that `group` is joined (its leave could not be sent — during a
@@ -71,7 +74,27 @@ export const subscribe = (
   group: string,
   options: SubscribeOptions = {},
 ): Stream.Stream<ServerMessage, ConnectionError | RequestError> =>
-  Stream.unwrapScoped(Effect.gen(function* () {
+  Stream.unwrapScoped(subscription(ctx, group, options, false))
+
+/**
+ * A subscription of `group` started in the current scope: its stream, once
+ * the group is joined — queued, or, with `confirmed`, confirmed by the
+ * daemon's membership message (`subscribeJoined`).
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const subscription = (
+  ctx: SubscribeContext,
+  group: string,
+  options: SubscribeOptions,
+  confirmed: boolean,
+): Effect.Effect<
+  Stream.Stream<ServerMessage, ConnectionError | RequestError>,
+  ConnectionError | RequestError,
+  Scope.Scope
+> =>
+  Effect.gen(function* () {
     const invalid = validateGroupName(group)
     if (invalid !== undefined) return yield* Effect.fail(requestErrorOf("subscribe", invalid))
     const ended = ctx.router.ended
@@ -104,6 +127,8 @@ export const subscribe = (
           )
         }),
     )
-    if (first) yield* ctx.join(group)
+    if (first) yield* ctx.join(group, { confirmed })
+    // Not the first: the first subscriber's join may still be unanswered.
+    else if (confirmed) yield* ctx.awaitJoined(group)
     return inbound.stream
-  }))
+  })

@@ -115,6 +115,7 @@ export const reader = (ctx: ReaderContext): Effect.Effect<void> => {
             // only through this group, never will be — and the reject
             // itself answers the join.
             const group = m.groups[0]
+            if (router.awaitingJoins && group !== undefined) router.joinRefused(group)
             sender.joined.delete(group)
             const rejoin = group !== undefined && ctx.rejoining.delete(group)
             if (counting) {
@@ -127,8 +128,9 @@ export const reader = (ctx: ReaderContext): Effect.Effect<void> => {
           break
         case "Membership":
           // The answer to our own join.
-          if (m.cause === "Join" && m.changed === ctx.privateGroup && !ctx.rejoining.delete(m.group) && counting) {
-            permits += flow.returned()
+          if (m.cause === "Join" && m.changed === ctx.privateGroup) {
+            if (!ctx.rejoining.delete(m.group) && counting) permits += flow.returned()
+            if (router.awaitingJoins) router.joined(m.group)
           }
           ctx.tracker.apply(m)
           // A sender gone mid-message leaves nothing partial behind.

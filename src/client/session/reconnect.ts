@@ -138,7 +138,7 @@ export const makeReconnect = (core: ReconnectCore): (
           return yield* core.wakeAll(final)
         }
       }
-    }).pipe(Effect.withSpan("spread.reconnect", { attributes: { "spread.connection": s.privateGroup } }))
+    }).pipe(Effect.withSpan("spread.reconnect", { root: true, attributes: { "spread.connection": s.privateGroup } }))
 
   // A new session is open: mark the streams, join again, start it.
   const resume = (
@@ -167,17 +167,15 @@ export const makeReconnect = (core: ReconnectCore): (
         privateGroup,
         previousPrivateGroup: s.privateGroup,
         rejoined: rejoin,
+        reconnects: 1,
       })
-      // Before any message of the new session (its reader starts below).
-      // Both wait for room; interrupted (a close) while they do, the new
-      // session is closed unused.
-      yield* Effect.onInterrupt(
-        Effect.zipRight(core.router.mark(mark), core.inbound.offer([mark(privateGroup)])),
-        () => Scope.close(o.scope, Exit.void),
-      )
       yield* Effect.uninterruptible(Effect.suspend(() => {
         const life = core.life.now
         if (life._tag !== "Reconnecting") return Scope.close(o.scope, Exit.void)
+        // Before any message of the new session (its reader starts below);
+        // marks never wait for room (see Inbound.mark).
+        core.router.mark(mark)
+        core.inbound.mark(mark(privateGroup))
         // The gap buffers become the new session's (under "wait"), or fresh ones.
         let buffers: { readonly out: Outbound; readonly flow: FlowControl }
         if (life.gap !== undefined) {

@@ -1,0 +1,153 @@
+/**
+ * Memory over reconnects: a client (this process) with `reconnect`, one
+ * subscription it reads and a `messages` buffer nobody reads (what the
+ * issue's subscribe-only connection had), against a daemon in its own process that is killed with
+ * SIGKILL and started again on the same port 40 times. After each
+ * reconnect a peer sends one message to each group, then the client's heap
+ * and external memory are read after a forced GC. Flat figures mean a
+ * reconnect leaves nothing behind (the reconnect marks in `messages` are
+ * coalesced into one: see `Discontinuity`).
+ *
+ * ```sh
+ * deno run -A --v8-flags=--expose-gc bench/reconnect_memory.ts [reconnects] [--no-peer]
+ * ```
+ *
+ * @module
+ */
+import { Effect, Exit, Queue, Schedule, Scope, Stream } from "effect"
+import { connect, isDiscontinuity } from "../mod.ts"
+
+const RECONNECTS = Number(Deno.args.find((a) => /^\d+$/.test(a)) ?? 40)
+/** `--no-peer`: no message after each reconnect (what the reconnects alone cost). */
+const PEER = !Deno.args.includes("--no-peer")
+const gc = (globalThis as { gc?: () => void }).gc
+if (gc === undefined) {
+  console.error("run with --v8-flags=--expose-gc")
+  Deno.exit(2)
+}
+const cli = new URL("../src/cli/daemon.ts", import.meta.url).pathname
+
+/** A daemon process on `port` (0: any); answers its port and how to kill it. */
+const spawn = async (port: number) => {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      cli,
+      "--port",
+      String(port),
+      "--no-unix",
+    ],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn()
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader()
+  let text = ""
+  let got = 0
+  while (got === 0) {
+    const { value, done } = await reader.read()
+    if (done) throw new Error(`the daemon process exited: ${text}`)
+    text += value
+    const m = /listening on (\d+)@/.exec(text)
+    if (m !== null) got = Number(m[1])
+  } // Keep draining its output so it never blocks.
+
+  ;(async () => {
+    try {
+      while (!(await reader.read()).done) { /* drain */ }
+    } catch { /* killed */ }
+  })()
+  return {
+    port: got,
+    kill: async () => {
+      child.kill("SIGKILL")
+      await child.status
+    },
+  }
+}
+
+const measure = () => {
+  for (let i = 0; i < 3; i++) gc()
+  const m = Deno.memoryUsage()
+  return { heap: m.heapUsed, external: m.external }
+}
+
+const kb = (n: number) => `${(n / 1024).toFixed(0)} KiB`
+
+let d = await spawn(0)
+const port = d.port
+const daemon = `${port}@127.0.0.1`
+const scope = Effect.runSync(Scope.make())
+const run = <A, E>(e: Effect.Effect<A, E, Scope.Scope>) => Effect.runPromise(Scope.extend(e, scope))
+
+const a = await run(connect({
+  daemon,
+  name: "a",
+  inboundCapacity: 8,
+  metrics: false,
+  reconnect: Schedule.spaced("20 millis").pipe(Schedule.intersect(Schedule.recurs(1000))),
+}))
+let reconnects = 0
+await run(Effect.forkScoped(Stream.runForEach(a.events, (e) =>
+  Effect.sync(() => {
+    if (e._tag === "Reconnected") reconnects++
+  }))))
+const sub = await run(Queue.unbounded<string>())
+await run(
+  Effect.forkScoped(
+    Stream.runForEach(
+      a.subscribe("sub"),
+      (m) => m._tag === "Regular" ? Queue.offer(sub, new TextDecoder().decode(m.data)) : Effect.void,
+    ),
+  ),
+)
+
+const rows: Array<{ n: number; heap: number; external: number }> = []
+for (let n = 1; n <= RECONNECTS; n++) {
+  await d.kill()
+  d = await spawn(port)
+  while (reconnects < n) await new Promise((r) => setTimeout(r, 5))
+  // A message from a peer that comes and goes reaches the subscription;
+  // `messages` keeps the reconnect mark, unread.
+  if (PEER) {
+    await Effect.runPromise(Effect.scoped(Effect.gen(function* () {
+      const b = yield* connect({ daemon, metrics: false })
+      while (true) {
+        yield* b.multicast({ groups: ["sub"], data: `m${n}` })
+        const got = yield* Queue.take(sub).pipe(Effect.timeout("200 millis"), Effect.option)
+        if (got._tag === "Some" && got.value === `m${n}`) break
+      }
+    })))
+  }
+  rows.push({ n, ...measure() })
+}
+
+const stats = await run(a.stats)
+const marks = await run(Effect.map(a.receiveChunk(64), (c) => [...c].filter(isDiscontinuity)))
+console.log(`reconnect_memory: ${RECONNECTS} SIGKILLs of a daemon process, one client reconnecting each time`)
+console.log("reconnect  heapUsed   external")
+for (const r of rows) {
+  if (r.n === 1 || r.n % 5 === 0) {
+    console.log(`${String(r.n).padStart(9)}  ${kb(r.heap).padStart(9)}  ${kb(r.external).padStart(9)}`)
+  }
+}
+const from = rows[Math.min(9, rows.length - 1)]
+const to = rows[rows.length - 1]
+const span = Math.max(1, to.n - from.n)
+console.log(
+  `growth from reconnect ${from.n} to ${to.n}: heap ${kb(to.heap - from.heap)} (${
+    ((to.heap - from.heap) / span / 1024).toFixed(2)
+  } KiB per reconnect), external ${kb(to.external - from.external)}`,
+)
+console.log(
+  `state ${
+    (await run(a.state))._tag
+  }; reconnects ${stats.reconnects}; unread in messages ${stats.inbound}; marks there ${marks.length} (reconnects counted in them: ${
+    marks.reduce((s, m) => s + m.reconnects, 0)
+  })`,
+)
+await Effect.runPromise(Scope.close(scope, Exit.void))
+await d.kill()

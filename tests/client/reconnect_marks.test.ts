@@ -1,0 +1,155 @@
+/**
+ * Reconnect marks never block a reconnect and never pile up: against a
+ * daemon in its own process, killed by pid and started again, over and
+ * over; and the buffer's rules on their own.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Chunk, Deferred, Effect, Queue, Schedule, Stream } from "effect"
+import { connect } from "../../src/client/connection.ts"
+import { ConnectionError } from "../../src/client/errors.ts"
+import type { ConnectionEvent } from "../../src/client/core/events.ts"
+import { Events } from "../../src/client/core/events.ts"
+import { type Discontinuity, isDiscontinuity } from "../../src/client/core/discontinuity.ts"
+import { Inbound } from "../../src/client/core/inbound.ts"
+import { isRegular, text } from "../../src/client/core/refinements.ts"
+import type { ServerMessage } from "../../src/protocol/server_messages.ts"
+import { startDaemonProcess } from "../_helpers/daemon_process.ts"
+import { eventually, quiet } from "../_helpers/fixtures.ts"
+
+const TIMEOUT = 60_000
+
+const closing = new ConnectionError({ reason: "Closed", privateGroup: "#t#h", detail: "test" })
+
+const markOf = (n: number, group = "#t#h"): Discontinuity => ({
+  _tag: "Transitional",
+  discontinuity: true,
+  group,
+  groupId: undefined,
+  cause: new ConnectionError({ reason: "ConnectionClosed", privateGroup: "#t#h", detail: `loss ${n}` }),
+  privateGroup: "#t#h",
+  previousPrivateGroup: "#t#h",
+  rejoined: [`r${n}`],
+  reconnects: 1,
+})
+
+const regular = (s: string): ServerMessage => ({
+  _tag: "Regular",
+  sender: "#x#h",
+  groups: ["g"],
+  service: "Agreed",
+  type: 0,
+  messType: 0,
+  endianMismatch: false,
+  data: new TextEncoder().encode(s),
+})
+
+const inbound = (capacity: number) =>
+  Effect.gen(function* () {
+    const terminated = yield* Deferred.make<ConnectionError>()
+    const events = yield* Events.make(terminated)
+    return yield* Inbound.make(capacity, capacity, 1, events, Effect.fail(closing))
+  })
+
+describe("Inbound.mark", () => {
+  it.effect("coalesces marks nobody read into one, counting the reconnects, with the latest cause", () =>
+    Effect.gen(function* () {
+      const box = yield* inbound(4)
+      for (let i = 1; i <= 40; i++) box.mark(markOf(i))
+      expect(box.buffered).toBe(1)
+      const m = yield* box.take
+      expect(isDiscontinuity(m) && [m.reconnects, m.rejoined[0], m.cause.detail]).toEqual([40, "r40", "loss 40"])
+    }))
+
+  it.effect("keeps a mark per reconnect when messages came between them", () =>
+    Effect.gen(function* () {
+      const box = yield* inbound(8)
+      box.mark(markOf(1))
+      yield* box.offer([regular("a")])
+      box.mark(markOf(2))
+      box.mark(markOf(3))
+      const all = Chunk.toArray(yield* box.takeChunk(8))
+      expect(all.map((m) => isDiscontinuity(m) ? `mark${m.reconnects}` : isRegular(m) ? text(m) : "?")).toEqual([
+        "mark1",
+        "a",
+        "mark2",
+      ])
+    }))
+
+  it.effect("never waits on a full buffer: the mark is held, then goes in ahead of the next messages", () =>
+    Effect.gen(function* () {
+      const box = yield* inbound(4)
+      yield* box.offer(["a", "b", "c", "d"].map(regular))
+      box.mark(markOf(1))
+      box.mark(markOf(2))
+      expect([box.buffered, box.heldMarks]).toEqual([4, 1])
+      // A receiver makes room: the held mark goes in at once.
+      yield* box.take
+      expect([box.buffered, box.heldMarks]).toEqual([4, 0])
+      const rest = Chunk.toArray(yield* box.takeChunk(8))
+      expect(rest.map((m) => isDiscontinuity(m) ? `mark${m.reconnects}` : isRegular(m) ? text(m) : "?")).toEqual([
+        "b",
+        "c",
+        "d",
+        "mark2",
+      ])
+    }))
+
+  it.effect("a held mark leads the next batch the reader offers", () =>
+    Effect.gen(function* () {
+      const box = yield* inbound(4)
+      yield* box.offer(["a", "b", "c", "d"].map(regular))
+      box.mark(markOf(1))
+      yield* Effect.fork(box.offer([regular("e")]))
+      const all: Array<string> = []
+      while (all.length < 6) {
+        const m = yield* box.take
+        all.push(isDiscontinuity(m) ? "mark" : isRegular(m) ? text(m) : "?")
+      }
+      expect(all).toEqual(["a", "b", "c", "d", "mark", "e"])
+    }))
+})
+
+describe("reconnect marks against a daemon process killed again and again", () => {
+  it.scopedLive(
+    "a subscribe-only connection with inboundCapacity 4 reconnects 6 times with nobody reading messages; one coalesced mark waits there",
+    () =>
+      quiet(Effect.gen(function* () {
+        let d = yield* startDaemonProcess({})
+        const port = d.address._tag === "Tcp" ? d.address.port : 0
+        const daemon = `${port}@127.0.0.1`
+        const a = yield* connect({
+          daemon,
+          inboundCapacity: 4,
+          reconnect: Schedule.spaced("20 millis").pipe(Schedule.intersect(Schedule.recurs(500))),
+        })
+        const events: Array<ConnectionEvent> = []
+        yield* Effect.fork(Stream.runForEach(a.events, (e) => Effect.sync(() => events.push(e))))
+        const sub = yield* Queue.unbounded<ServerMessage>()
+        yield* Effect.fork(Stream.runForEach(a.subscribe("sub"), (m) => Queue.offer(sub, m)))
+        const reconnected = () => events.filter((e) => e._tag === "Reconnected").length
+        const kills = 6
+        for (let i = 1; i <= kills; i++) {
+          yield* d.kill
+          d = yield* startDaemonProcess({ port })
+          expect(yield* eventually(() => reconnected() === i, 15_000), `reconnect ${i}`).toBe(true)
+        }
+        expect((yield* a.state)._tag).toBe("Open")
+        // The subscription still gets the group's messages.
+        const b = yield* connect({ daemon })
+        yield* Effect.repeat(
+          b.multicast({ groups: "sub", data: "after" }),
+          Schedule.spaced("50 millis").pipe(Schedule.intersect(Schedule.recurs(100))),
+        ).pipe(Effect.race(Effect.gen(function* () {
+          while (true) {
+            const m = yield* Queue.take(sub)
+            if (isRegular(m) && text(m) === "after") return
+          }
+        })))
+        // Nobody read `messages`: it holds one mark for all the reconnects.
+        expect((yield* a.stats).inbound).toBe(1)
+        const mark = yield* a.receive
+        expect(isDiscontinuity(mark) && mark.reconnects).toBe(kills)
+      })),
+    TIMEOUT,
+  )
+})
