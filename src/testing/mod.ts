@@ -17,8 +17,8 @@
  *     Effect.gen(function* () {
  *       const spread = yield* Spread
  *       const server = yield* connectTest({ name: "echo" })
- *       yield* Effect.forkScoped(server.respond({ group: "echo", handler: (req) => Effect.succeed(req.data) }))
- *       yield* Effect.sleep("50 millis")
+ *       // Returns once the responder's join is confirmed: the first request is answered.
+ *       yield* server.respondJoined({ group: "echo", handler: (req) => Effect.succeed(req.data) })
  *       const reply = yield* spread.request({ group: "echo", data: "ping" })
  *       expect(new TextDecoder().decode(reply.data)).toBe("ping")
  *     }))

@@ -1,4 +1,4 @@
-// The README's testing example, as written there.
+// The testing layer (the README's testing example itself runs as examples/app/tests/echo.test.ts).
 import { expect, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { Spread } from "../../mod.ts"
@@ -9,8 +9,7 @@ layer(layerTest(), { excludeTestServices: true })("layerTest", (it) => {
     Effect.gen(function* () {
       const spread = yield* Spread
       const server = yield* connectTest({ name: "echo" })
-      yield* Effect.forkScoped(server.respond({ group: "echo", handler: (req) => Effect.succeed(req.data) }))
-      yield* Effect.sleep("50 millis")
+      yield* server.respondJoined({ group: "echo", handler: (req) => Effect.succeed(req.data) })
       const reply = yield* spread.request({ group: "echo", data: "ping" })
       expect(new TextDecoder().decode(reply.data)).toBe("ping")
       expect(reply.sender).toBe("#echo#localhost")
