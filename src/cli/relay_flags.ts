@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { TlsOptions } from "../client/tls.ts"
+import type { TlsOptions } from "../client/session/tls.ts"
 import type { DaemonConfig, TlsConfig, UdpIngressConfig } from "../daemon/mod.ts"
 import { type FlagSpec, int, list, type Parsed, str } from "./args.ts"
 

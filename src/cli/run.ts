@@ -8,7 +8,8 @@
  */
 import * as Runtime from "@effect/platform/Runtime"
 import { Cause, Console, Effect, Exit, Logger, LogLevel } from "effect"
-import type { ConnectError, ConnectionError, RequestError } from "../client/errors.ts"
+import type { ConnectionError, RequestError } from "../client/core/errors.ts"
+import type { ConnectError } from "../client/core/connect_error.ts"
 
 /**
  * How a tool ended by a signal, as a process exit code.

@@ -49,8 +49,9 @@
  */
 import { Deferred, Duration, Effect, FiberSet, Schedule, type Scope, SubscriptionRef } from "effect"
 import { makeClose } from "./session/close.ts"
-import { type ConnectError, ConnectionError } from "./errors.ts"
-import { openAny, type Opened } from "./dialing.ts"
+import { ConnectionError } from "./core/errors.ts"
+import { type ConnectError } from "./core/connect_error.ts"
+import { openAny, type Opened } from "./session/dialing.ts"
 import { Events } from "./core/events.ts"
 import { Reassembly } from "./features/reassembly.ts"
 import { makeReconnect } from "./session/reconnect.ts"
@@ -68,7 +69,8 @@ import { Counters, metricSampleOf } from "./session/stats.ts"
 import { ViewTracker } from "./core/views.ts"
 import { FlowControl } from "./admission/window.ts"
 
-export type { Connection, ConnectionStats, JoinOptions } from "./model.ts"
+export type { Connection, ConnectionStats } from "./model.ts"
+export type { JoinOptions } from "./features/subscribe.ts"
 export type { ConnectionState } from "./core/state.ts"
 export type { OutgoingMessage } from "./admission/frames.ts"
 

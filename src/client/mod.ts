@@ -13,18 +13,15 @@ export {
   type OutgoingMessage,
 } from "./connection.ts"
 export {
-  ConnectError,
-  connectErrorCodes,
-  type ConnectErrorReason,
   ConnectionError,
   connectionErrorCodes,
   type ConnectionErrorReason,
-  rejectReasons,
   RequestError,
   requestErrorCodes,
   type RequestErrorReason,
   type SpreadError,
-} from "./errors.ts"
+} from "./core/errors.ts"
+export { ConnectError, connectErrorCodes, type ConnectErrorReason, rejectReasons } from "./core/connect_error.ts"
 export { type BackoffOptions, ConnectConfig, layerConfig, reconnectBackoff, windowConfig } from "./config/config.ts"
 export {
   decodeEnvelope,
@@ -84,7 +81,7 @@ export {
 } from "./features/schema.ts"
 export { layer, Spread } from "./config/spread.ts"
 export type { SubscribeOptions } from "./features/subscribe.ts"
-export type { TlsOptions } from "./tls.ts"
+export type { TlsOptions } from "./session/tls.ts"
 export type { GroupView } from "./core/views.ts"
 export { DEFAULT_MAX_MESSAGE_BYTES, FRAGMENT_BYTES, FRAGMENT_HEADER, MAX_FRAGMENT_BYTES } from "./features/fragments.ts"
 export {

@@ -6,31 +6,17 @@
 import type { Chunk, Effect, Option, Scope, Stream } from "effect"
 import type { Version } from "../protocol/handshake.ts"
 import type { ServerMessage } from "../protocol/server_messages.ts"
-import type { ConnectionError, RequestError } from "./errors.ts"
+import type { ConnectionError, RequestError } from "./core/errors.ts"
 import type { ConnectionEvent } from "./core/events.ts"
 import type { OutgoingMessage } from "./admission/frames.ts"
 import type { FailedReply, Reply, RequestManyOptions, RequestOptions, RespondOptions } from "./features/request.ts"
 import type { RequestTimeout, ResponderError } from "./features/request_errors.ts"
-import type { SubscribeOptions } from "./features/subscribe.ts"
+import type { JoinOptions, SubscribeOptions } from "./features/subscribe.ts"
 import type { ConnectionState } from "./core/state.ts"
 import type { GroupView } from "./core/views.ts"
 import type { ConnectionStats } from "./session/stats.ts"
 
 export type { ConnectionStats } from "./session/stats.ts"
-
-/**
- * Options of `join`.
- *
- * @since 0.3.0
- * @category models
- */
-export interface JoinOptions {
-  /**
-   * Succeed once the daemon's membership message shows this connection in
-   * the group, not as soon as the join is queued (false by default).
-   */
-  readonly confirmed?: boolean
-}
 
 /**
  * An open session with a Spread daemon. Every operation may be called from

@@ -11,11 +11,12 @@
  * @module
  */
 import { Deferred, Effect, Option, SubscriptionRef } from "effect"
-import { type ConnectionError, RequestError } from "./errors.ts"
+import { type ConnectionError, RequestError } from "./core/errors.ts"
 import type { Events } from "./core/events.ts"
 import { MAX_TAKE } from "./core/inbound.ts"
 import { largeAware } from "./features/large.ts"
-import type { Connection, JoinOptions } from "./model.ts"
+import type { Connection } from "./model.ts"
+import type { JoinOptions } from "./features/subscribe.ts"
 import type { ResolvedOptions } from "./options.ts"
 import { request, type RequestContext, requestMany, respond, respondJoined } from "./features/request.ts"
 import type { Sender } from "./admission/send.ts"

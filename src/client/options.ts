@@ -8,8 +8,8 @@ import { MAX_PRIVATE_NAME } from "../protocol/constants.ts"
 import { encodeAuthChoice, isProtocolError } from "../protocol/handshake.ts"
 import { validatePrivateName } from "../protocol/names.ts"
 import { type Address, formatAddress, parseSpreadName } from "../protocol/address.ts"
-import { ConnectError } from "./errors.ts"
-import { checkTlsOptions, type TlsOptions } from "./tls.ts"
+import { ConnectError } from "./core/connect_error.ts"
+import { checkTlsOptions, type TlsOptions } from "./session/tls.ts"
 import { FRAGMENT_BYTES, MAX_FRAGMENT_BYTES } from "./features/fragments.ts"
 
 /**

@@ -36,9 +36,5 @@ export {
   UdpIngressMetrics,
   type UdpIngressStats,
 } from "./udp_ingress.ts"
-export {
-  type PartitionControls,
-  type ResolvedVirtualDaemon,
-  type VirtualDaemonConfig,
-  type VirtualDaemonInfo,
-} from "./network/virtual.ts"
+export { type PartitionControls, type VirtualDaemonInfo } from "./network/virtual.ts"
+export type { ResolvedVirtualDaemon, VirtualDaemonConfig } from "./config.ts"

@@ -29,7 +29,7 @@
  */
 import { Effect, Layer, type Scope } from "effect"
 import { connect, type Connection } from "../client/connection.ts"
-import type { ConnectError } from "../client/errors.ts"
+import type { ConnectError } from "../client/core/connect_error.ts"
 import type { ConnectOptions } from "../client/options.ts"
 import { Spread } from "../client/config/spread.ts"
 import type { DaemonConfig } from "../daemon/config.ts"

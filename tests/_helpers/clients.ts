@@ -8,7 +8,7 @@
  */
 import { Effect, type Scope } from "effect"
 import { connect, type Connection, type ConnectOptions } from "../../mod.ts"
-import type { ConnectError } from "../../src/client/errors.ts"
+import type { ConnectError } from "../../src/client/core/connect_error.ts"
 import type * as Daemon from "../../src/daemon/mod.ts"
 import { startDaemon } from "./fixtures.ts"
 

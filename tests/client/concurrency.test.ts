@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Either, Exit, Fiber, Scope, Stream } from "effect"
 import { connect, type Connection } from "../../src/client/connection.ts"
-import { ConnectionError } from "../../src/client/errors.ts"
+import { ConnectionError } from "../../src/client/core/errors.ts"
 import type { ConnectionEvent } from "../../src/client/core/events.ts"
 import { fixedWindow, noWindow } from "../../src/client/options.ts"
 import type { MembershipMessage, RegularMessage, ServerMessage } from "../../src/protocol/server_messages.ts"

@@ -1,15 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import {
-  ConnectError,
-  connectErrorCodes,
   ConnectionError,
   connectionErrorCodes,
-  rejectError,
-  rejectReasons,
   type RequestError,
   requestErrorCodes,
   requestErrorOf,
-} from "../../src/client/errors.ts"
+} from "../../src/client/core/errors.ts"
+import { ConnectError, connectErrorCodes, rejectError, rejectReasons } from "../../src/client/core/connect_error.ts"
 import { ErrorCodes, RejectCodes } from "../../src/protocol/constants.ts"
 import { validateGroupName } from "../../src/protocol/names.ts"
 import { validateMulticast } from "../../src/protocol/client_requests.ts"

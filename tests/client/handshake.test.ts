@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
 import { connect } from "../../src/client/connection.ts"
 import type { ConnectOptions } from "../../src/client/options.ts"
-import { ConnectError, rejectReasons } from "../../src/client/errors.ts"
+import { ConnectError, rejectReasons } from "../../src/client/core/connect_error.ts"
 import { encodeAuthList, FrameDecoder, RejectCodes, ServiceBits } from "../../src/protocol/mod.ts"
 import { acceptHandshake, authMethodsOf, type FakeConn, fakeDaemon, serveUntilKill } from "./_fixtures.ts"
 

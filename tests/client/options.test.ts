@@ -8,7 +8,7 @@ import {
   randomPrivateName,
   resolveOptions,
 } from "../../src/client/options.ts"
-import { ConnectError } from "../../src/client/errors.ts"
+import { ConnectError } from "../../src/client/core/connect_error.ts"
 
 const failure = (o: ConnectOptions) =>
   Effect.gen(function* () {

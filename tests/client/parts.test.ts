@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
-import { ConnectionError, RequestError } from "../../src/client/errors.ts"
+import { ConnectionError, RequestError } from "../../src/client/core/errors.ts"
 import { frameAt, messageAt, ReceivedMessage } from "../../src/client/core/message.ts"
 import { adaptiveWindow, fixedWindow, noWindow } from "../../src/client/options.ts"
 import { Admission, type Target } from "../../src/client/admission/admission.ts"

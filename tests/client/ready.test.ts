@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Stream } from "effect"
-import { RequestError } from "../../src/client/errors.ts"
+import { RequestError } from "../../src/client/core/errors.ts"
 import { daemonAndClients } from "../_helpers/clients.ts"
 
 const TIMEOUT = 20_000

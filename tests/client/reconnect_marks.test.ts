@@ -6,7 +6,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Deferred, Effect, Queue, Schedule, Stream } from "effect"
 import { connect } from "../../src/client/connection.ts"
-import { ConnectionError } from "../../src/client/errors.ts"
+import { ConnectionError } from "../../src/client/core/errors.ts"
 import type { ConnectionEvent } from "../../src/client/core/events.ts"
 import { Events } from "../../src/client/core/events.ts"
 import { type Discontinuity, isDiscontinuity } from "../../src/client/core/discontinuity.ts"

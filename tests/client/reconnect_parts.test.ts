@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { ConnectionError } from "../../src/client/errors.ts"
+import { ConnectionError } from "../../src/client/core/errors.ts"
 import { groupEntry } from "../../src/protocol/encode.ts"
 import { noWindow } from "../../src/client/options.ts"
 import { Outbound } from "../../src/client/admission/outbound.ts"

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { ConnectionError } from "../../src/client/errors.ts"
+import { ConnectionError } from "../../src/client/core/errors.ts"
 import { Lifecycle } from "../../src/client/core/state.ts"
 
 const err = (detail: string) => new ConnectionError({ reason: "NetError", privateGroup: "#a#d", detail })

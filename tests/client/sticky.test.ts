@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Fiber, Stream } from "effect"
 import { connect } from "../../src/client/connection.ts"
-import { ConnectionError, type RequestError } from "../../src/client/errors.ts"
+import { ConnectionError, type RequestError } from "../../src/client/core/errors.ts"
 import { fixedWindow, noWindow } from "../../src/client/options.ts"
 import { encodeFrame, ServiceBits } from "../../src/protocol/mod.ts"
 import { acceptHandshake, fakeDaemon, serveUntilKill, sleep } from "./_fixtures.ts"

@@ -8,7 +8,7 @@ import { ViewTracker } from "../../src/client/core/views.ts"
 import { FlowControl } from "../../src/client/admission/window.ts"
 import type { Target } from "../../src/client/admission/admission.ts"
 import { groupEntry } from "../../src/protocol/encode.ts"
-import { ConnectionError, RequestError } from "../../src/client/errors.ts"
+import { ConnectionError, RequestError } from "../../src/client/core/errors.ts"
 
 const PG = "#alice#localhost"
 const targetFor = (privateGroup: string, out: Outbound, flow: FlowControl): Target => ({

@@ -7,7 +7,7 @@
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Layer, Logger, LogLevel } from "effect"
 import { connect } from "../../src/client/connection.ts"
-import type { ConnectError } from "../../src/client/errors.ts"
+import type { ConnectError } from "../../src/client/core/connect_error.ts"
 import {
   captureLogs,
   type Certs,

@@ -29,7 +29,7 @@
  */
 import { Effect } from "effect"
 import { encodeInto, frameBound } from "../../protocol/encode.ts"
-import type { ConnectionError } from "../errors.ts"
+import type { ConnectionError } from "../core/errors.ts"
 import type { Counting } from "./counting.ts"
 import type { PreparedFrame } from "./frames.ts"
 import type { Outbound } from "./outbound.ts"

@@ -16,7 +16,7 @@ import { ENDIAN_RESERVED, ServiceBits, serviceBitsOf, type ServiceLevel } from "
 import type { EncodableFrame } from "../../protocol/encode.ts"
 import type { ProtocolError } from "../../protocol/errors.ts"
 import { hintOf } from "../../protocol/frame.ts"
-import { type RequestError, requestErrorOf } from "../errors.ts"
+import { type RequestError, requestErrorOf } from "../core/errors.ts"
 import type { NameCache } from "./name_cache.ts"
 
 /**

@@ -20,7 +20,7 @@
  */
 import { Effect } from "effect"
 import { validateGroupName } from "../../protocol/names.ts"
-import { type ConnectionError, RequestError, requestErrorOf } from "../errors.ts"
+import { type ConnectionError, RequestError, requestErrorOf } from "../core/errors.ts"
 import { Counting } from "./counting.ts"
 import { IN_PLACE_TEXT, type OutgoingMessage, prepareCommand, type PreparedFrame, prepareMulticast } from "./frames.ts"
 import { NameCache } from "./name_cache.ts"

@@ -36,7 +36,7 @@
  */
 import { Config, ConfigError, Duration, Effect, Either, Layer, Option, Redacted, Schedule } from "effect"
 import { connect } from "../connection.ts"
-import type { ConnectError } from "../errors.ts"
+import type { ConnectError } from "../core/connect_error.ts"
 import {
   adaptiveWindow,
   type ConnectOptions,

@@ -5,7 +5,7 @@
  */
 import { Context, Layer } from "effect"
 import { connect, type Connection } from "../connection.ts"
-import type { ConnectError } from "../errors.ts"
+import type { ConnectError } from "../core/connect_error.ts"
 import type { ConnectOptions } from "../options.ts"
 
 /**

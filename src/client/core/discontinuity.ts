@@ -6,7 +6,7 @@
  * @module
  */
 import type { ServerMessage, TransitionalMessage } from "../../protocol/server_messages.ts"
-import type { ConnectionError } from "../errors.ts"
+import type { ConnectionError } from "./errors.ts"
 
 /**
  * The mark a connection opened with `reconnect` puts in `messages` and in

@@ -4,7 +4,7 @@
  * @module
  */
 import { Deferred, Effect, PubSub, Stream } from "effect"
-import type { ConnectionError } from "../errors.ts"
+import type { ConnectionError } from "./errors.ts"
 
 /**
  * Events about a connection's health, published to `events` subscribers.

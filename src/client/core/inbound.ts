@@ -27,7 +27,7 @@
  */
 import { Chunk, Effect, Exit, Mailbox, Option, Stream } from "effect"
 import type { ServerMessage } from "../../protocol/server_messages.ts"
-import type { ConnectionError } from "../errors.ts"
+import type { ConnectionError } from "./errors.ts"
 import type { Discontinuity } from "./discontinuity.ts"
 import type { Events } from "./events.ts"
 

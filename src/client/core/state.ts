@@ -17,7 +17,7 @@
  * @module
  */
 import { Effect, MutableRef } from "effect"
-import type { ConnectionError } from "../errors.ts"
+import type { ConnectionError } from "./errors.ts"
 
 /**
  * The life of a connection, as its users see it.

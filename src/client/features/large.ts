@@ -9,8 +9,8 @@
  * @module
  */
 import { Effect } from "effect"
-import type { ConnectionError } from "../errors.ts"
-import { RequestError } from "../errors.ts"
+import type { ConnectionError } from "../core/errors.ts"
+import { RequestError } from "../core/errors.ts"
 import { abortPayload, fragmentPayloads, keepsSenderOrder, mayNeedFragments, needsFragments } from "./fragments.ts"
 import type { OutgoingMessage } from "../admission/frames.ts"
 import type { Sender } from "../admission/send.ts"

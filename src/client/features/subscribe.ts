@@ -14,13 +14,26 @@
  * @module
  */
 import { Effect, type Scope, Stream } from "effect"
-import type { JoinOptions } from "../model.ts"
 import type { ServerMessage } from "../../protocol/server_messages.ts"
 import { validateGroupName } from "../../protocol/names.ts"
-import { type ConnectionError, type RequestError, requestErrorOf } from "../errors.ts"
+import { type ConnectionError, type RequestError, requestErrorOf } from "../core/errors.ts"
 import type { Events } from "../core/events.ts"
 import { Inbound } from "../core/inbound.ts"
 import type { Router, Subscriber } from "./router.ts"
+
+/**
+ * Options of `join`.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface JoinOptions {
+  /**
+   * Succeed once the daemon's membership message shows this connection in
+   * the group, not as soon as the join is queued (false by default).
+   */
+  readonly confirmed?: boolean
+}
 
 /**
  * Options of `subscribe`.

@@ -15,7 +15,7 @@
  * @module
  */
 import { Deferred, Effect, FiberSet, type Scope } from "effect"
-import { ConnectionError } from "../errors.ts"
+import { ConnectionError } from "../core/errors.ts"
 import type { ResolvedOptions } from "../options.ts"
 import type { Sender } from "../admission/send.ts"
 import type { SessionLife } from "./session.ts"

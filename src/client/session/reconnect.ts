@@ -12,8 +12,9 @@
  * @module
  */
 import { Effect, Exit, FiberSet, Schedule, Scope, SubscriptionRef } from "effect"
-import { type ConnectError, ConnectionError } from "../errors.ts"
-import { openAny, type Opened } from "../dialing.ts"
+import { ConnectionError } from "../core/errors.ts"
+import { type ConnectError } from "../core/connect_error.ts"
+import { openAny, type Opened } from "./dialing.ts"
 import type { Events } from "../core/events.ts"
 import type { Reassembly } from "../features/reassembly.ts"
 import { groupEntry } from "../../protocol/encode.ts"

@@ -13,7 +13,7 @@
  */
 import { Console, Effect, Stream } from "effect"
 import type { Daemon } from "../daemon.ts"
-import type { VirtualDaemonConfig } from "./virtual.ts"
+import type { VirtualDaemonConfig } from "../config.ts"
 
 /**
  * One control command.

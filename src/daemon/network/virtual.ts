@@ -21,36 +21,6 @@ import { Network } from "../engine.ts"
 import { DaemonError } from "../errors.ts"
 
 /**
- * One more virtual daemon in the process (see `DaemonConfig.virtualDaemons`).
- *
- * @since 0.2.0
- * @category models
- */
-export interface VirtualDaemonConfig {
-  /** Its name (`#name#<daemon>`); unique among the process's daemons. */
-  readonly name: string
-  /** Its TCP port on the daemon's host; 0 (the default) picks a free one. */
-  readonly port?: number
-  /** Its proc id in membership ids. Default: a hash of the name. */
-  readonly procId?: number
-}
-
-/**
- * A virtual daemon as configured, defaults filled in.
- *
- * @since 0.2.0
- * @category models
- */
-export interface ResolvedVirtualDaemon {
-  /** Its name. */
-  readonly name: string
-  /** The configured TCP port (0: a free one). */
-  readonly port: number
-  /** Its proc id. */
-  readonly procId: number
-}
-
-/**
  * A running virtual daemon: where its clients connect.
  *
  * @since 0.2.0

@@ -32,7 +32,7 @@
 import { Effect, Either, Option, Stream, type Tracer } from "effect"
 import type { ServiceLevel } from "../../../protocol/constants.ts"
 import type { ServerMessage } from "../../../protocol/server_messages.ts"
-import type { ConnectionError, RequestError } from "../../errors.ts"
+import type { ConnectionError, RequestError } from "../../core/errors.ts"
 import type { Connection } from "../../model.ts"
 import { encodeHeaders, hasChannelTag, parseEnvelope, readHeaders, writeEnvelope } from "../envelope.ts"
 import type { SubscribeOptions } from "../subscribe.ts"

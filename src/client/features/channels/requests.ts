@@ -33,7 +33,7 @@
  */
 import { type Duration, Effect, Either, Option, Schema, Stream, type Tracer } from "effect"
 import type { ServerMessage } from "../../../protocol/server_messages.ts"
-import type { ConnectionError, RequestError } from "../../errors.ts"
+import type { ConnectionError, RequestError } from "../../core/errors.ts"
 import type { Connection } from "../../model.ts"
 import {
   encodeEnvelope,

@@ -8,13 +8,13 @@
  * @module
  */
 import { Duration, Effect, ExecutionStrategy, Exit, Scope } from "effect"
-import type { Address } from "../protocol/address.ts"
-import type { ByteStream } from "../transport/conn.ts"
-import type { TransportError } from "../transport/errors.ts"
-import { Transport } from "../transport/transport.ts"
-import { ConnectError } from "./errors.ts"
+import type { Address } from "../../protocol/address.ts"
+import type { ByteStream } from "../../transport/conn.ts"
+import type { TransportError } from "../../transport/errors.ts"
+import { Transport } from "../../transport/transport.ts"
+import { ConnectError } from "../core/connect_error.ts"
 import { type Handshake, handshake } from "./handshake.ts"
-import { randomPrivateName, type ResolvedOptions } from "./options.ts"
+import { randomPrivateName, type ResolvedOptions } from "../options.ts"
 import { dialTlsFor, tlsConnectError } from "./tls.ts"
 
 /**

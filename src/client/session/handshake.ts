@@ -6,8 +6,8 @@
  * @module
  */
 import { Effect } from "effect"
-import { MAX_AUTH_LIST, SPREAD_VERSION } from "../protocol/constants.ts"
-import { concatBytes } from "../protocol/bytes.ts"
+import { MAX_AUTH_LIST, SPREAD_VERSION } from "../../protocol/constants.ts"
+import { concatBytes } from "../../protocol/bytes.ts"
 import {
   type Accept,
   encodeConnect,
@@ -15,12 +15,12 @@ import {
   parseAccept,
   parseAuthList,
   type ParseResult,
-} from "../protocol/handshake.ts"
-import { parsePrivateGroup } from "../protocol/names.ts"
-import type { ByteStream } from "../transport/conn.ts"
-import type { TransportError } from "../transport/errors.ts"
-import { ConnectError, rejectError } from "./errors.ts"
-import type { ResolvedOptions } from "./options.ts"
+} from "../../protocol/handshake.ts"
+import { parsePrivateGroup } from "../../protocol/names.ts"
+import type { ByteStream } from "../../transport/conn.ts"
+import type { TransportError } from "../../transport/errors.ts"
+import { ConnectError, rejectError } from "../core/connect_error.ts"
+import type { ResolvedOptions } from "../options.ts"
 
 /**
  * A completed handshake: the accept, the parts of the private group, and

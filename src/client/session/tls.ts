@@ -5,12 +5,12 @@
  * @module
  */
 import { Effect, type Scope } from "effect"
-import type { Address } from "../protocol/address.ts"
-import type { ByteStream } from "../transport/conn.ts"
-import type { TransportError } from "../transport/errors.ts"
-import { classifyTlsFailure } from "../transport/tls_dialer.ts"
-import type { Transport } from "../transport/transport.ts"
-import { ConnectError } from "./errors.ts"
+import type { Address } from "../../protocol/address.ts"
+import type { ByteStream } from "../../transport/conn.ts"
+import type { TransportError } from "../../transport/errors.ts"
+import { classifyTlsFailure } from "../../transport/tls_dialer.ts"
+import type { Transport } from "../../transport/transport.ts"
+import { ConnectError } from "../core/connect_error.ts"
 
 /**
  * TLS options of `connect`. PEM strings.
