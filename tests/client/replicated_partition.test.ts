@@ -266,9 +266,22 @@ describe("replicated across in-process partitions", () => {
           yield* r3.replica.update({ note: "b-again" })
           const bValue = yield* r3.replica.get
           expect(bValue.log).toContain("b-again")
+          // The joiner joins while r3 keeps updating: b's state by transfer (not a's, nor the initial value),
+          // then every operation after the transfer's point exactly once.
+          const LOAD = 60
+          const load = yield* Effect.fork(
+            Effect.forEach(Array.from({ length: LOAD }, (_, k) => `load-${k}`), (note) => r3.replica.update({ note }), {
+              discard: true,
+            }),
+          )
           const joiner = yield* member("b", "j", { _tag: "Largest" })
-          // The joiner got b's state by transfer, not a's nor the initial value.
-          expect(yield* joiner.replica.get).toEqual(bValue)
+          const atJoin = yield* joiner.replica.get
+          expect(atJoin.n).toBe(bValue.n)
+          expect(atJoin.log.slice(0, bValue.log.length)).toEqual(bValue.log)
+          yield* Fiber.join(load)
+          const loaded = yield* r3.replica.get
+          expect(loaded.log.filter((s) => s.startsWith("load-"))).toHaveLength(LOAD)
+          yield* allReach([joiner], loaded, "b's value after the load")
           expect(yield* joiner.replica.holders).toEqual([r3.conn.privateGroup, joiner.conn.privateGroup])
           const bAfter = yield* joiner.replica.update({ add: 5 })
           yield* allReach([r3, joiner], bAfter, "b's value with the joiner's update")
