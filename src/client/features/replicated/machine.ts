@@ -406,8 +406,17 @@ export class ReplicaMachine<A, Op> {
       }
       case "View": {
         if (e.cause === "Network" && e.vsSets.length > 1) {
-          // A new merge before this one ended: finish this one with what came
-          // (the same for every member of this component), then start anew.
+          // A new merge before this one ended: finish this one with what came,
+          // then start anew. If this member's own side's value did not come
+          // (the new change came before any announcement was delivered), it
+          // counts that value: without it, a merge of nothing would reset
+          // every holder to `initial`. Members of different sides may then
+          // hold different values, but only until the new merge, which takes
+          // one value per vs set (the first announced), the same at every member.
+          const key = componentKey(p.vs)
+          if (p.own !== undefined && !p.received.has(key)) {
+            p.received.set(key, { members: p.vs, value: p.own.value })
+          }
           this.#finishMerge(p, out)
           if (this.#failure !== undefined) return false
           return this.handle(e, out)
