@@ -50,7 +50,7 @@
 import { Deferred, Duration, Effect, FiberSet, Schedule, type Scope, SubscriptionRef } from "effect"
 import { makeClose } from "./session/close.ts"
 import { ConnectionError } from "./core/errors.ts"
-import { type ConnectError } from "./core/connect_error.ts"
+import type { ConnectError } from "./core/connect_error.ts"
 import { openAny, type Opened } from "./session/dialing.ts"
 import { Events } from "./core/events.ts"
 import { Reassembly } from "./features/reassembly.ts"

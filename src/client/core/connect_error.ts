@@ -6,7 +6,6 @@
  */
 import { type Cause, Data } from "effect"
 import { ErrorCodes, type RejectCodeName } from "../../protocol/constants.ts"
-import type { ProtocolError } from "../../protocol/errors.ts"
 
 /**
  * Why `connect` failed.

@@ -13,7 +13,7 @@
  */
 import { Effect, Exit, FiberSet, Schedule, Scope, SubscriptionRef } from "effect"
 import { ConnectionError } from "../core/errors.ts"
-import { type ConnectError } from "../core/connect_error.ts"
+import type { ConnectError } from "../core/connect_error.ts"
 import { openAny, type Opened } from "./dialing.ts"
 import type { Events } from "../core/events.ts"
 import type { Reassembly } from "../features/reassembly.ts"
