@@ -31,8 +31,8 @@ export const inProcess = async (): Promise<Target> => {
   }
 }
 
-/** An embedded daemon in a child process, with extra daemon flags. */
-export const ownProcess = async (flags: ReadonlyArray<string> = []): Promise<Target> => {
+/** An embedded daemon in a child process on `port` (0: a free one), with extra daemon flags. */
+export const ownProcess = async (flags: ReadonlyArray<string> = [], port = 0): Promise<Target> => {
   const cli = new URL("../src/cli/daemon.ts", import.meta.url).pathname
   const child = new Deno.Command(Deno.execPath(), {
     args: [
@@ -43,7 +43,7 @@ export const ownProcess = async (flags: ReadonlyArray<string> = []): Promise<Tar
       "--allow-env",
       cli,
       "--port",
-      "0",
+      String(port),
       "--no-unix",
       ...flags,
     ],
@@ -52,20 +52,22 @@ export const ownProcess = async (flags: ReadonlyArray<string> = []): Promise<Tar
   }).spawn()
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader()
   let text = ""
-  let port = 0
-  while (port === 0) {
+  let listening = 0
+  while (listening === 0) {
     const { value, done } = await reader.read()
     if (done) throw new Error(`the daemon process exited: ${text}`)
     text += value
     const m = /listening on (\d+)@/.exec(text)
-    if (m !== null) port = Number(m[1])
+    if (m !== null) listening = Number(m[1])
   }
   return {
     label: "own process",
-    spreadName: `${port}@127.0.0.1`,
+    spreadName: `${listening}@127.0.0.1`,
     pid: child.pid,
     stop: async () => {
-      child.kill("SIGTERM")
+      try {
+        child.kill("SIGTERM")
+      } catch { /* already exited (killed by the bench, say) */ }
       reader.releaseLock()
       await child.stdout.cancel().catch(() => undefined)
       await child.status

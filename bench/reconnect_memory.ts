@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { ownProcess } from "./_daemons.ts"
 import { Effect, Exit, Queue, Schedule, Scope, Stream } from "effect"
 import { connect, isDiscontinuity } from "../mod.ts"
 
@@ -25,46 +26,14 @@ if (gc === undefined) {
   console.error("run with --v8-flags=--expose-gc")
   Deno.exit(2)
 }
-const cli = new URL("../src/cli/daemon.ts", import.meta.url).pathname
-
-/** A daemon process on `port` (0: any); answers its port and how to kill it. */
+/** A daemon process on `port` (0: any); answers its port and how to kill it (SIGKILL, as a crash). */
 const spawn = async (port: number) => {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      cli,
-      "--port",
-      String(port),
-      "--no-unix",
-    ],
-    stdout: "piped",
-    stderr: "null",
-  }).spawn()
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader()
-  let text = ""
-  let got = 0
-  while (got === 0) {
-    const { value, done } = await reader.read()
-    if (done) throw new Error(`the daemon process exited: ${text}`)
-    text += value
-    const m = /listening on (\d+)@/.exec(text)
-    if (m !== null) got = Number(m[1])
-  } // Keep draining its output so it never blocks.
-
-  ;(async () => {
-    try {
-      while (!(await reader.read()).done) { /* drain */ }
-    } catch { /* killed */ }
-  })()
+  const d = await ownProcess([], port)
   return {
-    port: got,
+    port: Number(d.spreadName.split("@")[0]),
     kill: async () => {
-      child.kill("SIGKILL")
-      await child.status
+      if (d.pid !== undefined) Deno.kill(d.pid, "SIGKILL")
+      await d.stop()
     },
   }
 }
