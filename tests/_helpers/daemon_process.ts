@@ -21,32 +21,45 @@ export interface DaemonProcess {
   readonly kill: Effect.Effect<void>
 }
 
-/** Starts the daemon process and waits for its start line; the scope kills it. */
-export const startDaemonProcess = (config: DaemonConfig = {}): Effect.Effect<DaemonProcess, never, Scope.Scope> =>
+/** A child process started by {@link startProcess}. */
+export interface ChildProcess {
+  /** Its pid. */
+  readonly pid: number
+  /** The first match of the ready pattern in its output, or null when it ended or timed out first. */
+  readonly ready: RegExpExecArray | null
+  /** Everything it printed so far. */
+  readonly output: () => string
+  /** SIGKILL, and wait until the process is gone (idempotent; the scope does it too). */
+  readonly kill: Effect.Effect<void>
+}
+
+/**
+ * Runs `deno run <args>` in a child process and waits (at most `timeoutMs`)
+ * until its stdout matches `ready`; then keeps draining stdout so the child
+ * never blocks on a full pipe. The scope kills it.
+ */
+export const startProcess = (
+  args: ReadonlyArray<string>,
+  ready: RegExp,
+  timeoutMs = 10_000,
+): Effect.Effect<ChildProcess, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.promise(async () => {
       const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", "--allow-net", "--allow-read", "--allow-write", "--allow-env", MAIN, JSON.stringify(config)],
+        args: ["run", ...args],
         stdout: "piped",
         stderr: "inherit",
       }).spawn()
       const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader()
       let out = ""
-      let port = 0
-      const deadline = Date.now() + 10_000
-      while (port === 0 && Date.now() < deadline) {
+      let match: RegExpExecArray | null = null
+      const deadline = Date.now() + timeoutMs
+      while (match === null && Date.now() < deadline) {
         const { value, done } = await reader.read()
         if (done) break
         out += value
-        const m = /^listening on (\d+)@/m.exec(out)
-        if (m !== null) port = Number(m[1])
+        match = ready.exec(out)
       }
-      if (port === 0) {
-        child.kill("SIGKILL")
-        await child.status
-        throw new Error(`the daemon process printed no start line: ${JSON.stringify(out)}`)
-      }
-      // Keep draining stdout so the child never blocks on a full pipe.
       const draining = (async () => {
         for (;;) {
           const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }))
@@ -66,13 +79,33 @@ export const startDaemonProcess = (config: DaemonConfig = {}): Effect.Effect<Dae
         }
         return gone
       }
-      const running: DaemonProcess = {
-        address: { _tag: "Tcp", hostname: "127.0.0.1", port },
+      const started: ChildProcess = {
         pid: child.pid,
+        ready: match,
         output: () => out,
         kill: Effect.asVoid(Effect.promise(kill)),
       }
-      return running
+      return started
     }),
-    (running) => running.kill,
+    (started) => started.kill,
   )
+
+/** Starts the daemon process and waits for its start line; the scope kills it. */
+export const startDaemonProcess = (config: DaemonConfig = {}): Effect.Effect<DaemonProcess, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const p = yield* startProcess(
+      ["--allow-net", "--allow-read", "--allow-write", "--allow-env", MAIN, JSON.stringify(config)],
+      /^listening on (\d+)@/m,
+    )
+    if (p.ready === null) {
+      yield* p.kill
+      return yield* Effect.die(new Error(`the daemon process printed no start line: ${JSON.stringify(p.output())}`))
+    }
+    const running: DaemonProcess = {
+      address: { _tag: "Tcp", hostname: "127.0.0.1", port: Number(p.ready[1]) },
+      pid: p.pid,
+      output: p.output,
+      kill: p.kill,
+    }
+    return running
+  })

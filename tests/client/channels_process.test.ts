@@ -1,50 +1,16 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Stream } from "effect"
 import { connect, openChannel, openRequestChannel } from "../../mod.ts"
-import { startDaemonProcess } from "../_helpers/daemon_process.ts"
+import { startDaemonProcess, startProcess } from "../_helpers/daemon_process.ts"
 import { awaitMembers, Chat, OutOfStock, PlaceOrder } from "./channels_fixtures.ts"
 
 const CHILD = new URL("./channels_process_child.ts", import.meta.url).pathname
 
-/** Starts the channel server process; resolves once it printed its ready line. */
+/** Starts the channel server process; resolves once it printed its ready line (or gave up after 15 s). */
 const startServer = (daemon: string) =>
-  Effect.acquireRelease(
-    Effect.promise(async () => {
-      const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", "--allow-net", "--allow-read", "--allow-env", CHILD, daemon],
-        stdout: "piped",
-        stderr: "inherit",
-      }).spawn()
-      const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader()
-      let out = ""
-      const deadline = Date.now() + 15_000
-      while (!/^ready /m.test(out) && Date.now() < deadline) {
-        const { value, done } = await reader.read()
-        if (done) break
-        out += value
-      }
-      const draining = (async () => {
-        for (;;) {
-          const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }))
-          if (done) return
-          out += value
-        }
-      })()
-      let gone: Promise<unknown> | undefined
-      const kill = () => {
-        if (gone === undefined) {
-          try {
-            child.kill("SIGKILL")
-          } catch {
-            // already gone
-          }
-          gone = Promise.all([child.status, draining])
-        }
-        return gone
-      }
-      return { ready: /^ready /m.test(out), output: () => out, kill: Effect.promise(kill) }
-    }),
-    (s) => s.kill,
+  Effect.map(
+    startProcess(["--allow-net", "--allow-read", "--allow-env", CHILD, daemon], /^ready /m, 15_000),
+    (p) => ({ ready: p.ready !== null, output: p.output, kill: p.kill }),
   )
 
 describe("typed channels across processes", () => {
