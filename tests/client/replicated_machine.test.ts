@@ -5,6 +5,17 @@ import { Prng } from "../_helpers/prng.ts"
 
 const sum = (v: Value | undefined) => v?.n
 
+// A machine for "#j#d1" that has just joined "#a#d1"'s group (view v2), and its output.
+const joiner = (maxKept = 100) => {
+  const m = new ReplicaMachine<Value, Op>({ me: "#j#d1", initial, apply, merge: { _tag: "Largest" }, maxKept })
+  const out: Array<ReplicaOutput<Value>> = []
+  m.handle(
+    { _tag: "View", key: "v2", cause: "Join", members: ["#a#d1", "#j#d1"], vsSets: [["#j#d1"]], localVsSet: 0 },
+    out,
+  )
+  return { m, out }
+}
+
 describe("ReplicaMachine", () => {
   it("ReplicaMachine: the group's first member starts from initial; joiners get the value by transfer from the first holder", () => {
     const net = new Net()
@@ -27,10 +38,7 @@ describe("ReplicaMachine", () => {
   })
 
   it("ReplicaMachine: operations delivered between the join and the transfer are applied after it, exactly once", () => {
-    const m = new ReplicaMachine<Value, Op>({ me: "#j#d1", initial, apply, merge: { _tag: "Largest" }, maxKept: 100 })
-    const out: Array<ReplicaOutput<Value>> = []
-    const members = ["#a#d1", "#j#d1"]
-    m.handle({ _tag: "View", key: "v2", cause: "Join", members, vsSets: [["#j#d1"]], localVsSet: 0 }, out)
+    const { m, out } = joiner()
     m.handle({ _tag: "Op", sender: "#a#d1", id: 1, op: { add: 1 } }, out)
     m.handle({ _tag: "Op", sender: "#a#d1", id: 2, op: { note: "x" } }, out)
     expect(m.value).toBeUndefined()
@@ -81,16 +89,7 @@ describe("ReplicaMachine", () => {
   })
 
   it("ReplicaMachine: a member alone after every holder left starts from initial", () => {
-    const m = new ReplicaMachine<Value, Op>({ me: "#j#d1", initial, apply, merge: { _tag: "Largest" }, maxKept: 100 })
-    const out: Array<ReplicaOutput<Value>> = []
-    m.handle({
-      _tag: "View",
-      key: "v2",
-      cause: "Join",
-      members: ["#a#d1", "#j#d1"],
-      vsSets: [["#j#d1"]],
-      localVsSet: 0,
-    }, out)
+    const { m, out } = joiner()
     m.handle({ _tag: "Op", sender: "#a#d1", id: 1, op: { add: 1 } }, out)
     expect(m.value).toBeUndefined()
     m.handle({ _tag: "View", key: "v3", cause: "Leave", members: ["#j#d1"], vsSets: [["#a#d1"]], localVsSet: 0 }, out)
@@ -98,16 +97,7 @@ describe("ReplicaMachine", () => {
   })
 
   it("ReplicaMachine: fails with Overflow when more than maxKept events arrive while joining", () => {
-    const m = new ReplicaMachine<Value, Op>({ me: "#j#d1", initial, apply, merge: { _tag: "Largest" }, maxKept: 3 })
-    const out: Array<ReplicaOutput<Value>> = []
-    m.handle({
-      _tag: "View",
-      key: "v2",
-      cause: "Join",
-      members: ["#a#d1", "#j#d1"],
-      vsSets: [["#j#d1"]],
-      localVsSet: 0,
-    }, out)
+    const { m, out } = joiner(3)
     expect(m.handle({ _tag: "Op", sender: "#a#d1", id: 1, op: { add: 1 } }, out)).toBe(true)
     expect(m.handle({ _tag: "Op", sender: "#a#d1", id: 2, op: { add: 1 } }, out)).toBe(true)
     expect(m.handle({ _tag: "Op", sender: "#a#d1", id: 3, op: { add: 1 } }, out)).toBe(false)
