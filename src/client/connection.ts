@@ -125,6 +125,17 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
     const tracker = new ViewTracker()
     const views = yield* SubscriptionRef.make(tracker.current)
     const fibers = yield* FiberSet.make<void, never>()
+    // The connection's long-lived fibers (each session's reader and writer,
+    // the reconnect attempts, the sweeps) start from the runtime captured
+    // here, once. Forked from the fiber at hand instead (FiberSet.run), a
+    // new session's fibers would descend from the lost session's reader:
+    // every generation inherits the FiberRef stacks of the one before and
+    // adds to them, a few KiB more with every reconnect, for good.
+    const runIn = yield* FiberSet.runtime(fibers)<never>()
+    const start = (effect: Effect.Effect<void>): Effect.Effect<void> =>
+      Effect.sync(() => {
+        runIn(effect)
+      })
     const counters = new Counters()
     const sender = new Sender(() => targetOf(life.now), tracker, opts.membership, failSticky)
     const nonce = crypto.getRandomValues(new Uint32Array(1))[0]
@@ -141,6 +152,7 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
       opts,
       scope,
       fibers,
+      start,
       life,
       events,
       inbound,
@@ -176,8 +188,7 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
 
     // Partial large messages that waited too long for their next fragment
     // go, even when no fragment comes to make the reader look (reassembly.ts).
-    yield* FiberSet.run(
-      fibers,
+    yield* start(
       Effect.interruptible(
         Effect.repeat(Effect.sync(() => reassembly.sweep()), Schedule.spaced(Duration.seconds(1))),
       ).pipe(Effect.asVoid),
@@ -185,8 +196,7 @@ const start = (opts: ResolvedOptions, first: Opened): Effect.Effect<Connection, 
     if (opts.metrics) {
       // Interruptible even when the connection is made in an uninterruptible
       // region (a fiber inherits that status): closing must stop it.
-      yield* FiberSet.run(
-        fibers,
+      yield* start(
         Effect.interruptible(publishMetrics(first.hs.accept.privateGroup, () => metricSampleOf(parts))),
       )
     }

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { Effect, Exit, FiberSet, Schedule, Scope, SubscriptionRef } from "effect"
+import { Effect, Exit, Schedule, Scope, SubscriptionRef } from "effect"
 import { ConnectionError } from "../core/errors.ts"
 import type { ConnectError } from "../core/connect_error.ts"
 import { openAny, type Opened } from "./dialing.ts"
@@ -39,7 +39,8 @@ import type { FlowControl } from "../admission/window.ts"
 export interface ReconnectCore {
   readonly opts: ResolvedOptions
   readonly scope: Scope.Scope
-  readonly fibers: FiberSet.FiberSet<void, never>
+  /** Starts a fiber in the connection's set, from the runtime captured at connect (see connection.ts). */
+  readonly start: (effect: Effect.Effect<void>) => Effect.Effect<void>
   readonly life: SessionLife
   readonly events: Events
   readonly router: Router
@@ -100,7 +101,7 @@ export const makeReconnect = (core: ReconnectCore): (
         Effect.zipRight(s.flow.end),
         // Interruptible even when the loss is reported from an
         // uninterruptible region: closing must be able to stop it.
-        Effect.zipRight(FiberSet.run(core.fibers, Effect.interruptible(attempts(s, e, rejoin, loss, schedule)))),
+        Effect.zipRight(core.start(Effect.interruptible(attempts(s, e, rejoin, loss, schedule)))),
         Effect.asVoid,
       )
     })

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { Deferred, Effect, Exit, FiberId, FiberSet, type Schedule, type Scope } from "effect"
+import { Deferred, Effect, Exit, FiberId, type Schedule, type Scope } from "effect"
 import { FrameDecoder } from "../../protocol/decoder.ts"
 import type { Version } from "../../protocol/handshake.ts"
 import type { ByteStream } from "../../transport/conn.ts"
@@ -113,7 +113,8 @@ export const sessionOf = (o: Opened, out: Outbound, flow: FlowControl, rejoining
  */
 export interface SessionCore {
   readonly opts: ResolvedOptions
-  readonly fibers: FiberSet.FiberSet<void, never>
+  /** Starts a fiber in the connection's set, from the runtime captured at connect (see connection.ts). */
+  readonly start: (effect: Effect.Effect<void>) => Effect.Effect<void>
   readonly life: SessionLife
   readonly sender: Sender
   readonly tracker: ViewTracker
@@ -144,8 +145,7 @@ export interface SessionCore {
 export const runSession = (core: SessionCore, s: Session): Effect.Effect<void> =>
   Effect.gen(function* () {
     const fail = lose(core, s)
-    yield* FiberSet.run(
-      core.fibers,
+    yield* core.start(
       Effect.interruptible(reader({
         privateGroup: s.privateGroup,
         stream: s.stream,
@@ -164,8 +164,7 @@ export const runSession = (core: SessionCore, s: Session): Effect.Effect<void> =
       })).pipe(Effect.ensuring(Deferred.done(s.readerDone, Exit.void))),
     )
     // The writer: everything encoded since the last write, in one write.
-    yield* FiberSet.run(
-      core.fibers,
+    yield* core.start(
       Effect.interruptible(Effect.gen(function* () {
         while (true) {
           const bytes = yield* s.out.take
