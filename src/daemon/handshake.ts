@@ -384,9 +384,9 @@ class Handshake implements HandshakeControl {
       const accepted: Accepted = { name, membership: this.#membership, rest: this.#buf }
       this.#buf = new Uint8Array(0)
       this.#released = true
-      // Not `this.release`: the session must not keep this object alive.
-      const stream = this.#stream
-      startSession(ctx, stream, accepted, () => releaseSession(ctx, stream, name))
+      // Not `this.release`, nor a closure made here (it would hold this
+      // object through its context): the session must not keep it alive.
+      startSession(ctx, this.#stream, accepted, sessionRelease(ctx, this.#stream, name))
     })
   }
 
@@ -444,8 +444,10 @@ class Handshake implements HandshakeControl {
   }
 }
 
-// What an accepted session gives back when it ends (once; the session sees to that).
-const releaseSession = (ctx: DaemonContext, stream: ByteStream, name: string): void => {
+// What an accepted session gives back when it ends (once; the session sees
+// to that). Made here, at the module's top, so that its closure holds
+// nothing but these three.
+const sessionRelease = (ctx: DaemonContext, stream: ByteStream, name: string) => (): void => {
   ctx.shared.open--
   ctx.shared.sessions--
   if (!ctx.engine.has(name)) ctx.reserved.delete(name)

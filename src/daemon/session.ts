@@ -123,7 +123,8 @@ class DaemonSession implements EngineSession, SessionControl {
   #finished = false
   // When the frame being received began (Clock ms), or -1 between frames.
   #partialSince = -1
-  // Created with the first bytes: a session that never sends holds none.
+  // Made when bytes come, dropped when every byte was a whole frame: an
+  // idle session holds none.
   #decoder: FrameDecoder | undefined
   // Joins refused so far: the first is logged, the count ends the session's last line.
   #refusals = 0
@@ -331,8 +332,12 @@ class DaemonSession implements EngineSession, SessionControl {
       const f = d.next()
       if (f === undefined) {
         // A frame begun and not finished starts (or keeps) its deadline.
-        if (d.buffered === 0) this.#partialSince = -1
-        else if (handled || this.#partialSince < 0) this.#partialSince = this.#ctx.clock.unsafeCurrentTimeMillis()
+        // With nothing buffered the decoder goes (the next chunk makes
+        // another): an idle session holds none.
+        if (d.buffered === 0) {
+          this.#partialSince = -1
+          this.#decoder = undefined
+        } else if (handled || this.#partialSince < 0) this.#partialSince = this.#ctx.clock.unsafeCurrentTimeMillis()
         return true
       }
       if (isProtocolError(f)) {

@@ -140,17 +140,22 @@ export class Outbox {
    * same rule for writers that are not fibers: the daemon's session starts
    * its writer on an offer only when none is running.)
    */
-  readonly take: Effect.Effect<Uint8Array | undefined> = Effect.suspend(() => {
-    if (this.messages > 0) return Effect.succeed(this.#drain())
-    this.#giveBack()
-    if (this.#closed) return Effect.succeed(undefined)
-    return Effect.async<void>((resume) => {
-      this.#wake = () => resume(Effect.void)
-      return Effect.sync(() => {
-        this.#wake = undefined
-      })
-    }).pipe(Effect.zipRight(this.take))
-  })
+  get take(): Effect.Effect<Uint8Array | undefined> {
+    // Made on first use: the daemon's sessions write with `takeNow` and
+    // never pay for it (10,000 idle sessions are a design target).
+    return this.#take ??= Effect.suspend(() => {
+      if (this.messages > 0) return Effect.succeed(this.#drain())
+      this.#giveBack()
+      if (this.#closed) return Effect.succeed(undefined)
+      return Effect.async<void>((resume) => {
+        this.#wake = () => resume(Effect.void)
+        return Effect.sync(() => {
+          this.#wake = undefined
+        })
+      }).pipe(Effect.zipRight(this.take))
+    })
+  }
+  #take: Effect.Effect<Uint8Array | undefined> | undefined
 
   /**
    * Takes what is queued as one buffer (up to the batch size, valid until
