@@ -9,6 +9,19 @@
 import { Effect, Exit, Logger, LogLevel, Scope } from "effect"
 import * as Daemon from "../src/daemon/mod.ts"
 
+/**
+ * The V8 flags `deno task daemon` runs the daemon with (from deno.json), so
+ * a daemon process a benchmark starts is the documented one;
+ * `DAEMON_V8_FLAGS` overrides them (`DAEMON_V8_FLAGS=` for V8's defaults).
+ */
+export const daemonV8Flags: ReadonlyArray<string> = (() => {
+  const override = Deno.env.get("DAEMON_V8_FLAGS")
+  if (override !== undefined) return override.split(",").filter((f) => f !== "")
+  const config = JSON.parse(Deno.readTextFileSync(new URL("../deno.json", import.meta.url)))
+  const m = /--v8-flags=(\S+)/.exec(String(config.tasks.daemon.command))
+  return m === null ? [] : m[1].split(",")
+})()
+
 /** A daemon to measure against, and how to stop it. */
 export interface Target {
   readonly label: string
@@ -41,6 +54,7 @@ export const ownProcess = async (flags: ReadonlyArray<string> = [], port = 0): P
       "--allow-read",
       "--allow-write",
       "--allow-env",
+      ...(daemonV8Flags.length === 0 ? [] : [`--v8-flags=${daemonV8Flags.join(",")}`]),
       cli,
       "--port",
       String(port),

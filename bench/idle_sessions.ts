@@ -25,6 +25,7 @@ import {
   isProtocolError,
   SPREAD_VERSION,
 } from "../src/protocol/mod.ts"
+import { daemonV8Flags } from "./_daemons.ts"
 
 const N = Number(Deno.args.find((a) => a.startsWith("--n="))?.slice(4) ?? 10_000)
 const PARALLEL = 200
@@ -40,7 +41,7 @@ const child = new Deno.Command(Deno.execPath(), {
   args: [
     "run",
     "--allow-net",
-    "--v8-flags=--expose-gc",
+    `--v8-flags=${["--expose-gc", ...daemonV8Flags].join(",")}`,
     new URL("./_idle_daemon.ts", import.meta.url).pathname,
     JSON.stringify({ maxSessions: N + 10 }),
   ],
@@ -169,7 +170,7 @@ console.log(
     (perSession / 1024).toFixed(1)
   } KiB per session ${SETTLE} s after opening; ${(perSessionFresh / 1024).toFixed(1)} KiB ${FRESH} s after opening), ${
     (after / 1024).toFixed(0)
-  } MiB after they closed`,
+  } MiB after they closed; daemon V8 flags: ${daemonV8Flags.length === 0 ? "none" : daemonV8Flags.join(",")}`,
 )
 const per = (k: keyof Heap, at: Heap = heapDuring): string => ((at[k] - heapBefore[k]) / N / 1024).toFixed(1)
 console.log(
