@@ -13,16 +13,18 @@
  * deno run -A --v8-flags=--expose-gc,--jitless bench/reconnect_memory.ts [reconnects] [--no-peer]
  * ```
  *
- * With the JIT on, the heap also holds the machine code V8 compiles as
- * the program warms up (a few KiB a reconnect for the first hundred or so,
- * then less: V8's to keep or flush); `--jitless` leaves only what the
- * program keeps. 100 reconnects, `--jitless`: 7.2 KiB a reconnect before
+ * With the JIT on, the heap also holds the machine code and bytecode V8
+ * compiles as the program warms up (a few KiB a reconnect for the first
+ * hundred or so, then less: V8's to keep or flush): `objects` is the heap
+ * without V8's code and trusted spaces, what the program keeps; or run with
+ * `--jitless`. 100 reconnects, `--jitless`: 7.2 KiB a reconnect before
  * the fibers of a new session were started from the connection's own
  * runtime (each generation inherited the last one's FiberRef stacks, with
  * a span and its stack trace in each entry), 0.1 KiB after.
  *
  * @module
  */
+import v8 from "node:v8"
 import { ownProcess } from "./_daemons.ts"
 import { Effect, Exit, Queue, Schedule, Scope, Stream } from "effect"
 import { connect, isDiscontinuity } from "../mod.ts"
@@ -47,10 +49,16 @@ const spawn = async (port: number) => {
   }
 }
 
+// V8's code and trusted spaces hold the machine code and bytecode it
+// compiles as the program warms up; the other spaces hold the program's
+// objects.
+const CODE_SPACES = new Set(["code_space", "code_large_object_space", "trusted_space", "trusted_large_object_space"])
 const measure = () => {
   for (let i = 0; i < 3; i++) gc()
   const m = Deno.memoryUsage()
-  return { heap: m.heapUsed, external: m.external }
+  const objects = v8.getHeapSpaceStatistics().filter((s) => !CODE_SPACES.has(s.space_name))
+    .reduce((sum, s) => sum + s.space_used_size, 0)
+  return { heap: m.heapUsed, objects, external: m.external }
 }
 
 const kb = (n: number) => `${(n / 1024).toFixed(0)} KiB`
@@ -83,7 +91,7 @@ await run(
   ),
 )
 
-const rows: Array<{ n: number; heap: number; external: number }> = []
+const rows: Array<{ n: number; heap: number; objects: number; external: number }> = []
 for (let n = 1; n <= RECONNECTS; n++) {
   await d.kill()
   d = await spawn(port)
@@ -106,19 +114,25 @@ for (let n = 1; n <= RECONNECTS; n++) {
 const stats = await run(a.stats)
 const marks = await run(Effect.map(a.receiveChunk(64), (c) => [...c].filter(isDiscontinuity)))
 console.log(`reconnect_memory: ${RECONNECTS} SIGKILLs of a daemon process, one client reconnecting each time`)
-console.log("reconnect  heapUsed   external")
+console.log("reconnect   heapUsed    objects   external")
 for (const r of rows) {
   if (r.n === 1 || r.n % 5 === 0) {
-    console.log(`${String(r.n).padStart(9)}  ${kb(r.heap).padStart(9)}  ${kb(r.external).padStart(9)}`)
+    console.log(
+      `${String(r.n).padStart(9)}  ${kb(r.heap).padStart(9)}  ${kb(r.objects).padStart(9)}  ${
+        kb(r.external).padStart(9)
+      }`,
+    )
   }
 }
 const from = rows[Math.min(9, rows.length - 1)]
 const to = rows[rows.length - 1]
 const span = Math.max(1, to.n - from.n)
+const perReconnect = (k: "heap" | "objects" | "external") =>
+  `${kb(to[k] - from[k])} (${((to[k] - from[k]) / span / 1024).toFixed(2)} KiB per reconnect)`
 console.log(
-  `growth from reconnect ${from.n} to ${to.n}: heap ${kb(to.heap - from.heap)} (${
-    ((to.heap - from.heap) / span / 1024).toFixed(2)
-  } KiB per reconnect), external ${kb(to.external - from.external)}`,
+  `growth from reconnect ${from.n} to ${to.n}: heap ${perReconnect("heap")}, of which objects ${
+    perReconnect("objects")
+  } (the rest is code V8 compiled); external ${perReconnect("external")}`,
 )
 console.log(
   `state ${
