@@ -68,6 +68,11 @@ export const toClientLimits: DecoderLimits = {
   maxPayload: MAX_MESSAGE_BODY_LEN + 72 * 10000,
 }
 
+// A header split across chunks is copied here to be read, and read at once
+// (nothing keeps it): one for every decoder, so making a decoder allocates
+// no buffer (the daemon makes one whenever bytes come to an idle session).
+const HEADER_SCRATCH = new Uint8Array(HEADER_SIZE)
+
 /**
  * Incremental decoder for one direction of one stream.
  *
@@ -101,7 +106,6 @@ export class FrameDecoder {
   #fBytes: Uint8Array = EMPTY
   #fOffset = 0
   #fSize = 0
-  readonly #scratch = new Uint8Array(HEADER_SIZE + 4)
 
   /** Creates a decoder for frames travelling in `direction`, using that direction's default limits unless `limits` is given. */
   constructor(direction: Direction, limits?: DecoderLimits) {
@@ -244,8 +248,8 @@ export class FrameDecoder {
       b = first
       o = this.#head
     } else {
-      this.#copyOut(this.#scratch, HEADER_SIZE)
-      b = this.#scratch
+      this.#copyOut(HEADER_SCRATCH, HEADER_SIZE)
+      b = HEADER_SCRATCH
       o = 0
     }
     const order = markerOrder(b, o)
