@@ -7,6 +7,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Deferred, Effect, type Exit, type Fiber, Queue, Schedule, Stream, Supervisor } from "effect"
 import { connect } from "../../src/client/connection.ts"
+import type { ConnectOptions } from "../../src/client/options.ts"
 import { ConnectionError } from "../../src/client/core/errors.ts"
 import type { ConnectionEvent } from "../../src/client/core/events.ts"
 import { Events } from "../../src/client/core/events.ts"
@@ -110,30 +111,45 @@ describe("Inbound.mark", () => {
     }))
 })
 
+/**
+ * A daemon in its own process and a connection to it that reconnects
+ * (`options` beyond the daemon and the schedule, made under `supervisor`
+ * when given); `restart` kills the daemon by pid, starts it again on the
+ * same port and waits for the connection's next reconnect.
+ */
+const reconnecting = (options: Omit<ConnectOptions, "daemon">, supervisor?: Supervisor.Supervisor<unknown>) =>
+  Effect.gen(function* () {
+    let d = yield* startDaemonProcess({})
+    const port = d.address._tag === "Tcp" ? d.address.port : 0
+    const daemon = `${port}@127.0.0.1`
+    const connecting = connect({
+      daemon,
+      reconnect: Schedule.spaced("20 millis").pipe(Schedule.intersect(Schedule.recurs(500))),
+      ...options,
+    })
+    const a = yield* (supervisor === undefined ? connecting : Effect.supervised(connecting, supervisor))
+    const events: Array<ConnectionEvent> = []
+    yield* Effect.fork(Stream.runForEach(a.events, (e) => Effect.sync(() => events.push(e))))
+    const reconnected = () => events.filter((e) => e._tag === "Reconnected").length
+    const restart = Effect.gen(function* () {
+      const next = reconnected() + 1
+      yield* d.kill
+      d = yield* startDaemonProcess({ port })
+      expect(yield* eventually(() => reconnected() === next, 15_000), `reconnect ${next}`).toBe(true)
+    })
+    return { a, daemon, restart }
+  })
+
 describe("reconnect marks against a daemon process killed again and again", () => {
   it.scopedLive(
     "a subscribe-only connection with inboundCapacity 4 reconnects 6 times with nobody reading messages; one coalesced mark waits there",
     () =>
       quiet(Effect.gen(function* () {
-        let d = yield* startDaemonProcess({})
-        const port = d.address._tag === "Tcp" ? d.address.port : 0
-        const daemon = `${port}@127.0.0.1`
-        const a = yield* connect({
-          daemon,
-          inboundCapacity: 4,
-          reconnect: Schedule.spaced("20 millis").pipe(Schedule.intersect(Schedule.recurs(500))),
-        })
-        const events: Array<ConnectionEvent> = []
-        yield* Effect.fork(Stream.runForEach(a.events, (e) => Effect.sync(() => events.push(e))))
+        const { a, daemon, restart } = yield* reconnecting({ inboundCapacity: 4 })
         const sub = yield* Queue.unbounded<ServerMessage>()
         yield* Effect.fork(Stream.runForEach(a.subscribe("sub"), (m) => Queue.offer(sub, m)))
-        const reconnected = () => events.filter((e) => e._tag === "Reconnected").length
         const kills = 6
-        for (let i = 1; i <= kills; i++) {
-          yield* d.kill
-          d = yield* startDaemonProcess({ port })
-          expect(yield* eventually(() => reconnected() === i, 15_000), `reconnect ${i}`).toBe(true)
-        }
+        for (let i = 1; i <= kills; i++) yield* restart
         expect((yield* a.state)._tag).toBe("Open")
         // The subscription still gets the group's messages.
         const b = yield* connect({ daemon })
@@ -178,23 +194,12 @@ describe("what reconnects leave behind", () => {
     "after 7 reconnects the fibers that end carry FiberRef stacks no deeper than after 2",
     () =>
       quiet(Effect.gen(function* () {
-        let d = yield* startDaemonProcess({})
-        const port = d.address._tag === "Tcp" ? d.address.port : 0
         const depths = new StackDepths()
-        const a = yield* connect({
-          daemon: `${port}@127.0.0.1`,
-          metrics: false,
-          reconnect: Schedule.spaced("20 millis").pipe(Schedule.intersect(Schedule.recurs(500))),
-        }).pipe(Effect.supervised(depths))
-        const events: Array<ConnectionEvent> = []
-        yield* Effect.fork(Stream.runForEach(a.events, (e) => Effect.sync(() => events.push(e))))
-        const reconnected = () => events.filter((e) => e._tag === "Reconnected").length
+        const { restart } = yield* reconnecting({ metrics: false }, depths)
         // The deepest stack among fibers that ended by each reconnect.
         const deepest: Array<number> = []
         for (let i = 1; i <= 7; i++) {
-          yield* d.kill
-          d = yield* startDaemonProcess({ port })
-          expect(yield* eventually(() => reconnected() === i, 15_000), `reconnect ${i}`).toBe(true)
+          yield* restart
           deepest.push(Math.max(...depths.depths))
         }
         // Each session's reader ends with its loss. Forked from the lost
