@@ -16,6 +16,24 @@ const joiner = (maxKept = 100) => {
   return { m, out }
 }
 
+/**
+ * a and d hold 3; j joins from a, its join view is delivered, and a's
+ * transfer to it is lost (the partition that follows cuts it off).
+ */
+const joinerWithLostTransfer = (): Net => {
+  const net = new Net()
+  net.join("#a#d1")
+  net.join("#d#d2", "#a#d1")
+  net.run()
+  net.update("#a#d1", { add: 3 })
+  net.join("#j#d2", "#a#d1")
+  const c = net.componentOf("#a#d1")
+  net.step()
+  net.step()
+  c.queue.length = 0
+  return net
+}
+
 describe("ReplicaMachine", () => {
   it("ReplicaMachine: the group's first member starts from initial; joiners get the value by transfer from the first holder", () => {
     const net = new Net()
@@ -167,16 +185,7 @@ describe("ReplicaMachine across partitions and merges", () => {
   })
 
   it("ReplicaMachine: a joiner whose provider is cut off by a partition gets the transfer from a holder on its side", () => {
-    const net = new Net()
-    net.join("#a#d1")
-    net.join("#d#d2", "#a#d1")
-    net.run()
-    net.update("#a#d1", { add: 3 })
-    net.join("#j#d2", "#a#d1")
-    const c = net.componentOf("#a#d1")
-    net.step()
-    net.step()
-    c.queue.length = 0 // a's transfer to j is lost in the partition
+    const net = joinerWithLostTransfer()
     net.partition(["#d#d2", "#j#d2"])
     net.update("#d#d2", { add: 4 })
     net.run()
@@ -189,17 +198,7 @@ describe("ReplicaMachine across partitions and merges", () => {
   })
 
   it("ReplicaMachine: a joiner waiting for its transfer when the partition comes gets the merged value", () => {
-    const net = new Net()
-    net.join("#a#d1")
-    net.join("#d#d2", "#a#d1")
-    net.run()
-    net.update("#a#d1", { add: 3 })
-    net.join("#j#d2", "#a#d1")
-    // The join view is delivered, the transfer is lost in the partition.
-    const c = net.componentOf("#a#d1")
-    net.step()
-    net.step()
-    c.queue.length = 0
+    const net = joinerWithLostTransfer()
     net.partition(["#j#d2"])
     net.update("#d#d2", { add: 4 })
     net.run()
