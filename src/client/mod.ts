@@ -80,7 +80,7 @@ export {
   type PayloadSource,
 } from "./features/schema.ts"
 export { layer, Spread } from "./config/spread.ts"
-export type { SubscribeOptions } from "./features/subscribe.ts"
+export type { SubscribeOptions, Subscription } from "./features/subscribe.ts"
 export type { TlsOptions } from "./session/tls.ts"
 export type { GroupView } from "./core/views.ts"
 export { DEFAULT_MAX_MESSAGE_BYTES, FRAGMENT_BYTES, FRAGMENT_HEADER, MAX_FRAGMENT_BYTES } from "./features/fragments.ts"

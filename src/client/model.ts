@@ -11,7 +11,7 @@ import type { ConnectionEvent } from "./core/events.ts"
 import type { OutgoingMessage } from "./admission/frames.ts"
 import type { FailedReply, Reply, RequestManyOptions, RequestOptions, RespondOptions } from "./features/request.ts"
 import type { RequestTimeout, ResponderError } from "./features/request_errors.ts"
-import type { JoinOptions, SubscribeOptions } from "./features/subscribe.ts"
+import type { JoinOptions, SubscribeOptions, Subscription } from "./features/subscribe.ts"
 import type { ConnectionState } from "./core/state.ts"
 import type { GroupView } from "./core/views.ts"
 import type { ConnectionStats } from "./session/stats.ts"
@@ -114,10 +114,7 @@ export interface Connection {
    * `RequestError` for an invalid group name and with the sticky error when
    * the connection ends. Do not also `join`/`leave` a subscribed group.
    */
-  readonly subscribe: (
-    group: string,
-    options?: SubscribeOptions,
-  ) => Stream.Stream<ServerMessage, ConnectionError | RequestError>
+  readonly subscribe: (group: string, options?: SubscribeOptions) => Subscription
   /**
    * {@link subscribe}, started now: joins `group` (when it has no
    * subscriber yet) and returns once the daemon confirmed this connection
@@ -130,11 +127,7 @@ export interface Connection {
   readonly subscribeJoined: (
     group: string,
     options?: SubscribeOptions,
-  ) => Effect.Effect<
-    Stream.Stream<ServerMessage, ConnectionError | RequestError>,
-    ConnectionError | RequestError,
-    Scope.Scope
-  >
+  ) => Effect.Effect<Subscription, ConnectionError | RequestError, Scope.Scope>
   /**
    * Multicasts a request envelope with `data` to `group` (e.g.
    * `request({ group: "svc", data: "ping", timeout: "2 seconds" })`; a

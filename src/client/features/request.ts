@@ -24,7 +24,7 @@ import { encodeEnvelope, type EnvelopeHeaders, type EnvelopeKind, parseEnvelope 
 import { type ConnectionError, RequestError } from "../core/errors.ts"
 import type { OutgoingMessage } from "../admission/frames.ts"
 import type { FailedReply, Reply, Router } from "./router.ts"
-import type { SubscribeOptions } from "./subscribe.ts"
+import type { SubscribeOptions, Subscription } from "./subscribe.ts"
 import { RequestTimeout, ResponderError } from "./request_errors.ts"
 import type { ServerMessage } from "../../protocol/server_messages.ts"
 
@@ -116,18 +116,11 @@ export interface RequestContext {
   readonly router: Router
   readonly privateGroup: string
   readonly multicast: (m: OutgoingMessage) => Effect.Effect<void, ConnectionError | RequestError>
-  readonly subscribe: (
-    group: string,
-    options?: SubscribeOptions,
-  ) => Stream.Stream<ServerMessage, ConnectionError | RequestError>
+  readonly subscribe: (group: string, options?: SubscribeOptions) => Subscription
   readonly subscribeJoined: (
     group: string,
     options?: SubscribeOptions,
-  ) => Effect.Effect<
-    Stream.Stream<ServerMessage, ConnectionError | RequestError>,
-    ConnectionError | RequestError,
-    Scope.Scope
-  >
+  ) => Effect.Effect<Subscription, ConnectionError | RequestError, Scope.Scope>
   /** Members of `group` other than this connection, when it is a member. */
   readonly othersIn: (group: string) => Effect.Effect<Option.Option<number>>
 }
@@ -290,7 +283,7 @@ export const respond = <E, R>(
 // Answers every request of a subscription's stream with the handler.
 const answering = <E, R>(ctx: RequestContext, options: RespondOptions<E, R>) =>
 (
-  stream: Stream.Stream<ServerMessage, ConnectionError | RequestError>,
+  stream: Subscription,
 ): Effect.Effect<void, ConnectionError | RequestError, R> => {
   const { group, handler } = options
   const service = options.service === undefined ? {} : { service: options.service }

@@ -51,6 +51,16 @@ export interface SubscribeOptions {
 }
 
 /**
+ * A group's messages, as `subscribe` returns them: it fails with a
+ * `RequestError` for an invalid group name and with the connection's
+ * sticky error when the connection ends.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type Subscription = Stream.Stream<ServerMessage, ConnectionError | RequestError>
+
+/**
  * What a subscription needs of its connection.
  *
  * @since 0.2.0
@@ -86,8 +96,7 @@ export const subscribe = (
   ctx: SubscribeContext,
   group: string,
   options: SubscribeOptions = {},
-): Stream.Stream<ServerMessage, ConnectionError | RequestError> =>
-  Stream.unwrapScoped(subscription(ctx, group, options, false))
+): Subscription => Stream.unwrapScoped(subscription(ctx, group, options, false))
 
 /**
  * A subscription of `group` started in the current scope: its stream, once
@@ -102,11 +111,7 @@ export const subscription = (
   group: string,
   options: SubscribeOptions,
   confirmed: boolean,
-): Effect.Effect<
-  Stream.Stream<ServerMessage, ConnectionError | RequestError>,
-  ConnectionError | RequestError,
-  Scope.Scope
-> =>
+): Effect.Effect<Subscription, ConnectionError | RequestError, Scope.Scope> =>
   Effect.gen(function* () {
     const invalid = validateGroupName(group)
     if (invalid !== undefined) return yield* Effect.fail(requestErrorOf("subscribe", invalid))
