@@ -22,6 +22,22 @@ export const daemonV8Flags: ReadonlyArray<string> = (() => {
   return m === null ? [] : m[1].split(",")
 })()
 
+/**
+ * `deno run` and its flags for the daemon command (`src/cli/daemon.ts`) as
+ * `deno task daemon` runs it: its permissions (`--allow-ffi` unless `ffi`
+ * is false) and its V8 flags; the daemon's own flags go after.
+ */
+export const daemonCommand = (ffi = true): Array<string> => [
+  "run",
+  "--allow-net",
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  ...(ffi ? ["--allow-ffi"] : []),
+  ...(daemonV8Flags.length === 0 ? [] : [`--v8-flags=${daemonV8Flags.join(",")}`]),
+  new URL("../src/cli/daemon.ts", import.meta.url).pathname,
+]
+
 /** A daemon to measure against, and how to stop it. */
 export interface Target {
   readonly label: string
@@ -46,16 +62,9 @@ export const inProcess = async (): Promise<Target> => {
 
 /** An embedded daemon in a child process on `port` (0: a free one), with extra daemon flags. */
 export const ownProcess = async (flags: ReadonlyArray<string> = [], port = 0): Promise<Target> => {
-  const cli = new URL("../src/cli/daemon.ts", import.meta.url).pathname
   const child = new Deno.Command(Deno.execPath(), {
     args: [
-      "run",
-      "--allow-net",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      ...(daemonV8Flags.length === 0 ? [] : [`--v8-flags=${daemonV8Flags.join(",")}`]),
-      cli,
+      ...daemonCommand(),
       "--port",
       String(port),
       "--no-unix",

@@ -22,6 +22,7 @@
  */
 import { Effect, Stream } from "effect"
 import { connect, isRegular } from "../mod.ts"
+import { daemonCommand } from "./_daemons.ts"
 
 const arg = (name: string): string | undefined => {
   const i = Deno.args.indexOf(name)
@@ -50,16 +51,9 @@ const fastSend = (lines: ReadonlyArray<Uint8Array>, port: number): void => {
 }
 
 const startDaemon = async (ffi: boolean) => {
-  const cli = new URL("../src/cli/daemon.ts", import.meta.url).pathname
   const child = new Deno.Command(Deno.execPath(), {
     args: [
-      "run",
-      "--allow-net",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      ...(ffi ? ["--allow-ffi"] : []),
-      cli,
+      ...daemonCommand(ffi),
       "--port",
       "0",
       "--no-unix",
