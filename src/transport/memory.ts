@@ -23,8 +23,11 @@ const PIPE_CHUNKS = 64
 // Connections made and not yet accepted; past it a dial fails (as a full
 // accept backlog drops a SYN, but at once).
 const BACKLOG = 128
-// Ports handed out for port 0.
-const FIRST_EPHEMERAL_PORT = 32768
+// Ports handed out for port 0: from just past Linux's default local port
+// range (32768-60999), whence the OS picks the local port of every
+// outgoing connection. So a number handed out here is not also a real
+// socket's on the same machine (the tests check that nothing real is bound).
+const FIRST_EPHEMERAL_PORT = 61000
 
 /** One side of a connection: whether it closed, and a signal for waiters. */
 class End {
@@ -181,8 +184,20 @@ export const memoryTransport = (): Transport => {
     Effect.gen(function* () {
       let at = address
       if (at._tag === "Tcp" && at.port === 0) {
-        while (bound.has(`tcp:${nextPort}`)) nextPort++
-        at = { ...at, port: nextPort++ }
+        // The next free one, wrapping around past 65535.
+        const next = (p: number) => (p >= 65535 ? FIRST_EPHEMERAL_PORT : p + 1)
+        for (let tried = 0; bound.has(`tcp:${nextPort}`); tried++) {
+          if (tried > 65535 - FIRST_EPHEMERAL_PORT) {
+            return yield* new TransportError({
+              reason: "ListenFailed",
+              address: formatAddress(at),
+              cause: new Error(`every port from ${FIRST_EPHEMERAL_PORT} to 65535 is bound`),
+            })
+          }
+          nextPort = next(nextPort)
+        }
+        at = { ...at, port: nextPort }
+        nextPort = next(nextPort)
       }
       const label = formatAddress(at)
       const key = keyOf(at)

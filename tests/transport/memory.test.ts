@@ -9,7 +9,7 @@ import { connect } from "../../src/client/connection.ts"
 import type { ConnectionEvent } from "../../src/client/core/events.ts"
 import { isRegular, text } from "../../src/client/core/refinements.ts"
 import * as Daemon from "../../src/daemon/mod.ts"
-import type { ByteStream } from "../../src/transport/conn.ts"
+import type { ByteStream, Listener } from "../../src/transport/conn.ts"
 import { layerMemory, memoryPair, memoryTransport } from "../../src/transport/memory.ts"
 import { layerTest, SpreadDaemon } from "../../src/testing/mod.ts"
 import { Spread } from "../../src/client/config/spread.ts"
@@ -237,6 +237,23 @@ describe("memoryTransport streams", () => {
       yield* l.close
       const after = yield* Effect.either(t.dial({ _tag: "Tcp", hostname: "localhost", port: 4803 }))
       expect(after._tag === "Left" && after.left.reason).toBe("ConnectFailed")
+    }))
+
+  it.scoped("port 0 hands out ports from 61000, past the OS's outgoing ones, wraps around, and fails once all are bound", () =>
+    Effect.gen(function* () {
+      const t = memoryTransport()
+      const at0 = { _tag: "Tcp", hostname: "127.0.0.1", port: 0 } as const
+      const portOf = (l: Listener) => (l.address._tag === "Tcp" ? l.address.port : -1)
+      const first = yield* t.listen(at0)
+      expect(portOf(first)).toBe(61000)
+      yield* t.listen({ ...at0, port: 65535 })
+      // 61001 to 65534, then nothing is left.
+      for (let p = 61001; p <= 65534; p++) expect(portOf(yield* t.listen(at0))).toBe(p)
+      const full = yield* Effect.either(t.listen(at0))
+      expect(full._tag === "Left" && full.left.reason).toBe("ListenFailed")
+      // A port given back is handed out again.
+      yield* first.close
+      expect(portOf(yield* t.listen(at0))).toBe(61000)
     }))
 
   it.scoped("closing a listener fails a pending accept with Closed and closes connections not yet accepted", () =>
